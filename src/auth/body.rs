@@ -1,0 +1,221 @@
+//! The verified request body: decodes `aws-chunked`, checks chunk
+//! signatures, digests and the declared length, and reports every failure
+//! before its end of stream.
+
+use std::error::Error as StdError;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use super::checksum::{ChecksumAlgorithm, DigestCheck, DigestKind};
+use super::chunked::{ChunkedDecoder, Trailer};
+use crate::s3::{ErrorCode, S3Error};
+
+pin_project! {
+    /// A request body whose bytes are the decoded plaintext, verified
+    /// against everything the request declared about it.
+    ///
+    /// Data frames are passed on as they arrive. A check that can only
+    /// finish at the end (length, digests, trailers, the last chunk
+    /// signature) reports its error in place of the end of stream. So a
+    /// consumer that completes an upload only after `Poll::Ready(None)`
+    /// never completes a failed one. After an error the body ends.
+    pub struct VerifiedBody<B> {
+        #[pin]
+        inner: B,
+        decoder: Option<ChunkedDecoder>,
+        // Input from `inner` that the decoder has not consumed yet.
+        pending: Bytes,
+        checks: Vec<DigestCheck>,
+        declared_len: Option<u64>,
+        received: u64,
+        finished: bool,
+    }
+}
+
+impl<B> VerifiedBody<B> {
+    pub(crate) fn new(
+        inner: B,
+        decoder: Option<ChunkedDecoder>,
+        checks: Vec<DigestCheck>,
+        declared_len: Option<u64>,
+    ) -> Self {
+        Self {
+            inner,
+            decoder,
+            pending: Bytes::new(),
+            checks,
+            declared_len,
+            received: 0,
+            finished: false,
+        }
+    }
+}
+
+fn length_error() -> S3Error {
+    S3Error::new(
+        ErrorCode::IncompleteBody,
+        "You did not provide the number of bytes specified by the Content-Length HTTP header",
+    )
+}
+
+/// Counts and digests one piece of decoded data, failing as soon as the
+/// body grows past its declared length.
+fn account(
+    data: &Bytes,
+    received: &mut u64,
+    declared_len: Option<u64>,
+    checks: &mut [DigestCheck],
+) -> Result<(), S3Error> {
+    let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
+    *received = received.saturating_add(len);
+    if declared_len.is_some_and(|declared| *received > declared) {
+        return Err(length_error());
+    }
+    for check in checks.iter_mut() {
+        check.update(data);
+    }
+    Ok(())
+}
+
+/// Runs the end-of-body checks: the encoding ended properly, the length
+/// matches, the trailers supply every announced checksum, and every digest
+/// matches.
+fn finish(
+    decoder: Option<ChunkedDecoder>,
+    received: u64,
+    declared_len: Option<u64>,
+    checks: &mut [DigestCheck],
+) -> Result<(), S3Error> {
+    let trailers = match decoder {
+        Some(decoder) => decoder.finish()?,
+        None => Vec::new(),
+    };
+    if declared_len.is_some_and(|declared| received != declared) {
+        return Err(length_error());
+    }
+    apply_trailers(&trailers, checks)?;
+    for check in checks.iter() {
+        check.verify()?;
+    }
+    Ok(())
+}
+
+/// Fills in the expected value of each trailer checksum from the trailers.
+fn apply_trailers(trailers: &[Trailer], checks: &mut [DigestCheck]) -> Result<(), S3Error> {
+    for trailer in trailers {
+        let Some(algorithm) = ChecksumAlgorithm::from_header_name(&trailer.name) else {
+            continue;
+        };
+        let value = algorithm.decode_value(&trailer.value)?;
+        for check in checks.iter_mut() {
+            if check.kind() == DigestKind::Checksum(algorithm) {
+                check.set_expected(value.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<B> Body for VerifiedBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Data = Bytes;
+    type Error = S3Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, S3Error>>> {
+        let mut this = self.project();
+        loop {
+            if *this.finished {
+                return Poll::Ready(None);
+            }
+
+            if let Some(decoder) = this.decoder.as_mut() {
+                if !this.pending.is_empty() {
+                    let result = decoder.decode(this.pending).and_then(|decoded| {
+                        if let Some(data) = &decoded {
+                            account(data, this.received, *this.declared_len, this.checks)?;
+                        }
+                        Ok(decoded)
+                    });
+                    match result {
+                        Ok(Some(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                        Ok(None) => continue,
+                        Err(error) => {
+                            *this.finished = true;
+                            return Poll::Ready(Some(Err(error)));
+                        }
+                    }
+                }
+            }
+
+            match ready!(this.inner.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    // HTTP trailers of the transport are dropped: S3
+                    // checksums travel inside the aws-chunked encoding.
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    if this.decoder.is_some() {
+                        *this.pending = data;
+                        continue;
+                    }
+                    if data.is_empty() {
+                        continue;
+                    }
+                    if let Err(error) =
+                        account(&data, this.received, *this.declared_len, this.checks)
+                    {
+                        *this.finished = true;
+                        return Poll::Ready(Some(Err(error)));
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Some(Err(error)) => {
+                    *this.finished = true;
+                    let error = S3Error::new(
+                        ErrorCode::IncompleteBody,
+                        "The request body could not be read to its end.",
+                    )
+                    .with_source(error);
+                    return Poll::Ready(Some(Err(error)));
+                }
+                None => {
+                    *this.finished = true;
+                    let result = finish(
+                        this.decoder.take(),
+                        *this.received,
+                        *this.declared_len,
+                        this.checks,
+                    );
+                    return match result {
+                        Ok(()) => Poll::Ready(None),
+                        Err(error) => Poll::Ready(Some(Err(error))),
+                    };
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // The end-of-body checks run only when `inner` reports its end, so
+        // the body never claims to be finished before they have run.
+        self.finished
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.declared_len {
+            Some(declared) => SizeHint::with_exact(declared.saturating_sub(self.received)),
+            None if self.decoder.is_none() => self.inner.size_hint(),
+            None => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Client authentication: AWS Signature Version 4 verified as Amazon S3
+//! verifies it, for the `Authorization` header and for presigned URLs, and
+//! verification of the request body against what the request declared.
+//!
+//! `auth` decides who the client is. It never touches keys of the object
+//! encryption or ciphertext. The clock is always a parameter.
+
+mod body;
+mod canonical;
+mod checksum;
+mod chunked;
+mod payload;
+mod request;
+mod sigv4;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use http::request::Parts;
+
+use crate::keys::SecretString;
+use crate::s3::{ErrorCode, S3Error};
+
+pub use body::VerifiedBody;
+pub use chunked::{MAX_CHUNK_HEADER_LEN, MAX_TRAILER_SECTION_LEN};
+pub use payload::PayloadMode;
+pub use request::MAX_PRESIGNED_EXPIRES_SECS;
+
+use canonical::{canonical_headers, canonical_query, normalized_uri, raw_uri, CanonicalParts};
+use checksum::{decode_content_md5, ChecksumAlgorithm, DigestCheck, DigestKind};
+use chunked::{ChunkSigner, ChunkedDecoder};
+use request::{parse_claim, Mechanism, PARAM_SIGNATURE};
+use sigv4::{credential_scope, string_to_sign, SigningKey, SERVICE};
+
+/// The source of client secrets, keyed by access key id.
+pub trait CredentialStore: Send + Sync {
+    /// Returns the secret access key of `access_key_id`, or `None` when the
+    /// key is unknown.
+    fn secret_access_key(&self, access_key_id: &str) -> Option<SecretString>;
+}
+
+/// Settings of signature verification.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The signing regions accepted in the credential scope. The first one
+    /// is named in the error for any other region. An empty list accepts
+    /// every region.
+    pub regions: Vec<String>,
+    /// The maximum difference between the request time and the clock. For
+    /// header authentication a larger difference fails with
+    /// RequestTimeTooSkewed. For presigned URLs it bounds how far in the
+    /// future `X-Amz-Date` may be.
+    pub max_clock_skew: Duration,
+}
+
+impl Default for AuthConfig {
+    /// Accepts `us-east-1` with S3's 15 minutes of clock skew.
+    fn default() -> Self {
+        Self {
+            regions: vec!["us-east-1".to_string()],
+            max_clock_skew: request::DEFAULT_MAX_CLOCK_SKEW,
+        }
+    }
+}
+
+/// A request whose SigV4 signature has been verified.
+pub struct Authenticated {
+    access_key_id: String,
+    payload_mode: PayloadMode,
+    /// The chunk signature chain, seeded with the request signature.
+    chunk_signer: ChunkSigner,
+}
+
+impl fmt::Debug for Authenticated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("access_key_id", &self.access_key_id)
+            .field("payload_mode", &self.payload_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verifies the SigV4 signature of a request head at time `now`.
+///
+/// The errors are S3's:
+///
+/// - AccessDenied for an anonymous, expired or not yet valid request.
+/// - InvalidAccessKeyId, SignatureDoesNotMatch and RequestTimeTooSkewed.
+/// - AuthorizationHeaderMalformed or AuthorizationQueryParametersError for
+///   a malformed `Authorization` header or presigned query, and for a
+///   region that is not accepted.
+/// - InvalidRequest for SigV2 or a missing `x-amz-content-sha256`.
+/// - InvalidArgument for an unknown `x-amz-content-sha256` value.
+/// - NotImplemented for SigV4a.
+///
+/// The body is not covered until it is read through
+/// [`Authenticated::verify_body`].
+///
+/// NOTE: headers outside `SignedHeaders` are not rejected, including
+/// `x-amz-*` headers, so a caller must not trust an unsigned header.
+pub fn authenticate(
+    parts: &Parts,
+    store: &dyn CredentialStore,
+    config: &AuthConfig,
+    now: SystemTime,
+) -> Result<Authenticated, S3Error> {
+    let claim = parse_claim(parts, config, now)?;
+    let payload_mode = PayloadMode::parse(&claim.payload_hash)?;
+
+    let Some(secret) = store.secret_access_key(&claim.access_key_id) else {
+        return Err(S3Error::new(
+            ErrorCode::InvalidAccessKeyId,
+            "The AWS Access Key Id you provided does not exist in our records.",
+        ));
+    };
+    let key = SigningKey::derive(secret.expose(), &claim.scope_date, &claim.region, SERVICE);
+    drop(secret);
+    let scope = credential_scope(&claim.scope_date, &claim.region);
+
+    let excluded = match claim.mechanism {
+        Mechanism::Header => None,
+        Mechanism::Presigned => Some(PARAM_SIGNATURE),
+    };
+    let host = parts
+        .uri
+        .authority()
+        .map(|authority| authority.as_str())
+        .unwrap_or_default();
+    let canonical = CanonicalParts {
+        method: parts.method.as_str(),
+        query: canonical_query(parts.uri.query(), excluded),
+        headers: canonical_headers(&parts.headers, &claim.signed_headers, host.as_bytes()),
+        signed_headers: &claim.signed_headers_text,
+        payload_hash: &claim.payload_hash,
+    };
+
+    // Clients disagree on which reserved characters of a path to escape, so
+    // the canonical URI is first rebuilt with every reserved byte escaped,
+    // then taken exactly as sent.
+    let normalized = normalized_uri(parts.uri.path());
+    let raw = raw_uri(parts.uri.path());
+    let candidates = if raw == normalized {
+        vec![normalized]
+    } else {
+        vec![normalized, raw]
+    };
+    let verified = candidates.iter().any(|uri| {
+        let request = canonical.with_uri(uri);
+        let expected = key.sign(&string_to_sign(&claim.amz_date, &scope, &request));
+        expected.matches(&claim.signature)
+    });
+    if !verified {
+        return Err(S3Error::new(
+            ErrorCode::SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided. \
+             Check your key and signing method.",
+        ));
+    }
+
+    Ok(Authenticated {
+        access_key_id: claim.access_key_id,
+        payload_mode,
+        chunk_signer: ChunkSigner::new(key, claim.amz_date, scope, claim.signature),
+    })
+}
+
+impl Authenticated {
+    /// Returns the access key id the request was signed with.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    /// Returns how the body is bound to the signature.
+    pub fn payload_mode(&self) -> PayloadMode {
+        self.payload_mode
+    }
+
+    /// Returns the plaintext length the request declares:
+    /// `x-amz-decoded-content-length` for `aws-chunked` bodies, where its
+    /// absence is MissingContentLength, and `Content-Length` otherwise.
+    pub fn plaintext_len(&self, parts: &Parts) -> Result<Option<u64>, S3Error> {
+        payload::declared_length(self.payload_mode, &parts.headers)
+    }
+
+    /// Wraps the request body in a [`VerifiedBody`] that yields the decoded
+    /// plaintext and fails, before its end of stream, on any mismatch with
+    /// what the request declared.
+    ///
+    /// Checks the declarations first: a malformed `Content-MD5` fails with
+    /// InvalidDigest, a malformed `x-amz-checksum-*` header, more than one
+    /// checksum, or an `x-amz-trailer` that the payload mode does not allow
+    /// fail with InvalidRequest.
+    pub fn verify_body<B>(self, parts: &Parts, body: B) -> Result<VerifiedBody<B>, S3Error>
+    where
+        B: http_body::Body<Data = bytes::Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let declared_len = self.plaintext_len(parts)?;
+        let headers = &parts.headers;
+        let mut checks = Vec::new();
+
+        if let Some(value) = headers.get("content-md5") {
+            checks.push(DigestCheck::new(
+                DigestKind::ContentMd5,
+                Some(decode_content_md5(value.as_bytes())?),
+            ));
+        }
+        if let PayloadMode::Sha256(hash) = self.payload_mode {
+            checks.push(DigestCheck::new(
+                DigestKind::PayloadSha256,
+                Some(hash.to_vec()),
+            ));
+        }
+
+        let mut checksum_count = 0;
+        if !is_complete_multipart_upload(parts) {
+            for algorithm in ChecksumAlgorithm::ALL {
+                if let Some(value) = headers.get(algorithm.header_name()) {
+                    let expected = algorithm.decode_value(value.as_bytes())?;
+                    checks.push(DigestCheck::new(
+                        DigestKind::Checksum(algorithm),
+                        Some(expected),
+                    ));
+                    checksum_count += 1;
+                }
+            }
+        }
+
+        let announced = announced_trailers(parts, self.payload_mode)?;
+        for (_, algorithm) in &announced {
+            checks.push(DigestCheck::new(DigestKind::Checksum(*algorithm), None));
+            checksum_count += 1;
+        }
+        if checksum_count > 1 {
+            return Err(S3Error::new(
+                ErrorCode::InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+            ));
+        }
+
+        let decoder = match (self.payload_mode.is_chunked(), declared_len) {
+            (false, _) => None,
+            (true, Some(decoded_len)) => {
+                let signer = self.payload_mode.has_chunk_signatures().then_some(self.chunk_signer);
+                let trailer_signed = self.payload_mode == PayloadMode::StreamingSignedTrailer;
+                let names = announced.into_iter().map(|(name, _)| name).collect();
+                Some(ChunkedDecoder::new(signer, trailer_signed, names, decoded_len))
+            }
+            // Not reached: `plaintext_len` already fails for a chunked body without a length.
+            (true, None) => {
+                return Err(S3Error::new(
+                    ErrorCode::MissingContentLength,
+                    "You must provide the x-amz-decoded-content-length HTTP header with an aws-chunked body.",
+                ))
+            }
+        };
+        Ok(VerifiedBody::new(body, decoder, checks, declared_len))
+    }
+}
+
+/// Returns whether the request is CompleteMultipartUpload, whose
+/// `x-amz-checksum-*` headers carry the checksum of the whole object rather
+/// than of the request body.
+fn is_complete_multipart_upload(parts: &Parts) -> bool {
+    parts.method == http::Method::POST
+        && canonical::parse_query(parts.uri.query().unwrap_or_default())
+            .iter()
+            .any(|(name, _)| name == b"uploadId")
+}
+
+/// Parses the `x-amz-trailer` header: a comma-separated list of checksum
+/// names, allowed only with the trailer payload modes.
+fn announced_trailers(
+    parts: &Parts,
+    mode: PayloadMode,
+) -> Result<Vec<(String, ChecksumAlgorithm)>, S3Error> {
+    let unsupported = || {
+        S3Error::new(
+            ErrorCode::InvalidRequest,
+            "The value specified in the x-amz-trailer header is not supported",
+        )
+    };
+    let mut announced = Vec::new();
+    for value in parts.headers.get_all("x-amz-trailer") {
+        let text = value.to_str().map_err(|_| unsupported())?;
+        let names: Vec<String> = text
+            .split(',')
+            .map(|name| name.trim().to_ascii_lowercase())
+            .filter(|name| !name.is_empty())
+            .collect();
+        if names.is_empty() {
+            return Err(unsupported());
+        }
+        for name in names {
+            let algorithm = ChecksumAlgorithm::from_header_name(&name).ok_or_else(unsupported)?;
+            announced.push((name, algorithm));
+        }
+    }
+    if !announced.is_empty() && !mode.allows_trailers() {
+        return Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            "The x-amz-trailer header requires x-amz-content-sha256 STREAMING-UNSIGNED-PAYLOAD-TRAILER \
+             or STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER.",
+        ));
+    }
+    Ok(announced)
+}

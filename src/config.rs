@@ -1,0 +1,446 @@
+//! Typed configuration: `config.toml` merged with `S3SEAL_`-prefixed
+//! environment variables by figment, with defaults and a `validate()` step
+//! that rejects contradictory settings at start-up.
+//!
+//! Environment overrides use `__` between levels, so
+//! `S3SEAL_SERVER__LISTEN=127.0.0.1:9000` sets `server.listen`.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub embedded: EmbeddedConfig,
+    pub keys: KeysConfig,
+    pub log: LogConfig,
+    /// Credentials that clients sign their requests with.
+    pub clients: Vec<ClientCredential>,
+    /// Per-bucket rules; the first rule whose pattern matches wins, and a
+    /// bucket that no rule matches is denied.
+    pub buckets: Vec<BucketRule>,
+}
+
+/// Client-facing listeners and request checks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Plain HTTP listener. Default `127.0.0.1:8014`.
+    pub listen: Option<SocketAddr>,
+    /// TLS listener; needs `tls_cert_file` and `tls_key_file`.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for the TLS listener.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for the TLS listener.
+    pub tls_key_file: Option<PathBuf>,
+    /// Domain for virtual-hosted-style requests: `BUCKET.{base_domain}`.
+    /// Without it every request is path-style.
+    pub base_domain: Option<String>,
+    /// Region that clients sign for. Default `us-east-1`.
+    pub region: String,
+    /// Largest accepted difference between a request's date and the clock,
+    /// in seconds. S3 uses 900.
+    pub max_clock_skew_secs: u64,
+    /// File written once the listeners are bound, with their addresses as
+    /// JSON. Tests and scripts use it to learn ports chosen by the system.
+    pub ready_file: Option<PathBuf>,
+    /// Seconds to wait for open requests at shutdown.
+    pub shutdown_grace_secs: u64,
+    /// Largest listing or XML response body that is read into memory for
+    /// rewriting, in bytes. S3 listings of 1000 keys stay well under 1 MiB.
+    pub max_xml_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8014))),
+            tls_listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            base_domain: None,
+            region: "us-east-1".into(),
+            max_clock_skew_secs: 900,
+            ready_file: None,
+            shutdown_grace_secs: 10,
+            max_xml_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Where the upstream is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamKind {
+    /// The in-process S3 store of the `embedded` section.
+    Embedded,
+    /// An S3-compatible endpoint at `endpoint`.
+    Remote,
+}
+
+/// Addressing style for upstream requests.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressingStyle {
+    Path,
+    Virtual,
+}
+
+/// The real S3 endpoint that requests are re-signed for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// `embedded` or `remote`. Default: `remote` when `endpoint` is set,
+    /// otherwise `embedded`.
+    pub kind: Option<UpstreamKind>,
+    /// Base URL, `http://` or `https://`, with no path.
+    pub endpoint: Option<String>,
+    /// Region that upstream requests are signed for.
+    pub region: String,
+    /// `path` (`endpoint/bucket/key`) or `virtual` (`bucket.endpoint/key`).
+    pub addressing_style: AddressingStyle,
+    /// Environment variable that holds the upstream access key id.
+    pub access_key_id_env: String,
+    /// Environment variable that holds the upstream secret access key.
+    pub secret_access_key_env: String,
+    /// File with the upstream credentials as two lines: access key id, then
+    /// secret access key. Used instead of the environment when set.
+    pub credentials_file: Option<PathBuf>,
+    /// Extra PEM CA bundle trusted for an `https` endpoint, besides the
+    /// system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Seconds to wait for a TCP and TLS connection to the upstream.
+    pub connect_timeout_secs: u64,
+    /// Idle pooled connections kept per upstream host.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            endpoint: None,
+            region: "us-east-1".into(),
+            addressing_style: AddressingStyle::Path,
+            access_key_id_env: "S3SEAL_UPSTREAM_ACCESS_KEY_ID".into(),
+            secret_access_key_env: "S3SEAL_UPSTREAM_SECRET_ACCESS_KEY".into(),
+            credentials_file: None,
+            ca_file: None,
+            connect_timeout_secs: 10,
+            pool_max_idle_per_host: 64,
+        }
+    }
+}
+
+impl UpstreamConfig {
+    pub fn effective_kind(&self) -> UpstreamKind {
+        match (self.kind, &self.endpoint) {
+            (Some(kind), _) => kind,
+            (None, Some(_)) => UpstreamKind::Remote,
+            (None, None) => UpstreamKind::Embedded,
+        }
+    }
+}
+
+/// The embedded local S3 store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedConfig {
+    /// Directory that holds the stored (encrypted) objects.
+    pub data_dir: PathBuf,
+    /// File with the embedded store's generated credentials (mode 0600).
+    pub credentials_file: PathBuf,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data/store"),
+            credentials_file: PathBuf::from("data/embedded-credentials"),
+        }
+    }
+}
+
+/// Key-encryption keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Keyring file (JSON, mode 0600). s3seal refuses to start when group or
+    /// others may read it.
+    pub keyring_file: PathBuf,
+    /// Create the keyring and every key named by a bucket rule when they are
+    /// missing. Meant for local development only: it logs a warning.
+    pub create_missing: bool,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self { keyring_file: PathBuf::from("data/keyring.json"), create_missing: false }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// Default filter when `RUST_LOG` is unset, in `tracing` filter syntax.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, filter: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// One client credential. The secret is never inline: it comes from an
+/// environment variable or a file.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientCredential {
+    pub access_key_id: String,
+    /// Environment variable holding the secret access key.
+    pub secret_env: Option<String>,
+    /// File holding the secret access key (trailing newline ignored).
+    pub secret_file: Option<PathBuf>,
+    /// Generate `secret_file` when it is missing. Meant for local development.
+    pub generate_secret: bool,
+}
+
+/// What s3seal does with a bucket's objects.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BucketMode {
+    /// Object bodies are encrypted on the way in and decrypted on the way out.
+    Encrypt,
+    /// Requests are forwarded re-signed, with bodies unchanged.
+    Passthrough,
+    /// Every request is rejected with `AccessDenied`.
+    Deny,
+}
+
+/// A per-bucket rule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketRule {
+    /// Exact bucket name or a glob (`*`, `?`, `[a-z]`).
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub mode: BucketMode,
+    /// Key-encryption key name; required for `encrypt`.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// A configuration error that names the field and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("failed to load configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field: field.into(), message: message.into() }
+}
+
+impl Config {
+    /// Loads `path` (if it exists) over the defaults, then the `S3SEAL_`
+    /// environment, and validates the result. Relative paths in the file are
+    /// resolved against the current directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if path.exists() {
+            figment = figment.merge(Toml::file(path));
+        } else {
+            return Err(invalid(
+                "--config",
+                format!("file {} not found; pass the path of an existing config.toml", path.display()),
+            ));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("S3SEAL_").split("__").ignore(&["config"]))
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a configuration from TOML text, without the environment.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rejects contradictory or incomplete settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if server.listen.is_none() && server.tls_listen.is_none() {
+            return Err(invalid("server.listen", "set server.listen or server.tls_listen"));
+        }
+        if server.tls_listen.is_some() && (server.tls_cert_file.is_none() || server.tls_key_file.is_none()) {
+            return Err(invalid(
+                "server.tls_listen",
+                "a TLS listener needs server.tls_cert_file and server.tls_key_file",
+            ));
+        }
+        if server.region.is_empty() {
+            return Err(invalid("server.region", "must not be empty; S3 clients default to us-east-1"));
+        }
+        if server.max_xml_body_bytes < 64 * 1024 {
+            return Err(invalid("server.max_xml_body_bytes", "must be at least 65536"));
+        }
+        if let Some(domain) = &server.base_domain {
+            if domain.is_empty() || domain.starts_with('.') || domain.contains('/') {
+                return Err(invalid("server.base_domain", format!("{domain:?} is not a domain name such as s3.local")));
+            }
+        }
+
+        let upstream = &self.upstream;
+        match upstream.effective_kind() {
+            UpstreamKind::Remote => {
+                let Some(endpoint) = &upstream.endpoint else {
+                    return Err(invalid("upstream.endpoint", "kind = \"remote\" needs an endpoint such as https://s3.amazonaws.com"));
+                };
+                let uri: http::Uri = endpoint
+                    .parse()
+                    .map_err(|e| invalid("upstream.endpoint", format!("{endpoint:?} is not a URL: {e}")))?;
+                if !matches!(uri.scheme_str(), Some("http") | Some("https")) || uri.host().is_none() {
+                    return Err(invalid("upstream.endpoint", format!("{endpoint:?} must start with http:// or https:// and name a host")));
+                }
+                if uri.path() != "/" && !uri.path().is_empty() {
+                    return Err(invalid("upstream.endpoint", format!("{endpoint:?} must not have a path")));
+                }
+            }
+            UpstreamKind::Embedded => {
+                if upstream.addressing_style == AddressingStyle::Virtual {
+                    return Err(invalid("upstream.addressing_style", "the embedded store takes path-style requests only"));
+                }
+            }
+        }
+        if upstream.region.is_empty() {
+            return Err(invalid("upstream.region", "must not be empty"));
+        }
+
+        if self.clients.is_empty() {
+            return Err(invalid("clients", "add at least one [[clients]] entry with access_key_id and secret_env or secret_file"));
+        }
+        for (i, client) in self.clients.iter().enumerate() {
+            let field = format!("clients[{i}]");
+            if client.access_key_id.len() < 3 || !client.access_key_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(invalid(format!("{field}.access_key_id"), "must be at least 3 ASCII letters or digits"));
+            }
+            match (&client.secret_env, &client.secret_file) {
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => return Err(invalid(field, "set exactly one of secret_env and secret_file")),
+            }
+            if client.generate_secret && client.secret_file.is_none() {
+                return Err(invalid(format!("{field}.generate_secret"), "needs secret_file"));
+            }
+            if self.clients[..i].iter().any(|c| c.access_key_id == client.access_key_id) {
+                return Err(invalid(format!("{field}.access_key_id"), "is listed twice"));
+            }
+        }
+
+        if self.buckets.is_empty() {
+            return Err(invalid("buckets", "add at least one [[buckets]] rule; a bucket that no rule matches is denied"));
+        }
+        for (i, rule) in self.buckets.iter().enumerate() {
+            let field = format!("buckets[{i}]");
+            glob::Pattern::new(&rule.pattern)
+                .map_err(|e| invalid(format!("{field}.match"), format!("{:?} is not a valid glob: {e}", rule.pattern)))?;
+            match (rule.mode, &rule.key) {
+                (BucketMode::Encrypt, None) => {
+                    return Err(invalid(format!("{field}.key"), "mode = \"encrypt\" needs the name of a key-encryption key"))
+                }
+                (BucketMode::Encrypt, Some(key)) if !crate::keys::is_valid_key_name(key) => {
+                    return Err(invalid(format!("{field}.key"), format!("{key:?} is not a valid key name (letters, digits, '.', '_', '-')")))
+                }
+                (BucketMode::Passthrough | BucketMode::Deny, Some(_)) => {
+                    return Err(invalid(format!("{field}.key"), "only mode = \"encrypt\" takes a key"))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [[clients]]
+        access_key_id = "AKIDTEST"
+        secret_env = "TEST_SECRET"
+
+        [[buckets]]
+        match = "*"
+        mode = "encrypt"
+        key = "main"
+    "#;
+
+    #[test]
+    fn minimal_config_uses_defaults() {
+        let config = Config::from_toml(MINIMAL).unwrap();
+        assert_eq!(config.server.region, "us-east-1");
+        assert_eq!(config.upstream.effective_kind(), UpstreamKind::Embedded);
+        assert_eq!(config.buckets[0].mode, BucketMode::Encrypt);
+    }
+
+    #[test]
+    fn encrypt_rule_without_key_rejected() {
+        let text = MINIMAL.replace("key = \"main\"", "");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("buckets[0].key"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_rejected() {
+        let text = format!("{MINIMAL}\n[server]\nlisten_port = 3\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn tls_listener_needs_certificate() {
+        let text = format!("{MINIMAL}\n[server]\ntls_listen = \"127.0.0.1:0\"\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("server.tls_listen"), "{err}");
+    }
+
+    #[test]
+    fn remote_endpoint_with_path_rejected() {
+        let text = format!("{MINIMAL}\n[upstream]\nendpoint = \"http://127.0.0.1:9/x\"\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("upstream.endpoint"), "{err}");
+    }
+
+    #[test]
+    fn client_secret_source_required() {
+        let text = MINIMAL.replace("secret_env = \"TEST_SECRET\"", "");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("clients[0]"), "{err}");
+    }
+}

@@ -1,0 +1,289 @@
+//! The local keyring: a JSON file of named key-encryption keys, each with
+//! numbered versions. The newest version wraps new data keys, and every
+//! older version stays for unwrapping what it wrapped.
+
+use super::{is_valid_key_name, SecretKey};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("failed to read keyring {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("failed to write keyring {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("keyring {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`")]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error("keyring {path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("key {0:?} not found in the keyring; create it with `s3seal keys create {0}`")]
+    KeyNotFound(String),
+    #[error("key {name:?} has no version {version}")]
+    VersionNotFound { name: String, version: u32 },
+    #[error("key {0:?} already exists")]
+    KeyExists(String),
+    #[error("{0:?} is not a valid key name (1 to 64 letters, digits, '.', '_', '-')")]
+    InvalidName(String),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyringFile {
+    format: u32,
+    keys: BTreeMap<String, KeyFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    versions: Vec<VersionFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionFile {
+    version: u32,
+    created: String,
+    /// Base64 of the 32 key bytes.
+    material: String,
+}
+
+/// One version of a key-encryption key.
+#[derive(Clone)]
+pub struct KeyVersion {
+    pub version: u32,
+    pub created: String,
+    pub key: SecretKey,
+}
+
+impl std::fmt::Debug for KeyVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyVersion").field("version", &self.version).field("created", &self.created).finish()
+    }
+}
+
+/// Named key-encryption keys loaded from the keyring file.
+#[derive(Clone, Default)]
+pub struct Keyring {
+    keys: Arc<BTreeMap<String, Vec<KeyVersion>>>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring").field("keys", &self.keys.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+const KEYRING_FORMAT: u32 = 1;
+
+impl Keyring {
+    /// Loads the keyring, rejecting a file that group or others may read.
+    pub fn load(path: &Path) -> Result<Self, KeyringError> {
+        check_permissions(path)?;
+        let text = std::fs::read_to_string(path).map_err(|source| KeyringError::Read { path: path.into(), source })?;
+        let file: KeyringFile = serde_json::from_str(&text)
+            .map_err(|e| KeyringError::Invalid { path: path.into(), message: e.to_string() })?;
+        if file.format != KEYRING_FORMAT {
+            return Err(KeyringError::Invalid {
+                path: path.into(),
+                message: format!("format {} is not supported (expected {KEYRING_FORMAT})", file.format),
+            });
+        }
+        let mut keys = BTreeMap::new();
+        for (name, key) in file.keys {
+            let mut versions = Vec::with_capacity(key.versions.len());
+            for v in key.versions {
+                let mut bytes = BASE64.decode(v.material.as_bytes()).map_err(|e| KeyringError::Invalid {
+                    path: path.into(),
+                    message: format!("key {name:?} version {}: material is not base64: {e}", v.version),
+                })?;
+                let key = SecretKey::from_slice(&bytes);
+                zeroize::Zeroize::zeroize(&mut bytes);
+                let key = key.ok_or_else(|| KeyringError::Invalid {
+                    path: path.into(),
+                    message: format!("key {name:?} version {}: material is not 32 bytes", v.version),
+                })?;
+                versions.push(KeyVersion { version: v.version, created: v.created, key });
+            }
+            versions.sort_by_key(|v| v.version);
+            if versions.is_empty() || versions.windows(2).any(|w| w[0].version == w[1].version) {
+                return Err(KeyringError::Invalid {
+                    path: path.into(),
+                    message: format!("key {name:?} needs at least one version and unique version numbers"),
+                });
+            }
+            keys.insert(name, versions);
+        }
+        Ok(Self { keys: Arc::new(keys) })
+    }
+
+    /// Loads the keyring, or returns an empty one when the file is missing.
+    pub fn load_or_empty(path: &Path) -> Result<Self, KeyringError> {
+        if path.exists() {
+            Self::load(path)
+        } else {
+            Ok(Self::default())
+        }
+    }
+
+    /// Returns the newest version of `name`, which wraps new data keys.
+    pub fn current(&self, name: &str) -> Result<&KeyVersion, KeyringError> {
+        self.keys
+            .get(name)
+            .and_then(|versions| versions.last())
+            .ok_or_else(|| KeyringError::KeyNotFound(name.into()))
+    }
+
+    /// Returns version `version` of `name`.
+    pub fn version(&self, name: &str, version: u32) -> Result<&KeyVersion, KeyringError> {
+        let versions = self.keys.get(name).ok_or_else(|| KeyringError::KeyNotFound(name.into()))?;
+        versions
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| KeyringError::VersionNotFound { name: name.into(), version })
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.keys.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// Adds a new key named `name` with a random version 1 and writes the
+    /// keyring to `path`.
+    pub fn create_key(
+        &mut self,
+        path: &Path,
+        name: &str,
+        rng: &mut (impl rand::RngCore + rand::CryptoRng),
+        created: &str,
+    ) -> Result<(), KeyringError> {
+        if !is_valid_key_name(name) {
+            return Err(KeyringError::InvalidName(name.into()));
+        }
+        if self.keys.contains_key(name) {
+            return Err(KeyringError::KeyExists(name.into()));
+        }
+        let mut keys = (*self.keys).clone();
+        keys.insert(name.into(), vec![KeyVersion { version: 1, created: created.into(), key: SecretKey::generate(rng) }]);
+        write_keyring(path, &keys)?;
+        self.keys = Arc::new(keys);
+        Ok(())
+    }
+}
+
+fn check_permissions(path: &Path) -> Result<(), KeyringError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| KeyringError::Read { path: path.into(), source })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyringError::Permissions { path: path.into(), mode });
+        }
+    }
+    Ok(())
+}
+
+/// Writes the keyring through a 0600 temporary file renamed into place, so a
+/// crash never leaves a half-written keyring.
+fn write_keyring(path: &Path, keys: &BTreeMap<String, Vec<KeyVersion>>) -> Result<(), KeyringError> {
+    let file = KeyringFile {
+        format: KEYRING_FORMAT,
+        keys: keys
+            .iter()
+            .map(|(name, versions)| {
+                let versions = versions
+                    .iter()
+                    .map(|v| VersionFile {
+                        version: v.version,
+                        created: v.created.clone(),
+                        material: BASE64.encode(v.key.expose()),
+                    })
+                    .collect();
+                (name.clone(), KeyFile { versions })
+            })
+            .collect(),
+    };
+    let mut text = zeroize::Zeroizing::new(serde_json::to_string_pretty(&file).map_err(|e| KeyringError::Invalid {
+        path: path.into(),
+        message: e.to_string(),
+    })?);
+    text.push('\n');
+    let write_err = |source| KeyringError::Write { path: path.into(), source };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(write_err)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut out = options.open(&tmp).map_err(write_err)?;
+    out.write_all(text.as_bytes()).map_err(write_err)?;
+    out.sync_all().map_err(write_err)?;
+    drop(out);
+    std::fs::rename(&tmp, path).map_err(write_err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let mut ring = Keyring::default();
+        ring.create_key(&path, "main", &mut rand::rngs::OsRng, "2026-01-01T00:00:00Z").unwrap();
+        let loaded = Keyring::load(&path).unwrap();
+        assert_eq!(loaded.current("main").unwrap().version, 1);
+        assert_eq!(loaded.current("main").unwrap().key, ring.current("main").unwrap().key);
+        assert!(matches!(loaded.version("main", 2), Err(KeyringError::VersionNotFound { .. })));
+        assert!(matches!(loaded.current("other"), Err(KeyringError::KeyNotFound(_))));
+    }
+
+    #[test]
+    fn readable_keyring_rejected() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        Keyring::default().create_key(&path, "main", &mut rand::rngs::OsRng, "t").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(Keyring::load(&path), Err(KeyringError::Permissions { .. })));
+    }
+
+    #[test]
+    fn duplicate_and_invalid_names_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let mut ring = Keyring::default();
+        ring.create_key(&path, "main", &mut rand::rngs::OsRng, "t").unwrap();
+        assert!(matches!(ring.create_key(&path, "main", &mut rand::rngs::OsRng, "t"), Err(KeyringError::KeyExists(_))));
+        assert!(matches!(ring.create_key(&path, "a/b", &mut rand::rngs::OsRng, "t"), Err(KeyringError::InvalidName(_))));
+    }
+
+    #[test]
+    fn debug_output_has_no_material() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let mut ring = Keyring::default();
+        ring.create_key(&path, "main", &mut rand::rngs::OsRng, "t").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let material = file["keys"]["main"]["versions"][0]["material"].as_str().unwrap().to_string();
+        assert!(!format!("{ring:?}").contains(&material));
+        assert!(!format!("{:?}", ring.current("main").unwrap()).contains(&material));
+    }
+}

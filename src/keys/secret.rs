@@ -1,0 +1,84 @@
+//! Secret byte strings that zeroize on drop, print as a placeholder and
+//! compare in constant time.
+
+use std::fmt;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// A 256-bit secret key: a key-encryption key version or a data key.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SecretKey([u8; 32]);
+
+impl SecretKey {
+    pub const LEN: usize = 32;
+
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Copies a slice into a key, returning `None` unless it is 32 bytes long.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let array: [u8; 32] = bytes.try_into().ok()?;
+        Some(Self(array))
+    }
+
+    /// Generates a key from the given random source.
+    pub fn generate(rng: &mut (impl rand::RngCore + rand::CryptoRng)) -> Self {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// Exposes the key bytes. Every caller is a cipher constructor or a
+    /// keyring writer; nothing else reads key material.
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl PartialEq for SecretKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for SecretKey {}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+/// A secret string such as a client's secret access key.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_is_redacted() {
+        let key = SecretKey::from_bytes([7u8; 32]);
+        assert_eq!(format!("{key:?}"), "SecretKey(<redacted>)");
+        let secret = SecretString::new("hunter2".into());
+        assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,160 @@
+//! Body adapters the pipeline needs between the stages: capture of the
+//! first verification error of a request body, and skipping of a prefix.
+
+use crate::s3::{ErrorCode, S3Error};
+use crate::upstream::BoxError;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+
+/// Response body sent to the client.
+pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// The first error that a request body reported, kept so that the proxy can
+/// answer with it after the upstream request was aborted.
+#[derive(Clone, Default, Debug)]
+pub struct ErrorSlot(Arc<Mutex<Option<(ErrorCode, String)>>>);
+
+impl ErrorSlot {
+    /// Returns the recorded error, if any.
+    pub fn take(&self) -> Option<S3Error> {
+        let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.take().map(|(code, message)| S3Error::new(code, message))
+    }
+
+    fn record(&self, error: &S3Error) {
+        let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if slot.is_none() {
+            *slot = Some((error.code(), error.message().to_string()));
+        }
+    }
+}
+
+pin_project! {
+    /// Passes a verified request body through and records its first error.
+    pub struct CaptureErrors<B> {
+        #[pin]
+        inner: B,
+        slot: ErrorSlot,
+    }
+}
+
+impl<B> CaptureErrors<B> {
+    pub fn new(inner: B, slot: ErrorSlot) -> Self {
+        Self { inner, slot }
+    }
+}
+
+impl<B> Body for CaptureErrors<B>
+where
+    B: Body<Data = Bytes, Error = S3Error>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        match ready!(this.inner.poll_frame(cx)) {
+            Some(Err(error)) => {
+                this.slot.record(&error);
+                Poll::Ready(Some(Err(Box::new(error))))
+            }
+            other => Poll::Ready(other.map(|r| r.map_err(|never| Box::new(never) as BoxError))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+pin_project! {
+    /// Drops the first `skip` bytes of a body.
+    pub struct SkipPrefix<B> {
+        #[pin]
+        inner: B,
+        skip: u64,
+    }
+}
+
+impl<B> SkipPrefix<B> {
+    pub fn new(inner: B, skip: u64) -> Self {
+        Self { inner, skip }
+    }
+}
+
+impl<B> Body for SkipPrefix<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let mut this = self.project();
+        loop {
+            let frame = match ready!(this.inner.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => frame,
+                other => return Poll::Ready(other),
+            };
+            let Ok(mut data) = frame.into_data() else { continue };
+            if *this.skip == 0 {
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            let len = data.len() as u64;
+            if len <= *this.skip {
+                *this.skip -= len;
+                continue;
+            }
+            let rest = data.split_off(*this.skip as usize);
+            *this.skip = 0;
+            return Poll::Ready(Some(Ok(Frame::data(rest))));
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let inner = self.inner.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower().saturating_sub(self.skip));
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_sub(self.skip));
+        }
+        hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, StreamBody};
+
+    #[tokio::test]
+    async fn skip_prefix_across_frames() {
+        let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> =
+            vec![Ok(Frame::data(Bytes::from_static(b"abc"))), Ok(Frame::data(Bytes::from_static(b"defgh")))];
+        let body = SkipPrefix::new(StreamBody::new(futures_util::stream::iter(frames)), 4);
+        let out = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&out[..], b"efgh");
+    }
+
+    #[tokio::test]
+    async fn capture_records_first_error() {
+        let frames: Vec<Result<Frame<Bytes>, S3Error>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"abc"))),
+            Err(S3Error::new(ErrorCode::BadDigest, "mismatch")),
+        ];
+        let slot = ErrorSlot::default();
+        let body = CaptureErrors::new(StreamBody::new(futures_util::stream::iter(frames)), slot.clone());
+        assert!(body.collect().await.is_err());
+        let error = slot.take().unwrap();
+        assert_eq!(error.code(), ErrorCode::BadDigest);
+        assert!(slot.take().is_none());
+    }
+}

@@ -1,0 +1,64 @@
+//! Operations forwarded re-signed with their bodies unchanged: bucket
+//! operations, deletes, sub-resources without object bodies, and every
+//! request to a passthrough bucket.
+
+use super::sealed;
+use crate::auth::Authenticated;
+use crate::proxy::body::{CaptureErrors, ErrorSlot, ProxyBody};
+use crate::proxy::response;
+use crate::proxy::Context;
+use crate::s3::{ErrorCode, S3Error};
+use crate::upstream::{self, UpstreamRequest};
+use http::Response;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+/// Forwards the request. `sealed_bucket` maps ETags and hides s3seal's
+/// metadata in the response, for encrypting buckets.
+pub(crate) async fn forward(
+    ctx: &Context<'_>,
+    auth: Authenticated,
+    body: Incoming,
+    sealed_bucket: bool,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let content_length = auth.plaintext_len(ctx.parts)?;
+    let mut headers = ctx.parts.headers.clone();
+    sealed::strip_transfer_encoding_headers(&mut headers, auth.payload_mode());
+    if sealed_bucket {
+        sealed::map_conditional_etags(&mut headers);
+        sealed::reject_seal_metadata(&headers)?;
+    }
+
+    let slot = ErrorSlot::default();
+    let upstream_body = match content_length {
+        Some(len) if len > 0 => {
+            let verified = auth.verify_body(ctx.parts, body)?;
+            CaptureErrors::new(verified, slot.clone()).boxed_unsync()
+        }
+        _ => upstream::empty_body(),
+    };
+    let request = UpstreamRequest {
+        method: ctx.parts.method.clone(),
+        bucket: ctx.s3.bucket.clone(),
+        key: ctx.s3.key.clone(),
+        query: ctx.s3.upstream_query(),
+        headers,
+        content_length: content_length.or(if ctx.parts.method == http::Method::PUT || ctx.parts.method == http::Method::POST { Some(0) } else { None }),
+    };
+    let response = ctx.proxy.upstream.send(request, upstream_body).await.map_err(|e| slot.take().unwrap_or_else(|| bad_gateway(e)))?;
+    if let Some(error) = slot.take() {
+        return Err(error);
+    }
+    if sealed_bucket {
+        let mut response = response::relay_sealed(response);
+        sealed::map_response_etag(response.headers_mut());
+        Ok(response)
+    } else {
+        Ok(response::relay(response))
+    }
+}
+
+/// Maps a failure to reach the upstream to `502 Bad Gateway`.
+pub(crate) fn bad_gateway(error: upstream::UpstreamError) -> S3Error {
+    S3Error::new(ErrorCode::BadGateway, "The upstream S3 endpoint could not be reached or failed mid-request").with_source(error)
+}

@@ -1,0 +1,54 @@
+//! ListObjects, ListObjectsV2 and ListObjectVersions on encrypting
+//! buckets: sizes and ETags of every entry are rewritten to what HEAD and
+//! GET show, with no extra upstream request.
+
+use super::forward::bad_gateway;
+use super::sealed;
+use crate::auth::Authenticated;
+use crate::crypto;
+use crate::proxy::body::ProxyBody;
+use crate::proxy::response;
+use crate::proxy::Context;
+use crate::s3::{etag, listing, ErrorCode, S3Error};
+use crate::upstream::{self, UpstreamRequest};
+use http::{HeaderValue, Response};
+use http_body_util::BodyExt;
+
+pub(crate) async fn list_objects(ctx: &Context<'_>, _auth: Authenticated) -> Result<Response<ProxyBody>, S3Error> {
+    let mut headers = ctx.parts.headers.clone();
+    sealed::strip_plaintext_digests(&mut headers);
+    let request = UpstreamRequest {
+        method: ctx.parts.method.clone(),
+        bucket: ctx.s3.bucket.clone(),
+        key: None,
+        query: ctx.s3.upstream_query(),
+        headers,
+        content_length: None,
+    };
+    let upstream_response = ctx.proxy.upstream.send(request, upstream::empty_body()).await.map_err(bad_gateway)?;
+    if !upstream_response.status().is_success() {
+        return Ok(response::relay(upstream_response));
+    }
+    let (mut parts, body) = upstream_response.into_parts();
+    let limit = ctx.proxy.config.server.max_xml_body_bytes;
+    let xml = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            S3Error::new(ErrorCode::BadGateway, format!("failed to read the upstream listing (limit {limit} bytes, server.max_xml_body_bytes)"))
+                .with_source(e)
+        })?
+        .to_bytes();
+    let rewritten = listing::rewrite_listing(&xml, listed_plaintext_size, etag::to_client)
+        .map_err(|e| S3Error::new(ErrorCode::BadGateway, "the upstream listing is not valid XML").with_source(e))?;
+    response::strip_hop_by_hop(&mut parts.headers);
+    parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(rewritten.len()));
+    Ok(Response::from_parts(parts, response::full(rewritten)))
+}
+
+/// Returns the plaintext size of a listed object from its stored size.
+/// Sizes that no ciphertext has (objects that were stored without s3seal)
+/// are shown as stored.
+fn listed_plaintext_size(stored: u64, _etag: &str) -> u64 {
+    crypto::plaintext_len(stored).unwrap_or(stored)
+}

@@ -1,0 +1,79 @@
+//! Operations, one file per family. `dispatch` picks the handler from the
+//! operation and the bucket's policy.
+
+mod copy;
+mod forward;
+mod listings;
+mod objects;
+mod sealed;
+
+use super::body::ProxyBody;
+use super::request::Operation;
+use super::Context;
+use crate::auth::Authenticated;
+use crate::policy::BucketPolicy;
+use crate::s3::{ErrorCode, S3Error};
+use http::Response;
+use hyper::body::Incoming;
+
+pub(crate) async fn dispatch(
+    ctx: &Context<'_>,
+    policy: &BucketPolicy,
+    auth: Authenticated,
+    body: Incoming,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let operation = ctx.s3.operation;
+    match operation {
+        Operation::PostObject => {
+            return Err(S3Error::new(
+                ErrorCode::NotImplemented,
+                "POST object uploads from HTML forms are not supported by s3seal; use PutObject",
+            ))
+        }
+        Operation::CopyObject => return copy::copy_object(ctx, policy, auth, body).await,
+        _ => {}
+    }
+
+    let BucketPolicy::Encrypt { key_name, .. } = policy else {
+        if operation == Operation::UploadPartCopy {
+            copy::check_plain_part_source(ctx)?;
+        }
+        return forward::forward(ctx, auth, body, false).await;
+    };
+    match operation {
+        Operation::PutObject => objects::put_object(ctx, key_name, auth, body).await,
+        Operation::GetObject => objects::get_object(ctx, auth).await,
+        Operation::HeadObject => objects::head_object(ctx, auth).await,
+        Operation::ListObjects | Operation::ListObjectsV2 | Operation::ListObjectVersions => {
+            listings::list_objects(ctx, auth).await
+        }
+        Operation::CreateMultipartUpload
+        | Operation::UploadPart
+        | Operation::UploadPartCopy
+        | Operation::CompleteMultipartUpload
+        | Operation::ListParts => Err(S3Error::new(
+            ErrorCode::NotImplemented,
+            "multipart uploads to an encrypting bucket are not supported yet; \
+             raise the client's multipart threshold (aws cli: multipart_threshold, rclone: --s3-upload-cutoff) \
+             or upload objects up to 5 GiB with a single PutObject",
+        )),
+        Operation::SelectObjectContent => Err(S3Error::new(
+            ErrorCode::NotImplemented,
+            "SelectObjectContent cannot run on an encrypting bucket: the upstream holds only ciphertext",
+        )),
+        Operation::GetObjectAttributes => Err(S3Error::new(
+            ErrorCode::NotImplemented,
+            "GetObjectAttributes is not supported on an encrypting bucket: the upstream reports ciphertext sizes and checksums",
+        )),
+        Operation::ListBuckets
+        | Operation::CreateBucket
+        | Operation::DeleteBucket
+        | Operation::HeadBucket
+        | Operation::DeleteObjects
+        | Operation::DeleteObject
+        | Operation::AbortMultipartUpload
+        | Operation::ListMultipartUploads
+        | Operation::Forward => forward::forward(ctx, auth, body, true).await,
+        Operation::PostObject | Operation::CopyObject => Err(S3Error::new(ErrorCode::InternalError, "operation routed twice")),
+    }
+}

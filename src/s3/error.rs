@@ -1,0 +1,222 @@
+//! The S3 error model: a code with its HTTP status, a message and an
+//! optional source, rendered as `<Error>` XML in one place by `proxy`.
+
+use http::StatusCode;
+use std::fmt;
+
+/// The S3 error codes that s3seal produces itself. Upstream errors are
+/// relayed as they are and never pass through this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    AccessDenied,
+    AuthorizationHeaderMalformed,
+    AuthorizationQueryParametersError,
+    BadDigest,
+    EntityTooLarge,
+    EntityTooSmall,
+    IncompleteBody,
+    InternalError,
+    InvalidAccessKeyId,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidDigest,
+    InvalidRange,
+    InvalidRequest,
+    KeyTooLongError,
+    MalformedXML,
+    MethodNotAllowed,
+    MissingContentLength,
+    NoSuchKey,
+    NotImplemented,
+    PreconditionFailed,
+    RequestTimeTooSkewed,
+    ServiceUnavailable,
+    SignatureDoesNotMatch,
+    XAmzContentSHA256Mismatch,
+    /// The upstream could not be reached or answered with something unusable.
+    BadGateway,
+    /// The upstream did not answer in time.
+    GatewayTimeout,
+}
+
+impl ErrorCode {
+    /// Returns the code as S3 spells it in `<Code>`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessDenied => "AccessDenied",
+            Self::AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
+            Self::AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
+            Self::BadDigest => "BadDigest",
+            Self::EntityTooLarge => "EntityTooLarge",
+            Self::EntityTooSmall => "EntityTooSmall",
+            Self::IncompleteBody => "IncompleteBody",
+            Self::InternalError => "InternalError",
+            Self::InvalidAccessKeyId => "InvalidAccessKeyId",
+            Self::InvalidArgument => "InvalidArgument",
+            Self::InvalidBucketName => "InvalidBucketName",
+            Self::InvalidDigest => "InvalidDigest",
+            Self::InvalidRange => "InvalidRange",
+            Self::InvalidRequest => "InvalidRequest",
+            Self::KeyTooLongError => "KeyTooLongError",
+            Self::MalformedXML => "MalformedXML",
+            Self::MethodNotAllowed => "MethodNotAllowed",
+            Self::MissingContentLength => "MissingContentLength",
+            Self::NoSuchKey => "NoSuchKey",
+            Self::NotImplemented => "NotImplemented",
+            Self::PreconditionFailed => "PreconditionFailed",
+            Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            Self::ServiceUnavailable => "ServiceUnavailable",
+            Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+            Self::BadGateway => "BadGateway",
+            Self::GatewayTimeout => "GatewayTimeout",
+        }
+    }
+
+    /// Returns the HTTP status S3 uses for this code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::AccessDenied
+            | Self::InvalidAccessKeyId
+            | Self::RequestTimeTooSkewed
+            | Self::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
+            Self::NoSuchKey => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::AuthorizationHeaderMalformed
+            | Self::AuthorizationQueryParametersError
+            | Self::BadDigest
+            | Self::EntityTooLarge
+            | Self::EntityTooSmall
+            | Self::IncompleteBody
+            | Self::InvalidArgument
+            | Self::InvalidBucketName
+            | Self::InvalidDigest
+            | Self::InvalidRequest
+            | Self::KeyTooLongError
+            | Self::MalformedXML
+            | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error that s3seal reports to the client as an S3 `<Error>` document.
+#[derive(Debug)]
+pub struct S3Error {
+    code: ErrorCode,
+    message: String,
+    source: Option<BoxError>,
+}
+
+impl S3Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), source: None }
+    }
+
+    /// Attaches the underlying cause, which is logged but never sent to the client.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    /// Renders the S3 XML error document with the request id.
+    pub fn to_xml(&self, request_id: &str, resource: Option<&str>) -> String {
+        let mut xml = String::with_capacity(256);
+        xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
+        xml.push_str(self.code.as_str());
+        xml.push_str("</Code><Message>");
+        xml.push_str(&escape_xml(&self.message));
+        xml.push_str("</Message>");
+        if let Some(resource) = resource {
+            xml.push_str("<Resource>");
+            xml.push_str(&escape_xml(resource));
+            xml.push_str("</Resource>");
+        }
+        xml.push_str("<RequestId>");
+        xml.push_str(&escape_xml(request_id));
+        xml.push_str("</RequestId></Error>");
+        xml
+    }
+}
+
+impl fmt::Display for S3Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for S3Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Escapes the five XML special characters for element text.
+pub fn escape_xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_xml_escapes_message() {
+        let err = S3Error::new(ErrorCode::InvalidArgument, "bad <key> & \"value\"");
+        let xml = err.to_xml("req-1", Some("/b/k"));
+        assert!(xml.contains("<Code>InvalidArgument</Code>"));
+        assert!(xml.contains("<Message>bad &lt;key&gt; &amp; &quot;value&quot;</Message>"));
+        assert!(xml.contains("<Resource>/b/k</Resource>"));
+        assert!(xml.contains("<RequestId>req-1</RequestId>"));
+    }
+
+    #[test]
+    fn status_matches_s3() {
+        assert_eq!(ErrorCode::SignatureDoesNotMatch.status(), StatusCode::FORBIDDEN);
+        assert_eq!(ErrorCode::BadDigest.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(ErrorCode::InvalidRange.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(ErrorCode::NotImplemented.status(), StatusCode::NOT_IMPLEMENTED);
+    }
+}

@@ -1,0 +1,199 @@
+//! Rewriting of S3 XML responses: object sizes and ETags in listings, and
+//! the ETag of copy and complete-upload results.
+//!
+//! The rewrite works on the event stream, so every element it does not
+//! touch is written back as it came, and unknown elements survive.
+
+use quick_xml::events::{BytesText, Event};
+use quick_xml::{Reader, Writer};
+
+#[derive(Debug, thiserror::Error)]
+#[error("malformed XML from the upstream: {0}")]
+pub struct XmlError(String);
+
+fn xml_error(e: impl std::fmt::Display) -> XmlError {
+    XmlError(e.to_string())
+}
+
+/// Elements that describe one object in `ListObjects`, `ListObjectsV2` and
+/// `ListObjectVersions`.
+const OBJECT_ELEMENTS: &[&[u8]] = &[b"Contents", b"Version"];
+
+/// Rewrites every object entry of a listing: `size_of(stored_size, etag)`
+/// gives the size to show (the stored ETag is passed as it is, quotes
+/// included, or empty when the entry has none) and `etag_of` the ETag.
+pub fn rewrite_listing(
+    xml: &[u8],
+    size_of: impl Fn(u64, &str) -> u64,
+    etag_of: impl Fn(&str) -> String,
+) -> Result<Vec<u8>, XmlError> {
+    let mut reader = Reader::from_reader(xml);
+    let mut writer = Writer::new(Vec::with_capacity(xml.len() + xml.len() / 8));
+    let mut entry: Option<Vec<Event<'static>>> = None;
+    let mut depth_in_entry = 0usize;
+    loop {
+        let event = reader.read_event().map_err(xml_error)?;
+        if let Event::Eof = event {
+            break;
+        }
+        if let Some(events) = entry.as_mut() {
+            match &event {
+                Event::Start(_) => depth_in_entry += 1,
+                Event::End(_) => depth_in_entry -= 1,
+                _ => {}
+            }
+            events.push(event.into_owned());
+            if depth_in_entry == 0 {
+                let events = entry.take().unwrap_or_default();
+                write_entry(&mut writer, events, &size_of, &etag_of)?;
+            }
+            continue;
+        }
+        if let Event::Start(start) = &event {
+            if OBJECT_ELEMENTS.contains(&start.local_name().as_ref()) {
+                depth_in_entry = 1;
+                entry = Some(vec![event.into_owned()]);
+                continue;
+            }
+        }
+        writer.write_event(event).map_err(xml_error)?;
+    }
+    if entry.is_some() {
+        return Err(XmlError("listing ends inside an object entry".into()));
+    }
+    Ok(writer.into_inner())
+}
+
+/// Writes one buffered object entry with its `Size` and `ETag` replaced.
+fn write_entry(
+    writer: &mut Writer<Vec<u8>>,
+    events: Vec<Event<'static>>,
+    size_of: &impl Fn(u64, &str) -> u64,
+    etag_of: &impl Fn(&str) -> String,
+) -> Result<(), XmlError> {
+    let etag = child_text(&events, b"ETag")?.unwrap_or_default();
+    let size = child_text(&events, b"Size")?;
+    let new_size = match size.as_deref().map(str::parse::<u64>) {
+        Some(Ok(stored)) => Some(size_of(stored, &etag).to_string()),
+        Some(Err(_)) => return Err(XmlError("a listing Size is not a number".into())),
+        None => None,
+    };
+    let new_etag = if etag.is_empty() { None } else { Some(etag_of(&etag)) };
+
+    let mut current: Option<Vec<u8>> = None;
+    for event in events {
+        match &event {
+            Event::Start(start) => current = Some(start.local_name().as_ref().to_vec()),
+            Event::End(_) => current = None,
+            Event::Text(_) => {
+                let replacement = match current.as_deref() {
+                    Some(b"Size") => new_size.as_deref(),
+                    Some(b"ETag") => new_etag.as_deref(),
+                    _ => None,
+                };
+                if let Some(text) = replacement {
+                    writer.write_event(Event::Text(BytesText::new(text))).map_err(xml_error)?;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        writer.write_event(event).map_err(xml_error)?;
+    }
+    Ok(())
+}
+
+/// Returns the unescaped text of the first direct child element `name`.
+fn child_text(events: &[Event<'static>], name: &[u8]) -> Result<Option<String>, XmlError> {
+    let mut inside = false;
+    let mut text = String::new();
+    for event in events.iter().skip(1) {
+        match event {
+            Event::Start(start) if start.local_name().as_ref() == name => inside = true,
+            Event::End(end) if inside && end.local_name().as_ref() == name => return Ok(Some(text)),
+            Event::Text(t) if inside => text.push_str(&t.unescape().map_err(xml_error)?),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Rewrites every `ETag` element of a small result document, such as
+/// `CopyObjectResult`, `CopyPartResult` or `CompleteMultipartUploadResult`.
+pub fn rewrite_etags(xml: &[u8], etag_of: impl Fn(&str) -> String) -> Result<Vec<u8>, XmlError> {
+    let mut reader = Reader::from_reader(xml);
+    let mut writer = Writer::new(Vec::with_capacity(xml.len() + 8));
+    let mut in_etag = false;
+    loop {
+        let event = reader.read_event().map_err(xml_error)?;
+        match &event {
+            Event::Eof => break,
+            Event::Start(start) => in_etag = start.local_name().as_ref() == b"ETag",
+            Event::End(_) => in_etag = false,
+            Event::Text(text) if in_etag => {
+                let value = text.unescape().map_err(xml_error)?;
+                writer.write_event(Event::Text(BytesText::new(&etag_of(&value)))).map_err(xml_error)?;
+                continue;
+            }
+            _ => {}
+        }
+        writer.write_event(event).map_err(xml_error)?;
+    }
+    Ok(writer.into_inner())
+}
+
+/// Returns the text of the first element `name` anywhere in `xml`.
+pub fn find_text(xml: &[u8], name: &str) -> Option<String> {
+    let mut reader = Reader::from_reader(xml);
+    let mut inside = false;
+    loop {
+        match reader.read_event().ok()? {
+            Event::Eof => return None,
+            Event::Start(start) => inside = start.local_name().as_ref() == name.as_bytes(),
+            Event::Text(text) if inside => return text.unescape().ok().map(|t| t.into_owned()),
+            Event::End(_) if inside => return Some(String::new()),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><KeyCount>2</KeyCount><Contents><Key>a &amp; b</Key><ETag>&quot;00112233445566778899aabbccddeeff&quot;</ETag><Size>26</Size><StorageClass>STANDARD</StorageClass></Contents><Contents><Key>c</Key><Size>16</Size><ETag>"ffeeddccbbaa99887766554433221100-2"</ETag></Contents></ListBucketResult>"#;
+
+    #[test]
+    fn listing_sizes_and_etags_rewritten() {
+        let out = rewrite_listing(LISTING.as_bytes(), |size, _| size - 16, |etag| format!("{}x", etag)).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("<Size>10</Size>"), "{out}");
+        assert!(out.contains("<Size>0</Size>"), "{out}");
+        assert!(out.contains("<ETag>&quot;00112233445566778899aabbccddeeff&quot;x</ETag>"), "{out}");
+        assert!(out.contains("<Key>a &amp; b</Key>"), "{out}");
+        assert!(out.contains("<KeyCount>2</KeyCount>"), "{out}");
+        assert!(out.contains("<StorageClass>STANDARD</StorageClass>"), "{out}");
+    }
+
+    #[test]
+    fn size_function_receives_etag() {
+        let out = rewrite_listing(LISTING.as_bytes(), |size, etag| if etag.ends_with("-2\"") { 1 } else { size }, |e| e.to_string()).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("<Size>1</Size>"), "{out}");
+        assert!(out.contains("<Size>26</Size>"), "{out}");
+    }
+
+    #[test]
+    fn truncated_listing_rejected() {
+        assert!(rewrite_listing(b"<L><Contents><Size>1</Size>", |s, _| s, |e| e.to_string()).is_err());
+    }
+
+    #[test]
+    fn copy_result_etag_rewritten() {
+        let xml = br#"<CopyObjectResult><LastModified>2020</LastModified><ETag>"abc"</ETag></CopyObjectResult>"#;
+        let out = String::from_utf8(rewrite_etags(xml, |e| format!("{e}!")).unwrap()).unwrap();
+        assert!(out.contains("<ETag>&quot;abc&quot;!</ETag>"), "{out}");
+        assert_eq!(find_text(xml, "LastModified").as_deref(), Some("2020"));
+    }
+}

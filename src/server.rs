@@ -1,0 +1,222 @@
+//! Client-facing listeners (plain HTTP and TLS), one task per connection,
+//! a span per request (opened in `proxy::handle`), and graceful shutdown.
+
+use crate::config::Config;
+use crate::proxy::{self, Proxy};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Time a client has to send a request's headers, in seconds.
+const HEADER_READ_TIMEOUT_SECS: u64 = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("failed to bind {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("failed to load TLS certificate or key: {0}")]
+    Tls(String),
+    #[error("failed to write ready_file {path}: {source}")]
+    ReadyFile { path: String, source: std::io::Error },
+}
+
+/// Bound listeners, before serving.
+pub struct Listeners {
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, TlsAcceptor)>,
+}
+
+impl Listeners {
+    /// Binds the listeners named in the config.
+    pub async fn bind(config: &Config) -> Result<Self, ServerError> {
+        let server = &config.server;
+        let plain = match server.listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?),
+            None => None,
+        };
+        let tls = match server.tls_listen {
+            Some(addr) => {
+                let (Some(cert), Some(key)) = (&server.tls_cert_file, &server.tls_key_file) else {
+                    return Err(ServerError::Tls("server.tls_listen needs tls_cert_file and tls_key_file".into()));
+                };
+                let acceptor = tls_acceptor(cert, key)?;
+                let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+                Some((listener, acceptor))
+            }
+            None => None,
+        };
+        Ok(Self { plain, tls })
+    }
+
+    /// Returns the bound address of the plain listener.
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Returns the bound address of the TLS listener.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// Writes the listener addresses as JSON, for scripts and tests.
+    pub fn write_ready_file(&self, path: &Path) -> Result<(), ServerError> {
+        let value = serde_json::json!({
+            "listen": self.plain_addr().map(|a| a.to_string()),
+            "tls_listen": self.tls_addr().map(|a| a.to_string()),
+        });
+        let tmp = path.with_extension("tmp");
+        let err = |source| ServerError::ReadyFile { path: path.display().to_string(), source };
+        std::fs::write(&tmp, value.to_string()).map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+}
+
+fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, ServerError> {
+    let cert_pem = std::fs::read(cert_path).map_err(|e| ServerError::Tls(format!("{}: {e}", cert_path.display())))?;
+    let key_pem = std::fs::read(key_path).map_err(|e| ServerError::Tls(format!("{}: {e}", key_path.display())))?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert_path.display())))?;
+    if certs.is_empty() {
+        return Err(ServerError::Tls(format!("{}: no certificate found", cert_path.display())));
+    }
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", key_path.display())))?
+        .ok_or_else(|| ServerError::Tls(format!("{}: no private key found", key_path.display())))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(crate::upstream::tls_crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves both listeners until `shutdown` resolves, then waits up to
+/// `grace` for open connections.
+pub async fn run(proxy: Arc<Proxy>, listeners: Listeners, shutdown: impl Future<Output = ()>, grace: Duration) {
+    let graceful = Arc::new(GracefulShutdown::new());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    if let Some(listener) = listeners.plain {
+        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening for HTTP");
+        tasks.push(tokio::spawn(accept_loop(listener, None, proxy.clone(), graceful.clone(), stop_rx.clone())));
+    }
+    if let Some((listener, acceptor)) = listeners.tls {
+        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening for HTTPS");
+        tasks.push(tokio::spawn(accept_loop(listener, Some(acceptor), proxy.clone(), graceful.clone(), stop_rx.clone())));
+    }
+    shutdown.await;
+    tracing::info!("shutting down: no new connections");
+    let _ = stop_tx.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => tracing::warn!(grace_secs = grace.as_secs(), "open connections did not finish in time and were dropped"),
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    proxy: Arc<Proxy>,
+    graceful: Arc<GracefulShutdown>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, client_addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(error) => {
+                    tracing::warn!(%error, "failed to accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let proxy = proxy.clone();
+        let graceful = graceful.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                None => serve_connection(stream, client_addr, proxy, &graceful).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => serve_connection(stream, client_addr, proxy, &graceful).await,
+                    Err(error) => tracing::debug!(%error, %client_addr, "TLS handshake failed"),
+                },
+            }
+        });
+    }
+}
+
+async fn serve_connection<S>(stream: S, client_addr: SocketAddr, proxy: Arc<Proxy>, graceful: &GracefulShutdown)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let proxy = proxy.clone();
+        async move { Ok::<_, std::convert::Infallible>(proxy::handle(proxy, request, client_addr).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(HEADER_READ_TIMEOUT_SECS))
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(error) = graceful.watch(connection).await {
+        tracing::debug!(%error, %client_addr, "connection ended with an error");
+    }
+}
+
+/// Starts a proxy for `config` on its listeners and returns the bound
+/// addresses with a handle that stops it. Used by `serve` and by tests.
+pub async fn spawn(config: Config) -> Result<RunningServer, Box<dyn std::error::Error + Send + Sync>> {
+    let listeners = Listeners::bind(&config).await?;
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let ready_file = config.server.ready_file.clone();
+    let proxy = Arc::new(Proxy::start(config).await?);
+    let plain_addr = listeners.plain_addr();
+    let tls_addr = listeners.tls_addr();
+    if let Some(path) = ready_file {
+        listeners.write_ready_file(&path)?;
+    }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run(proxy, listeners, async move { let _ = stop_rx.await; }, grace));
+    Ok(RunningServer { plain_addr, tls_addr, stop: Some(stop_tx), task })
+}
+
+/// A proxy running in the background.
+pub struct RunningServer {
+    pub plain_addr: Option<SocketAddr>,
+    pub tls_addr: Option<SocketAddr>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections and waits for the server to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the server stops by itself.
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}

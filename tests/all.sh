@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Build s3seal and run every test: the Rust tests, then the client battery in
+# tests/clients (which needs rclone, s3cmd, openssl and the Python packages in
+# tests/clients/requirements.txt).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+cargo build
+cargo test --all-targets
+python3 -m pytest tests/clients -q -p no:cacheprovider

@@ -1,0 +1,65 @@
+"""Requests that s3seal must reject, and what it must leave upstream."""
+
+import base64
+import hashlib
+
+import botocore.exceptions
+import pytest
+
+import harness
+
+
+def client_error(call) -> dict:
+    """Run CALL, which must raise ClientError, and return its code and HTTP status."""
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        call()
+    response = raised.value.response
+    return {"code": response["Error"].get("Code"), "status": response["ResponseMetadata"]["HTTPStatusCode"]}
+
+
+def test_wrong_secret_list(stack, enc_bucket):
+    client = harness.s3_client(stack.endpoint, stack.access_key_id, "wrong-secret")
+
+    error = client_error(lambda: client.list_objects_v2(Bucket=enc_bucket))
+
+    assert error == {"code": "SignatureDoesNotMatch", "status": 403}
+
+
+def test_wrong_secret_put(stack, enc_bucket, upstream):
+    client = harness.s3_client(stack.endpoint, stack.access_key_id, "wrong-secret")
+
+    error = client_error(lambda: client.put_object(Bucket=enc_bucket, Key="forged", Body=b"forged"))
+
+    assert error == {"code": "SignatureDoesNotMatch", "status": 403}
+    assert not upstream.exists(enc_bucket, "forged")
+
+
+def test_wrong_secret_tls_put(stack, enc_bucket, upstream):
+    # aws-chunked body with a trailing checksum, signed with the wrong secret.
+    client = harness.s3_client(stack.tls_endpoint, stack.access_key_id, "wrong-secret", verify=str(stack.cert))
+
+    error = client_error(lambda: client.put_object(Bucket=enc_bucket, Key="forged", Body=b"forged"))
+
+    assert error == {"code": "SignatureDoesNotMatch", "status": 403}
+    assert not upstream.exists(enc_bucket, "forged")
+
+
+def test_unknown_access_key(stack, enc_bucket):
+    client = harness.s3_client(stack.endpoint, "AKIDUNKNOWNCLIENT999", stack.secret_access_key)
+
+    error = client_error(lambda: client.list_objects_v2(Bucket=enc_bucket))
+
+    assert error == {"code": "InvalidAccessKeyId", "status": 403}
+
+
+@pytest.mark.parametrize("client_fixture", ["s3_http", "s3_tls"])
+def test_bad_content_md5(request, enc_bucket, upstream, client_fixture):
+    client = request.getfixturevalue(client_fixture)
+    wrong_md5 = base64.b64encode(hashlib.md5(b"other bytes").digest()).decode()
+
+    error = client_error(
+        lambda: client.put_object(Bucket=enc_bucket, Key="digest.bin", Body=b"the real bytes", ContentMD5=wrong_md5)
+    )
+
+    assert error == {"code": "BadDigest", "status": 400}
+    assert not upstream.exists(enc_bucket, "digest.bin")

@@ -1,0 +1,239 @@
+//! Test harness: an s3s-fs upstream and an s3seal proxy in front of it, both
+//! in-process on ephemeral loopback ports, with aws-sdk-s3 clients for the
+//! proxy and for the upstream directly.
+#![allow(dead_code)]
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use s3seal::config::{Config, EmbeddedConfig};
+use s3seal::embedded::EmbeddedStore;
+use s3seal::keys::Keyring;
+use s3seal::server::RunningServer;
+use std::path::Path;
+
+pub const ACCESS_KEY_ID: &str = "AKIDS3SEALTEST";
+pub const KEY_NAME: &str = "test";
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub proxy: Option<RunningServer>,
+    pub endpoint: String,
+    pub upstream: EmbeddedStore,
+    pub secret: String,
+    /// Client of the proxy.
+    pub client: aws_sdk_s3::Client,
+    /// Client of the upstream, bypassing the proxy.
+    pub direct: aws_sdk_s3::Client,
+}
+
+/// Bucket rules of the test configuration.
+pub const BUCKET_RULES: &str = r#"
+[[buckets]]
+match = "plain-*"
+mode = "passthrough"
+
+[[buckets]]
+match = "denied-*"
+mode = "deny"
+
+[[buckets]]
+match = "*"
+mode = "encrypt"
+key = "test"
+"#;
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// Starts the harness with extra TOML appended to the configuration.
+    pub async fn start_with(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let upstream = s3seal::embedded::start(&EmbeddedConfig {
+            data_dir: dir.path().join("store"),
+            credentials_file: dir.path().join("upstream-credentials"),
+        })
+        .await
+        .unwrap();
+
+        let secret = random_secret();
+        write_private(&dir.path().join("client-secret"), &secret);
+        let keyring_path = dir.path().join("keyring.json");
+        Keyring::default().create_key(&keyring_path, KEY_NAME, &mut rand::rngs::OsRng, "2026-01-01T00:00:00Z").unwrap();
+
+        let toml = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+
+[upstream]
+endpoint = "{endpoint}"
+credentials_file = "{upstream_credentials}"
+
+[keys]
+keyring_file = "{keyring}"
+
+[[clients]]
+access_key_id = "{ACCESS_KEY_ID}"
+secret_file = "{client_secret}"
+{BUCKET_RULES}
+{extra}
+"#,
+            endpoint = upstream.endpoint,
+            upstream_credentials = dir.path().join("upstream-credentials").display(),
+            keyring = keyring_path.display(),
+            client_secret = dir.path().join("client-secret").display(),
+        );
+        let config = Config::from_toml(&toml).unwrap();
+        let proxy = s3seal::server::spawn(config).await.unwrap();
+        let endpoint = format!("http://{}", proxy.plain_addr.unwrap());
+        let client = s3_client(&endpoint, ACCESS_KEY_ID, &secret);
+        let direct = s3_client(&upstream.endpoint, &upstream.access_key_id, upstream.secret_access_key.expose());
+        Self { dir, proxy: Some(proxy), endpoint, upstream, secret, client, direct }
+    }
+
+    /// Creates a bucket through the proxy.
+    pub async fn bucket(&self, name: &str) -> String {
+        self.client.create_bucket().bucket(name).send().await.unwrap();
+        name.to_string()
+    }
+
+    /// Reads an object's stored bytes from the upstream directly.
+    pub async fn stored(&self, bucket: &str, key: &str) -> (Vec<u8>, std::collections::HashMap<String, String>) {
+        let out = self.direct.get_object().bucket(bucket).key(key).send().await.unwrap();
+        let metadata = out.metadata().cloned().unwrap_or_default();
+        let bytes = out.body.collect().await.unwrap().into_bytes().to_vec();
+        (bytes, metadata)
+    }
+
+    pub fn client_with_secret(&self, access_key_id: &str, secret: &str) -> aws_sdk_s3::Client {
+        s3_client(&self.endpoint, access_key_id, secret)
+    }
+
+    /// Sends a raw HTTP request with a SigV4 signature made by aws-sigv4.
+    pub async fn signed_request(&self, method: &str, path_and_query: &str, headers: &[(&str, &str)], body: Vec<u8>) -> reqwest_lite::Response {
+        let url = format!("{}{}", self.endpoint, path_and_query);
+        reqwest_lite::send_signed(method, &url, headers, body, ACCESS_KEY_ID, &self.secret).await
+    }
+}
+
+pub fn s3_client(endpoint: &str, access_key_id: &str, secret: &str) -> aws_sdk_s3::Client {
+    let credentials = Credentials::new(access_key_id, secret, None, None, "s3seal-tests");
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(credentials)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+pub fn random_secret() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::rngs::OsRng, 40)
+}
+
+pub fn write_private(path: &Path, text: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+/// Deterministic test data of `len` bytes.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| ((i * 31 + seed as usize * 7) % 251) as u8).collect()
+}
+
+/// The stored length of an object of `len` plaintext bytes.
+pub fn ciphertext_len(len: u64) -> u64 {
+    s3seal::crypto::ciphertext_len(len)
+}
+
+/// A minimal HTTP/1.1 client for raw signed requests, so that tests can
+/// send shapes that SDKs never send.
+pub mod reqwest_lite {
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings, PercentEncodingMode, UriPathNormalizationMode, PayloadChecksumKind};
+    use aws_sigv4::sign::v4;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    pub struct Response {
+        pub status: u16,
+        pub headers: http::HeaderMap,
+        pub body: Vec<u8>,
+    }
+
+    impl Response {
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.body).into_owned()
+        }
+    }
+
+    /// Returns the headers of a request signed with UNSIGNED-PAYLOAD (or
+    /// the given `x-amz-content-sha256`), `host` included.
+    pub fn sign_headers(method: &str, url: &str, headers: &[(&str, &str)], access_key_id: &str, secret: &str) -> Vec<(String, String)> {
+        let uri: http::Uri = url.parse().unwrap();
+        let host = uri.authority().unwrap().to_string();
+        let mut all: Vec<(String, String)> = vec![("host".into(), host)];
+        let mut payload_hash: Option<String> = None;
+        for (n, v) in headers {
+            if n.eq_ignore_ascii_case("x-amz-content-sha256") {
+                payload_hash = Some(v.to_string());
+            }
+            all.push((n.to_ascii_lowercase(), v.to_string()));
+        }
+        if payload_hash.is_none() {
+            all.push(("x-amz-content-sha256".into(), "UNSIGNED-PAYLOAD".into()));
+        }
+        let body = match &payload_hash {
+            Some(hash) if hash != "UNSIGNED-PAYLOAD" => SignableBody::Precomputed(hash.clone()),
+            _ => SignableBody::UnsignedPayload,
+        };
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
+        let identity = Credentials::new(access_key_id, secret, None, None, "t").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("s3")
+            .time(std::time::SystemTime::now())
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let signable = SignableRequest::new(method, url, all.iter().map(|(n, v)| (n.as_str(), v.as_str())), body).unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        for (name, value) in instructions.headers() {
+            all.push((name.to_string(), value.to_string()));
+        }
+        all
+    }
+
+    pub async fn send_signed(method: &str, url: &str, headers: &[(&str, &str)], body: Vec<u8>, access_key_id: &str, secret: &str) -> Response {
+        let all = sign_headers(method, url, headers, access_key_id, secret);
+        let mut builder = http::Request::builder().method(method).uri(url);
+        for (n, v) in &all {
+            if n != "host" {
+                builder = builder.header(n.as_str(), v.as_str());
+            }
+        }
+        let request = builder.body(Full::new(Bytes::from(body))).unwrap();
+        send(request).await
+    }
+
+    pub async fn send(request: http::Request<Full<Bytes>>) -> Response {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let response = client.request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+        Response { status, headers, body }
+    }
+}

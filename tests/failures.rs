@@ -1,0 +1,206 @@
+//! Requests that must fail with the right S3 error and leave nothing
+//! behind upstream.
+
+mod common;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use common::{pattern, reqwest_lite, Harness};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<String>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()).map(str::to_string)
+}
+
+async fn upstream_has(h: &Harness, bucket: &str, key: &str) -> bool {
+    h.direct.head_object().bucket(bucket).key(key).send().await.is_ok()
+}
+
+#[tokio::test]
+async fn wrong_secret_gets_signature_mismatch() {
+    let h = Harness::start().await;
+    let bad = h.client_with_secret(common::ACCESS_KEY_ID, "not-the-secret");
+    let err = bad.list_buckets().send().await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("SignatureDoesNotMatch"));
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+}
+
+#[tokio::test]
+async fn unknown_access_key_rejected() {
+    let h = Harness::start().await;
+    let bad = h.client_with_secret("AKIDUNKNOWN", "whatever");
+    let err = bad.list_buckets().send().await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("InvalidAccessKeyId"));
+}
+
+#[tokio::test]
+async fn anonymous_request_denied_with_xml() {
+    let h = Harness::start().await;
+    let request = http::Request::get(format!("{}/", h.endpoint)).body(http_body_util::Full::new(bytes::Bytes::new())).unwrap();
+    let response = reqwest_lite::send(request).await;
+    assert_eq!(response.status, 403);
+    let text = response.text();
+    assert!(text.contains("<Code>AccessDenied</Code>"), "{text}");
+    assert!(text.contains("<RequestId>"), "{text}");
+    assert!(response.headers.contains_key("x-amz-request-id"));
+}
+
+#[tokio::test]
+async fn wrong_content_md5_leaves_no_object() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("digest").await;
+    let err = h
+        .client
+        .put_object()
+        .bucket(&bucket)
+        .key("bad")
+        .content_md5("1B2M2Y8AsgTpgAmY7PhCfg==")
+        .body(ByteStream::from_static(b"not empty"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("BadDigest"));
+    assert!(!upstream_has(&h, &bucket, "bad").await, "a failed upload left an object upstream");
+}
+
+#[tokio::test]
+async fn failed_upload_keeps_previous_version() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("keep").await;
+    h.client.put_object().bucket(&bucket).key("k").body(ByteStream::from_static(b"first")).send().await.unwrap();
+    let url = format!("{}/{bucket}/k", h.endpoint);
+    let body = pattern(200_000, 1);
+    let wrong_sha = "0000000000000000000000000000000000000000000000000000000000000000";
+    let response = reqwest_lite::send_signed("PUT", &url, &[("x-amz-content-sha256", wrong_sha)], body, common::ACCESS_KEY_ID, &h.secret).await;
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert!(response.text().contains("XAmzContentSHA256Mismatch"), "{}", response.text());
+    let out = h.client.get_object().bucket(&bucket).key("k").send().await.unwrap();
+    assert_eq!(out.body.collect().await.unwrap().into_bytes().as_ref(), b"first");
+}
+
+#[tokio::test]
+async fn client_disconnect_leaves_no_object() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("disconnect").await;
+    let url = format!("{}/{bucket}/partial", h.endpoint);
+    let headers = reqwest_lite::sign_headers("PUT", &url, &[("content-length", "300000")], common::ACCESS_KEY_ID, &h.secret);
+    let addr = h.endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("PUT /{bucket}/partial HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&pattern(100_000, 1)).await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!upstream_has(&h, &bucket, "partial").await, "an interrupted upload left an object upstream");
+}
+
+#[tokio::test]
+async fn seal_metadata_cannot_be_set() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("reserved").await;
+    let err = h
+        .client
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .metadata("s3seal-format", "1")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("InvalidArgument"));
+}
+
+#[tokio::test]
+async fn unsafe_operations_rejected_on_encrypting_bucket() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("unsafe").await;
+    let err = h.client.create_multipart_upload().bucket(&bucket).key("m").send().await.unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("NotImplemented"));
+
+    let url = format!("{}/{bucket}", h.endpoint);
+    let response = reqwest_lite::send_signed("POST", &url, &[("content-type", "multipart/form-data; boundary=x")], b"--x--".to_vec(), common::ACCESS_KEY_ID, &h.secret).await;
+    assert_eq!(response.status, 501, "{}", response.text());
+    assert!(!upstream_has(&h, &bucket, "m").await);
+}
+
+#[tokio::test]
+async fn presigned_get_and_expiry() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("presign").await;
+    let data = pattern(5000, 7);
+    h.client.put_object().bucket(&bucket).key("p q+r").body(ByteStream::from(data.clone())).send().await.unwrap();
+
+    let presigned = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("p q+r")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
+        .await
+        .unwrap();
+    let request = http::Request::get(presigned.uri()).body(http_body_util::Full::new(bytes::Bytes::new())).unwrap();
+    let response = reqwest_lite::send(request).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.body, data);
+
+    let short = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("p q+r")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(1)).unwrap())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let request = http::Request::get(short.uri()).body(http_body_util::Full::new(bytes::Bytes::new())).unwrap();
+    let response = reqwest_lite::send(request).await;
+    assert_eq!(response.status, 403);
+    assert!(response.text().contains("AccessDenied"), "{}", response.text());
+}
+
+#[tokio::test]
+async fn head_error_has_no_body() {
+    let h = Harness::start().await;
+    let url = format!("{}/denied-bucket/k", h.endpoint);
+    let response = reqwest_lite::send_signed("HEAD", &url, &[], Vec::new(), common::ACCESS_KEY_ID, &h.secret).await;
+    assert_eq!(response.status, 403);
+    assert!(response.body.is_empty());
+}
+
+#[tokio::test]
+async fn expect_continue_upload_succeeds() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("expect").await;
+    let url = format!("{}/{bucket}/e", h.endpoint);
+    let body = pattern(70_000, 3);
+    let length = body.len().to_string();
+    let headers = reqwest_lite::sign_headers("PUT", &url, &[("content-length", &length), ("expect", "100-continue")], common::ACCESS_KEY_ID, &h.secret);
+    let addr = h.endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("PUT /{bucket}/e HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).await.unwrap();
+    assert!(interim.starts_with(b"HTTP/1.1 100 Continue"), "{:?}", String::from_utf8_lossy(&interim));
+    stream.write_all(&body).await.unwrap();
+    let mut response = vec![0u8; 12];
+    stream.read_exact(&mut response).await.unwrap();
+    assert!(response.ends_with(b"200"), "{:?}", String::from_utf8_lossy(&response));
+    let out = h.client.get_object().bucket(&bucket).key("e").send().await.unwrap();
+    assert_eq!(out.body.collect().await.unwrap().into_bytes().to_vec(), body);
+}
