@@ -21,6 +21,7 @@
 //!
 //! Dependencies run one way, down this list.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
