@@ -54,7 +54,9 @@ pub enum KeysCommand {
 pub fn install_tracing(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -70,19 +72,26 @@ fn keyring_path(config: &std::path::Path, keyring: Option<PathBuf>) -> Result<Pa
     if let Some(path) = keyring {
         return Ok(path);
     }
-    Config::load(config).map(|c| c.keys.keyring_file).map_err(|e| e.to_string())
+    Config::load(config)
+        .map(|c| c.keys.keyring_file)
+        .map_err(|e| e.to_string())
 }
 
 /// Runs a `keys` subcommand and returns the process exit code.
 pub fn run_keys(command: KeysCommand) -> Result<(), String> {
     match command {
-        KeysCommand::Create { name, config, keyring } => {
+        KeysCommand::Create {
+            name,
+            config,
+            keyring,
+        } => {
             let path = keyring_path(&config, keyring)?;
             let mut ring = Keyring::load_or_empty(&path).map_err(|e| e.to_string())?;
             let created = time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .map_err(|e| e.to_string())?;
-            ring.create_key(&path, &name, &mut rand::rngs::OsRng, &created).map_err(|e| e.to_string())?;
+            ring.create_key(&path, &name, &mut rand::rngs::OsRng, &created)
+                .map_err(|e| e.to_string())?;
             println!("created key {name:?} version 1 in {}", path.display());
             Ok(())
         }
@@ -91,7 +100,10 @@ pub fn run_keys(command: KeysCommand) -> Result<(), String> {
             let ring = Keyring::load(&path).map_err(|e| e.to_string())?;
             for name in ring.names() {
                 let current = ring.current(name).map_err(|e| e.to_string())?;
-                println!("{name}\tcurrent version {}\tcreated {}", current.version, current.created);
+                println!(
+                    "{name}\tcurrent version {}\tcreated {}",
+                    current.version, current.created
+                );
             }
             Ok(())
         }

@@ -181,7 +181,10 @@ pub struct KeysConfig {
 
 impl Default for KeysConfig {
     fn default() -> Self {
-        Self { keyring_file: PathBuf::from("data/keyring.json"), create_missing: false }
+        Self {
+            keyring_file: PathBuf::from("data/keyring.json"),
+            create_missing: false,
+        }
     }
 }
 
@@ -197,7 +200,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Text, filter: "info".into() }
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
     }
 }
 
@@ -257,7 +263,10 @@ pub enum ConfigError {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field: field.into(), message: message.into() }
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 impl Config {
@@ -271,7 +280,10 @@ impl Config {
         } else {
             return Err(invalid(
                 "--config",
-                format!("file {} not found; pass the path of an existing config.toml", path.display()),
+                format!(
+                    "file {} not found; pass the path of an existing config.toml",
+                    path.display()
+                ),
             ));
         }
         let config: Config = figment
@@ -296,23 +308,37 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let server = &self.server;
         if server.listen.is_none() && server.tls_listen.is_none() {
-            return Err(invalid("server.listen", "set server.listen or server.tls_listen"));
+            return Err(invalid(
+                "server.listen",
+                "set server.listen or server.tls_listen",
+            ));
         }
-        if server.tls_listen.is_some() && (server.tls_cert_file.is_none() || server.tls_key_file.is_none()) {
+        if server.tls_listen.is_some()
+            && (server.tls_cert_file.is_none() || server.tls_key_file.is_none())
+        {
             return Err(invalid(
                 "server.tls_listen",
                 "a TLS listener needs server.tls_cert_file and server.tls_key_file",
             ));
         }
         if server.region.is_empty() {
-            return Err(invalid("server.region", "must not be empty; S3 clients default to us-east-1"));
+            return Err(invalid(
+                "server.region",
+                "must not be empty; S3 clients default to us-east-1",
+            ));
         }
         if server.max_xml_body_bytes < 64 * 1024 {
-            return Err(invalid("server.max_xml_body_bytes", "must be at least 65536"));
+            return Err(invalid(
+                "server.max_xml_body_bytes",
+                "must be at least 65536",
+            ));
         }
         if let Some(domain) = &server.base_domain {
             if domain.is_empty() || domain.starts_with('.') || domain.contains('/') {
-                return Err(invalid("server.base_domain", format!("{domain:?} is not a domain name such as s3.local")));
+                return Err(invalid(
+                    "server.base_domain",
+                    format!("{domain:?} is not a domain name such as s3.local"),
+                ));
             }
         }
 
@@ -320,21 +346,37 @@ impl Config {
         match upstream.effective_kind() {
             UpstreamKind::Remote => {
                 let Some(endpoint) = &upstream.endpoint else {
-                    return Err(invalid("upstream.endpoint", "kind = \"remote\" needs an endpoint such as https://s3.amazonaws.com"));
+                    return Err(invalid(
+                        "upstream.endpoint",
+                        "kind = \"remote\" needs an endpoint such as https://s3.amazonaws.com",
+                    ));
                 };
-                let uri: http::Uri = endpoint
-                    .parse()
-                    .map_err(|e| invalid("upstream.endpoint", format!("{endpoint:?} is not a URL: {e}")))?;
-                if !matches!(uri.scheme_str(), Some("http") | Some("https")) || uri.host().is_none() {
-                    return Err(invalid("upstream.endpoint", format!("{endpoint:?} must start with http:// or https:// and name a host")));
+                let uri: http::Uri = endpoint.parse().map_err(|e| {
+                    invalid(
+                        "upstream.endpoint",
+                        format!("{endpoint:?} is not a URL: {e}"),
+                    )
+                })?;
+                if !matches!(uri.scheme_str(), Some("http") | Some("https")) || uri.host().is_none()
+                {
+                    return Err(invalid(
+                        "upstream.endpoint",
+                        format!("{endpoint:?} must start with http:// or https:// and name a host"),
+                    ));
                 }
                 if uri.path() != "/" && !uri.path().is_empty() {
-                    return Err(invalid("upstream.endpoint", format!("{endpoint:?} must not have a path")));
+                    return Err(invalid(
+                        "upstream.endpoint",
+                        format!("{endpoint:?} must not have a path"),
+                    ));
                 }
             }
             UpstreamKind::Embedded => {
                 if upstream.addressing_style == AddressingStyle::Virtual {
-                    return Err(invalid("upstream.addressing_style", "the embedded store takes path-style requests only"));
+                    return Err(invalid(
+                        "upstream.addressing_style",
+                        "the embedded store takes path-style requests only",
+                    ));
                 }
             }
         }
@@ -347,37 +389,72 @@ impl Config {
         }
         for (i, client) in self.clients.iter().enumerate() {
             let field = format!("clients[{i}]");
-            if client.access_key_id.len() < 3 || !client.access_key_id.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(invalid(format!("{field}.access_key_id"), "must be at least 3 ASCII letters or digits"));
+            if client.access_key_id.len() < 3
+                || !client
+                    .access_key_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric())
+            {
+                return Err(invalid(
+                    format!("{field}.access_key_id"),
+                    "must be at least 3 ASCII letters or digits",
+                ));
             }
             match (&client.secret_env, &client.secret_file) {
                 (Some(_), None) | (None, Some(_)) => {}
-                _ => return Err(invalid(field, "set exactly one of secret_env and secret_file")),
+                _ => {
+                    return Err(invalid(
+                        field,
+                        "set exactly one of secret_env and secret_file",
+                    ))
+                }
             }
             if client.generate_secret && client.secret_file.is_none() {
-                return Err(invalid(format!("{field}.generate_secret"), "needs secret_file"));
+                return Err(invalid(
+                    format!("{field}.generate_secret"),
+                    "needs secret_file",
+                ));
             }
-            if self.clients[..i].iter().any(|c| c.access_key_id == client.access_key_id) {
+            if self.clients[..i]
+                .iter()
+                .any(|c| c.access_key_id == client.access_key_id)
+            {
                 return Err(invalid(format!("{field}.access_key_id"), "is listed twice"));
             }
         }
 
         if self.buckets.is_empty() {
-            return Err(invalid("buckets", "add at least one [[buckets]] rule; a bucket that no rule matches is denied"));
+            return Err(invalid(
+                "buckets",
+                "add at least one [[buckets]] rule; a bucket that no rule matches is denied",
+            ));
         }
         for (i, rule) in self.buckets.iter().enumerate() {
             let field = format!("buckets[{i}]");
-            glob::Pattern::new(&rule.pattern)
-                .map_err(|e| invalid(format!("{field}.match"), format!("{:?} is not a valid glob: {e}", rule.pattern)))?;
+            glob::Pattern::new(&rule.pattern).map_err(|e| {
+                invalid(
+                    format!("{field}.match"),
+                    format!("{:?} is not a valid glob: {e}", rule.pattern),
+                )
+            })?;
             match (rule.mode, &rule.key) {
                 (BucketMode::Encrypt, None) => {
-                    return Err(invalid(format!("{field}.key"), "mode = \"encrypt\" needs the name of a key-encryption key"))
+                    return Err(invalid(
+                        format!("{field}.key"),
+                        "mode = \"encrypt\" needs the name of a key-encryption key",
+                    ))
                 }
                 (BucketMode::Encrypt, Some(key)) if !crate::keys::is_valid_key_name(key) => {
-                    return Err(invalid(format!("{field}.key"), format!("{key:?} is not a valid key name (letters, digits, '.', '_', '-')")))
+                    return Err(invalid(
+                        format!("{field}.key"),
+                        format!("{key:?} is not a valid key name (letters, digits, '.', '_', '-')"),
+                    ))
                 }
                 (BucketMode::Passthrough | BucketMode::Deny, Some(_)) => {
-                    return Err(invalid(format!("{field}.key"), "only mode = \"encrypt\" takes a key"))
+                    return Err(invalid(
+                        format!("{field}.key"),
+                        "only mode = \"encrypt\" takes a key",
+                    ))
                 }
                 _ => {}
             }

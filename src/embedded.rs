@@ -44,14 +44,20 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
     std::fs::create_dir_all(&config.data_dir).map_err(|e| setup_err(&config.data_dir, &e))?;
     let (access_key_id, secret) = load_or_create_credentials(&config.credentials_file)?;
 
-    let fs = s3s_fs::FileSystem::new(&config.data_dir).map_err(|e| setup_err(&config.data_dir, &format!("{e:?}")))?;
+    let fs = s3s_fs::FileSystem::new(&config.data_dir)
+        .map_err(|e| setup_err(&config.data_dir, &format!("{e:?}")))?;
     let service = {
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(access_key_id.clone(), secret.expose()));
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(
+            access_key_id.clone(),
+            secret.expose(),
+        ));
         builder.build()
     };
 
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(EmbeddedError::Bind)?;
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(EmbeddedError::Bind)?;
     let addr = listener.local_addr().map_err(EmbeddedError::Bind)?;
     let task = tokio::spawn(async move {
         let http = ConnBuilder::new(TokioExecutor::new());
@@ -65,7 +71,9 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
                 }
             };
             let _ = socket.set_nodelay(true);
-            let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+            let conn = http
+                .serve_connection(TokioIo::new(socket), service.clone())
+                .into_owned();
             tokio::spawn(async move {
                 if let Err(error) = conn.await {
                     tracing::debug!(%error, "embedded store connection ended with an error");
@@ -74,25 +82,38 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
         }
     });
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "embedded S3 store started");
-    Ok(EmbeddedStore { endpoint: format!("http://{addr}"), access_key_id, secret_access_key: secret, task })
+    Ok(EmbeddedStore {
+        endpoint: format!("http://{addr}"),
+        access_key_id,
+        secret_access_key: secret,
+        task,
+    })
 }
 
 /// Reads the store's credentials, generating and saving them (mode 0600)
 /// on first start.
 fn load_or_create_credentials(path: &Path) -> Result<(String, SecretString), EmbeddedError> {
-    let err = |e: &dyn std::fmt::Display| EmbeddedError::Setup { path: path.display().to_string(), message: e.to_string() };
+    let err = |e: &dyn std::fmt::Display| EmbeddedError::Setup {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
     if path.exists() {
         let text = std::fs::read_to_string(path).map_err(|e| err(&e))?;
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
         if let (Some(id), Some(secret)) = (lines.next(), lines.next()) {
             return Ok((id.to_string(), SecretString::new(secret.to_string())));
         }
-        return Err(err(&"expected the access key id and the secret on two lines"));
+        return Err(err(
+            &"expected the access key id and the secret on two lines",
+        ));
     }
     let mut bytes = [0u8; 30];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let id = format!("EMBEDDED{}", hex::encode_upper(&bytes[..6]));
-    let secret = SecretString::new(base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &bytes[6..]));
+    let secret = SecretString::new(base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &bytes[6..],
+    ));
     write_private_file(path, &format!("{id}\n{}\n", secret.expose())).map_err(|e| err(&e))?;
     Ok((id, secret))
 }

@@ -26,7 +26,10 @@ fn serve(path: std::path::PathBuf) -> ExitCode {
         }
     };
     cli::install_tracing(config.log.format, &config.log.filter);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: failed to start the async runtime: {error}");
@@ -52,7 +55,10 @@ fn serve(path: std::path::PathBuf) -> ExitCode {
 
 /// Logs how to point a client at the proxy: the endpoint, the access key
 /// id and where the secret is. The secret itself is never logged.
-fn log_client_setup(server: &s3seal::server::RunningServer, clients: &[s3seal::config::ClientCredential]) {
+fn log_client_setup(
+    server: &s3seal::server::RunningServer,
+    clients: &[s3seal::config::ClientCredential],
+) {
     let endpoint = match (server.plain_addr, server.tls_addr) {
         (Some(addr), _) => format!("http://{addr}"),
         (None, Some(addr)) => format!("https://{addr}"),
@@ -77,14 +83,15 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "failed to install the SIGTERM handler");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "failed to install the SIGTERM handler");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -21,11 +21,17 @@ const HEADER_READ_TIMEOUT_SECS: u64 = 30;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("failed to bind {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("failed to load TLS certificate or key: {0}")]
     Tls(String),
     #[error("failed to write ready_file {path}: {source}")]
-    ReadyFile { path: String, source: std::io::Error },
+    ReadyFile {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Bound listeners, before serving.
@@ -39,16 +45,24 @@ impl Listeners {
     pub async fn bind(config: &Config) -> Result<Self, ServerError> {
         let server = &config.server;
         let plain = match server.listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?),
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
             None => None,
         };
         let tls = match server.tls_listen {
             Some(addr) => {
                 let (Some(cert), Some(key)) = (&server.tls_cert_file, &server.tls_key_file) else {
-                    return Err(ServerError::Tls("server.tls_listen needs tls_cert_file and tls_key_file".into()));
+                    return Err(ServerError::Tls(
+                        "server.tls_listen needs tls_cert_file and tls_key_file".into(),
+                    ));
                 };
                 let acceptor = tls_acceptor(cert, key)?;
-                let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?;
                 Some((listener, acceptor))
             }
             None => None,
@@ -73,47 +87,73 @@ impl Listeners {
             "tls_listen": self.tls_addr().map(|a| a.to_string()),
         });
         let tmp = path.with_extension("tmp");
-        let err = |source| ServerError::ReadyFile { path: path.display().to_string(), source };
+        let err = |source| ServerError::ReadyFile {
+            path: path.display().to_string(),
+            source,
+        };
         std::fs::write(&tmp, value.to_string()).map_err(err)?;
         std::fs::rename(&tmp, path).map_err(err)
     }
 }
 
 fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, ServerError> {
-    let cert_pem = std::fs::read(cert_path).map_err(|e| ServerError::Tls(format!("{}: {e}", cert_path.display())))?;
-    let key_pem = std::fs::read(key_path).map_err(|e| ServerError::Tls(format!("{}: {e}", key_path.display())))?;
+    let cert_pem = std::fs::read(cert_path)
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert_path.display())))?;
+    let key_pem = std::fs::read(key_path)
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", key_path.display())))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|e| ServerError::Tls(format!("{}: {e}", cert_path.display())))?;
     if certs.is_empty() {
-        return Err(ServerError::Tls(format!("{}: no certificate found", cert_path.display())));
+        return Err(ServerError::Tls(format!(
+            "{}: no certificate found",
+            cert_path.display()
+        )));
     }
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|e| ServerError::Tls(format!("{}: {e}", key_path.display())))?
         .ok_or_else(|| ServerError::Tls(format!("{}: no private key found", key_path.display())))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(crate::upstream::tls_crypto_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ServerError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(crate::upstream::tls_crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ServerError::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| ServerError::Tls(e.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Serves both listeners until `shutdown` resolves, then waits up to
 /// `grace` for open connections.
-pub async fn run(proxy: Arc<Proxy>, listeners: Listeners, shutdown: impl Future<Output = ()>, grace: Duration) {
+pub async fn run(
+    proxy: Arc<Proxy>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     if let Some(listener) = listeners.plain {
         tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening for HTTP");
-        tasks.push(tokio::spawn(accept_loop(listener, None, proxy.clone(), graceful.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            None,
+            proxy.clone(),
+            graceful.clone(),
+            stop_rx.clone(),
+        )));
     }
     if let Some((listener, acceptor)) = listeners.tls {
         tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening for HTTPS");
-        tasks.push(tokio::spawn(accept_loop(listener, Some(acceptor), proxy.clone(), graceful.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            Some(acceptor),
+            proxy.clone(),
+            graceful.clone(),
+            stop_rx.clone(),
+        )));
     }
     shutdown.await;
     tracing::info!("shutting down: no new connections");
@@ -163,13 +203,19 @@ async fn accept_loop(
     }
 }
 
-async fn serve_connection<S>(stream: S, client_addr: SocketAddr, proxy: Arc<Proxy>, graceful: &GracefulShutdown)
-where
+async fn serve_connection<S>(
+    stream: S,
+    client_addr: SocketAddr,
+    proxy: Arc<Proxy>,
+    graceful: &GracefulShutdown,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |request| {
         let proxy = proxy.clone();
-        async move { Ok::<_, std::convert::Infallible>(proxy::handle(proxy, request, client_addr).await) }
+        async move {
+            Ok::<_, std::convert::Infallible>(proxy::handle(proxy, request, client_addr).await)
+        }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -183,7 +229,9 @@ where
 
 /// Starts a proxy for `config` on its listeners and returns the bound
 /// addresses with a handle that stops it. Used by `serve` and by tests.
-pub async fn spawn(config: Config) -> Result<RunningServer, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn spawn(
+    config: Config,
+) -> Result<RunningServer, Box<dyn std::error::Error + Send + Sync>> {
     let listeners = Listeners::bind(&config).await?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let ready_file = config.server.ready_file.clone();
@@ -194,8 +242,20 @@ pub async fn spawn(config: Config) -> Result<RunningServer, Box<dyn std::error::
         listeners.write_ready_file(&path)?;
     }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run(proxy, listeners, async move { let _ = stop_rx.await; }, grace));
-    Ok(RunningServer { plain_addr, tls_addr, stop: Some(stop_tx), task })
+    let task = tokio::spawn(run(
+        proxy,
+        listeners,
+        async move {
+            let _ = stop_rx.await;
+        },
+        grace,
+    ));
+    Ok(RunningServer {
+        plain_addr,
+        tls_addr,
+        stop: Some(stop_tx),
+        task,
+    })
 }
 
 /// A proxy running in the background.

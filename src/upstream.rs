@@ -31,12 +31,16 @@ pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Returns an empty upstream body.
 pub fn empty_body() -> UpstreamBody {
-    Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync()
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// Wraps a complete in-memory body.
 pub fn full_body(bytes: impl Into<Bytes>) -> UpstreamBody {
-    http_body_util::Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +86,9 @@ pub struct Upstream {
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream").field("endpoint", &format!("{}://{}", self.scheme, self.authority)).finish()
+        f.debug_struct("Upstream")
+            .field("endpoint", &format!("{}://{}", self.scheme, self.authority))
+            .finish()
     }
 }
 
@@ -111,8 +117,9 @@ pub const STRIPPED_REQUEST_HEADERS: &[&str] = &[
 /// Reads the upstream credentials from the configured file or environment.
 pub fn load_credentials(config: &UpstreamConfig) -> Result<(String, SecretString), UpstreamError> {
     if let Some(path) = &config.credentials_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| UpstreamError::Credentials(format!("failed to read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            UpstreamError::Credentials(format!("failed to read {}: {e}", path.display()))
+        })?;
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
         let (Some(id), Some(secret)) = (lines.next(), lines.next()) else {
             return Err(UpstreamError::Credentials(format!(
@@ -123,10 +130,16 @@ pub fn load_credentials(config: &UpstreamConfig) -> Result<(String, SecretString
         return Ok((id.to_string(), SecretString::new(secret.to_string())));
     }
     let id = std::env::var(&config.access_key_id_env).map_err(|_| {
-        UpstreamError::Credentials(format!("environment variable {} is not set", config.access_key_id_env))
+        UpstreamError::Credentials(format!(
+            "environment variable {} is not set",
+            config.access_key_id_env
+        ))
     })?;
     let secret = std::env::var(&config.secret_access_key_env).map_err(|_| {
-        UpstreamError::Credentials(format!("environment variable {} is not set", config.secret_access_key_env))
+        UpstreamError::Credentials(format!(
+            "environment variable {} is not set",
+            config.secret_access_key_env
+        ))
     })?;
     Ok((id, SecretString::new(secret)))
 }
@@ -139,7 +152,9 @@ impl Upstream {
         access_key_id: String,
         secret: &SecretString,
     ) -> Result<Self, UpstreamError> {
-        let uri: Uri = endpoint.parse().map_err(|e| UpstreamError::Build(format!("endpoint {endpoint:?}: {e}")))?;
+        let uri: Uri = endpoint
+            .parse()
+            .map_err(|e| UpstreamError::Build(format!("endpoint {endpoint:?}: {e}")))?;
         let scheme = uri.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP);
         let authority = uri
             .authority()
@@ -150,13 +165,21 @@ impl Upstream {
         let native = rustls_native_certs_or_empty();
         roots.add_parsable_certificates(native);
         if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| UpstreamError::CaFile { path: path.display().to_string(), message: e.to_string() })?;
+            let pem = std::fs::read(path).map_err(|e| UpstreamError::CaFile {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
             let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
                 .collect::<Result<_, _>>()
-                .map_err(|e| UpstreamError::CaFile { path: path.display().to_string(), message: e.to_string() })?;
+                .map_err(|e| UpstreamError::CaFile {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
             if certs.is_empty() {
-                return Err(UpstreamError::CaFile { path: path.display().to_string(), message: "no certificate found".into() });
+                return Err(UpstreamError::CaFile {
+                    path: path.display().to_string(),
+                    message: "no certificate found".into(),
+                });
             }
             roots.add_parsable_certificates(certs);
         }
@@ -180,20 +203,44 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
 
-        let credentials = Credentials::new(access_key_id, secret.expose(), None, None, "s3seal-upstream");
-        Ok(Self { client, scheme, authority, region: config.region.clone(), style: config.addressing_style, credentials })
+        let credentials = Credentials::new(
+            access_key_id,
+            secret.expose(),
+            None,
+            None,
+            "s3seal-upstream",
+        );
+        Ok(Self {
+            client,
+            scheme,
+            authority,
+            region: config.region.clone(),
+            style: config.addressing_style,
+            credentials,
+        })
     }
 
     /// Addresses, signs and sends `request` with `body`.
-    pub async fn send(&self, request: UpstreamRequest, body: UpstreamBody) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(
+        &self,
+        request: UpstreamRequest,
+        body: UpstreamBody,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         let signed = self.build_signed(request, SystemTime::now())?;
         let (parts, ()) = signed.into_parts();
         let request = Request::from_parts(parts, body);
-        self.client.request(request).await.map_err(UpstreamError::Send)
+        self.client
+            .request(request)
+            .await
+            .map_err(UpstreamError::Send)
     }
 
     /// Builds the upstream URI and headers and signs them.
-    fn build_signed(&self, request: UpstreamRequest, now: SystemTime) -> Result<Request<()>, UpstreamError> {
+    fn build_signed(
+        &self,
+        request: UpstreamRequest,
+        now: SystemTime,
+    ) -> Result<Request<()>, UpstreamError> {
         let (host, path) = self.address(request.bucket.as_deref(), request.key.as_deref());
         let mut path_and_query = path;
         if !request.query.is_empty() {
@@ -211,17 +258,25 @@ impl Upstream {
         for name in STRIPPED_REQUEST_HEADERS {
             headers.remove(*name);
         }
-        headers.insert(HOST, HeaderValue::from_str(&host).map_err(|e| UpstreamError::Build(e.to_string()))?);
-        headers.insert(HeaderName::from_static("x-amz-content-sha256"), HeaderValue::from_static("UNSIGNED-PAYLOAD"));
+        headers.insert(
+            HOST,
+            HeaderValue::from_str(&host).map_err(|e| UpstreamError::Build(e.to_string()))?,
+        );
+        headers.insert(
+            HeaderName::from_static("x-amz-content-sha256"),
+            HeaderValue::from_static("UNSIGNED-PAYLOAD"),
+        );
         if let Some(len) = request.content_length {
             headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
         }
 
         let mut signable_headers = Vec::with_capacity(headers.len());
         for (name, value) in &headers {
-            let value = value
-                .to_str()
-                .map_err(|_| UpstreamError::Build(format!("header {name} has a value that is not visible ASCII")))?;
+            let value = value.to_str().map_err(|_| {
+                UpstreamError::Build(format!(
+                    "header {name} has a value that is not visible ASCII"
+                ))
+            })?;
             signable_headers.push((name.as_str(), value));
         }
         let uri_string = uri.to_string();
@@ -247,9 +302,15 @@ impl Upstream {
             .build()
             .map_err(|e| UpstreamError::Sign(e.to_string()))?
             .into();
-        let (instructions, _signature) = sign(signable, &params).map_err(|e| UpstreamError::Sign(e.to_string()))?.into_parts();
+        let (instructions, _signature) = sign(signable, &params)
+            .map_err(|e| UpstreamError::Sign(e.to_string()))?
+            .into_parts();
 
-        let mut out = Request::builder().method(request.method).uri(uri).body(()).map_err(|e| UpstreamError::Build(e.to_string()))?;
+        let mut out = Request::builder()
+            .method(request.method)
+            .uri(uri)
+            .body(())
+            .map_err(|e| UpstreamError::Build(e.to_string()))?;
         *out.headers_mut() = headers;
         instructions.apply_to_request_http1x(&mut out);
         Ok(out)
@@ -259,9 +320,10 @@ impl Upstream {
     fn address(&self, bucket: Option<&str>, key: Option<&str>) -> (String, String) {
         let encoded_key = key.map(encode_key).unwrap_or_default();
         match (self.style, bucket) {
-            (AddressingStyle::Virtual, Some(bucket)) => {
-                (format!("{bucket}.{}", self.authority), format!("/{encoded_key}"))
-            }
+            (AddressingStyle::Virtual, Some(bucket)) => (
+                format!("{bucket}.{}", self.authority),
+                format!("/{encoded_key}"),
+            ),
             (_, Some(bucket)) => {
                 let mut path = format!("/{}", encode_segment(bucket));
                 if key.is_some() {
@@ -289,7 +351,10 @@ pub fn encode_segment(segment: &str) -> String {
 
 /// Percent-encodes an object key with the SigV4 rule, keeping `/`.
 pub fn encode_key(key: &str) -> String {
-    key.split('/').map(encode_segment).collect::<Vec<_>>().join("/")
+    key.split('/')
+        .map(encode_segment)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Percent-encodes a query name or value with the SigV4 rule.
@@ -320,8 +385,17 @@ mod tests {
     use super::*;
 
     fn upstream(style: AddressingStyle) -> Upstream {
-        let config = UpstreamConfig { addressing_style: style, ..UpstreamConfig::default() };
-        Upstream::new(&config, "http://127.0.0.1:9000", "AKID".into(), &SecretString::new("secret".into())).unwrap()
+        let config = UpstreamConfig {
+            addressing_style: style,
+            ..UpstreamConfig::default()
+        };
+        Upstream::new(
+            &config,
+            "http://127.0.0.1:9000",
+            "AKID".into(),
+            &SecretString::new("secret".into()),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -334,22 +408,37 @@ mod tests {
     #[test]
     fn path_style_address() {
         let up = upstream(AddressingStyle::Path);
-        assert_eq!(up.address(Some("bkt"), Some("a b")), ("127.0.0.1:9000".into(), "/bkt/a%20b".into()));
-        assert_eq!(up.address(Some("bkt"), None), ("127.0.0.1:9000".into(), "/bkt".into()));
-        assert_eq!(up.address(None, None), ("127.0.0.1:9000".into(), "/".into()));
+        assert_eq!(
+            up.address(Some("bkt"), Some("a b")),
+            ("127.0.0.1:9000".into(), "/bkt/a%20b".into())
+        );
+        assert_eq!(
+            up.address(Some("bkt"), None),
+            ("127.0.0.1:9000".into(), "/bkt".into())
+        );
+        assert_eq!(
+            up.address(None, None),
+            ("127.0.0.1:9000".into(), "/".into())
+        );
     }
 
     #[test]
     fn virtual_style_address() {
         let up = upstream(AddressingStyle::Virtual);
-        assert_eq!(up.address(Some("bkt"), Some("k")), ("bkt.127.0.0.1:9000".into(), "/k".into()));
+        assert_eq!(
+            up.address(Some("bkt"), Some("k")),
+            ("bkt.127.0.0.1:9000".into(), "/k".into())
+        );
     }
 
     #[test]
     fn signed_request_carries_sigv4() {
         let up = upstream(AddressingStyle::Path);
         let mut headers = HeaderMap::new();
-        headers.insert("authorization", HeaderValue::from_static("client signature"));
+        headers.insert(
+            "authorization",
+            HeaderValue::from_static("client signature"),
+        );
         headers.insert("x-amz-meta-a", HeaderValue::from_static("1"));
         let request = UpstreamRequest {
             method: Method::PUT,
@@ -359,9 +448,17 @@ mod tests {
             headers,
             content_length: Some(5),
         };
-        let signed = up.build_signed(request, SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)).unwrap();
+        let signed = up
+            .build_signed(
+                request,
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            )
+            .unwrap();
         let auth = signed.headers()["authorization"].to_str().unwrap();
-        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKID/20231114/us-east-1/s3/aws4_request"), "{auth}");
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKID/20231114/us-east-1/s3/aws4_request"),
+            "{auth}"
+        );
         assert!(auth.contains("x-amz-meta-a"), "{auth}");
         assert_eq!(signed.headers()["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
         assert_eq!(signed.headers()["content-length"], "5");

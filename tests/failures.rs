@@ -13,11 +13,19 @@ fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<String>
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata,
 {
-    err.as_service_error().and_then(|e| e.code()).map(str::to_string)
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .map(str::to_string)
 }
 
 async fn upstream_has(h: &Harness, bucket: &str, key: &str) -> bool {
-    h.direct.head_object().bucket(bucket).key(key).send().await.is_ok()
+    h.direct
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .is_ok()
 }
 
 #[tokio::test]
@@ -40,7 +48,9 @@ async fn unknown_access_key_rejected() {
 #[tokio::test]
 async fn anonymous_request_denied_with_xml() {
     let h = Harness::start().await;
-    let request = http::Request::get(format!("{}/", h.endpoint)).body(http_body_util::Full::new(bytes::Bytes::new())).unwrap();
+    let request = http::Request::get(format!("{}/", h.endpoint))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
     let response = reqwest_lite::send(request).await;
     assert_eq!(response.status, 403);
     let text = response.text();
@@ -64,22 +74,54 @@ async fn wrong_content_md5_leaves_no_object() {
         .await
         .unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("BadDigest"));
-    assert!(!upstream_has(&h, &bucket, "bad").await, "a failed upload left an object upstream");
+    assert!(
+        !upstream_has(&h, &bucket, "bad").await,
+        "a failed upload left an object upstream"
+    );
 }
 
 #[tokio::test]
 async fn failed_upload_keeps_previous_version() {
     let h = Harness::start().await;
     let bucket = h.bucket("keep").await;
-    h.client.put_object().bucket(&bucket).key("k").body(ByteStream::from_static(b"first")).send().await.unwrap();
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from_static(b"first"))
+        .send()
+        .await
+        .unwrap();
     let url = format!("{}/{bucket}/k", h.endpoint);
     let body = pattern(200_000, 1);
     let wrong_sha = "0000000000000000000000000000000000000000000000000000000000000000";
-    let response = reqwest_lite::send_signed("PUT", &url, &[("x-amz-content-sha256", wrong_sha)], body, common::ACCESS_KEY_ID, &h.secret).await;
+    let response = reqwest_lite::send_signed(
+        "PUT",
+        &url,
+        &[("x-amz-content-sha256", wrong_sha)],
+        body,
+        common::ACCESS_KEY_ID,
+        &h.secret,
+    )
+    .await;
     assert_eq!(response.status, 400, "{}", response.text());
-    assert!(response.text().contains("XAmzContentSHA256Mismatch"), "{}", response.text());
-    let out = h.client.get_object().bucket(&bucket).key("k").send().await.unwrap();
-    assert_eq!(out.body.collect().await.unwrap().into_bytes().as_ref(), b"first");
+    assert!(
+        response.text().contains("XAmzContentSHA256Mismatch"),
+        "{}",
+        response.text()
+    );
+    let out = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"first"
+    );
 }
 
 #[tokio::test]
@@ -87,7 +129,13 @@ async fn client_disconnect_leaves_no_object() {
     let h = Harness::start().await;
     let bucket = h.bucket("disconnect").await;
     let url = format!("{}/{bucket}/partial", h.endpoint);
-    let headers = reqwest_lite::sign_headers("PUT", &url, &[("content-length", "300000")], common::ACCESS_KEY_ID, &h.secret);
+    let headers = reqwest_lite::sign_headers(
+        "PUT",
+        &url,
+        &[("content-length", "300000")],
+        common::ACCESS_KEY_ID,
+        &h.secret,
+    );
     let addr = h.endpoint.trim_start_matches("http://").to_string();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head = format!("PUT /{bucket}/partial HTTP/1.1\r\n");
@@ -101,7 +149,10 @@ async fn client_disconnect_leaves_no_object() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     drop(stream);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!upstream_has(&h, &bucket, "partial").await, "an interrupted upload left an object upstream");
+    assert!(
+        !upstream_has(&h, &bucket, "partial").await,
+        "an interrupted upload left an object upstream"
+    );
 }
 
 #[tokio::test]
@@ -125,11 +176,26 @@ async fn seal_metadata_cannot_be_set() {
 async fn unsafe_operations_rejected_on_encrypting_bucket() {
     let h = Harness::start().await;
     let bucket = h.bucket("unsafe").await;
-    let err = h.client.create_multipart_upload().bucket(&bucket).key("m").send().await.unwrap_err();
+    let err = h
+        .client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("m")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("NotImplemented"));
 
     let url = format!("{}/{bucket}", h.endpoint);
-    let response = reqwest_lite::send_signed("POST", &url, &[("content-type", "multipart/form-data; boundary=x")], b"--x--".to_vec(), common::ACCESS_KEY_ID, &h.secret).await;
+    let response = reqwest_lite::send_signed(
+        "POST",
+        &url,
+        &[("content-type", "multipart/form-data; boundary=x")],
+        b"--x--".to_vec(),
+        common::ACCESS_KEY_ID,
+        &h.secret,
+    )
+    .await;
     assert_eq!(response.status, 501, "{}", response.text());
     assert!(!upstream_has(&h, &bucket, "m").await);
 }
@@ -139,7 +205,14 @@ async fn presigned_get_and_expiry() {
     let h = Harness::start().await;
     let bucket = h.bucket("presign").await;
     let data = pattern(5000, 7);
-    h.client.put_object().bucket(&bucket).key("p q+r").body(ByteStream::from(data.clone())).send().await.unwrap();
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("p q+r")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
 
     let presigned = h
         .client
@@ -149,7 +222,9 @@ async fn presigned_get_and_expiry() {
         .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
         .await
         .unwrap();
-    let request = http::Request::get(presigned.uri()).body(http_body_util::Full::new(bytes::Bytes::new())).unwrap();
+    let request = http::Request::get(presigned.uri())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
     let response = reqwest_lite::send(request).await;
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.body, data);
@@ -163,17 +238,31 @@ async fn presigned_get_and_expiry() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let request = http::Request::get(short.uri()).body(http_body_util::Full::new(bytes::Bytes::new())).unwrap();
+    let request = http::Request::get(short.uri())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
     let response = reqwest_lite::send(request).await;
     assert_eq!(response.status, 403);
-    assert!(response.text().contains("AccessDenied"), "{}", response.text());
+    assert!(
+        response.text().contains("AccessDenied"),
+        "{}",
+        response.text()
+    );
 }
 
 #[tokio::test]
 async fn head_error_has_no_body() {
     let h = Harness::start().await;
     let url = format!("{}/denied-bucket/k", h.endpoint);
-    let response = reqwest_lite::send_signed("HEAD", &url, &[], Vec::new(), common::ACCESS_KEY_ID, &h.secret).await;
+    let response = reqwest_lite::send_signed(
+        "HEAD",
+        &url,
+        &[],
+        Vec::new(),
+        common::ACCESS_KEY_ID,
+        &h.secret,
+    )
+    .await;
     assert_eq!(response.status, 403);
     assert!(response.body.is_empty());
 }
@@ -185,7 +274,13 @@ async fn expect_continue_upload_succeeds() {
     let url = format!("{}/{bucket}/e", h.endpoint);
     let body = pattern(70_000, 3);
     let length = body.len().to_string();
-    let headers = reqwest_lite::sign_headers("PUT", &url, &[("content-length", &length), ("expect", "100-continue")], common::ACCESS_KEY_ID, &h.secret);
+    let headers = reqwest_lite::sign_headers(
+        "PUT",
+        &url,
+        &[("content-length", &length), ("expect", "100-continue")],
+        common::ACCESS_KEY_ID,
+        &h.secret,
+    );
     let addr = h.endpoint.trim_start_matches("http://").to_string();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head = format!("PUT /{bucket}/e HTTP/1.1\r\n");
@@ -196,11 +291,29 @@ async fn expect_continue_upload_succeeds() {
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut interim = [0u8; 25];
     stream.read_exact(&mut interim).await.unwrap();
-    assert!(interim.starts_with(b"HTTP/1.1 100 Continue"), "{:?}", String::from_utf8_lossy(&interim));
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100 Continue"),
+        "{:?}",
+        String::from_utf8_lossy(&interim)
+    );
     stream.write_all(&body).await.unwrap();
     let mut response = vec![0u8; 12];
     stream.read_exact(&mut response).await.unwrap();
-    assert!(response.ends_with(b"200"), "{:?}", String::from_utf8_lossy(&response));
-    let out = h.client.get_object().bucket(&bucket).key("e").send().await.unwrap();
-    assert_eq!(out.body.collect().await.unwrap().into_bytes().to_vec(), body);
+    assert!(
+        response.ends_with(b"200"),
+        "{:?}",
+        String::from_utf8_lossy(&response)
+    );
+    let out = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("e")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.body.collect().await.unwrap().into_bytes().to_vec(),
+        body
+    );
 }

@@ -8,7 +8,14 @@ use aws_sdk_s3::primitives::ByteStream;
 use common::{ciphertext_len, pattern, Harness};
 
 async fn get_bytes(h: &Harness, bucket: &str, key: &str) -> Vec<u8> {
-    let out = h.client.get_object().bucket(bucket).key(key).send().await.unwrap();
+    let out = h
+        .client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
     out.body.collect().await.unwrap().into_bytes().to_vec()
 }
 
@@ -16,30 +23,74 @@ fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<String>
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata,
 {
-    err.as_service_error().and_then(|e| e.code()).map(str::to_string)
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .map(str::to_string)
 }
 
 #[tokio::test]
 async fn round_trip_at_segment_boundaries() {
     let h = Harness::start().await;
     let bucket = h.bucket("sealed").await;
-    for (i, len) in [0usize, 1, 15, 16, 65_535, 65_536, 65_537, 131_072, 1_048_579].into_iter().enumerate() {
+    for (i, len) in [
+        0usize, 1, 15, 16, 65_535, 65_536, 65_537, 131_072, 1_048_579,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let key = format!("obj-{len}");
         let data = pattern(len, i as u8);
-        let put = h.client.put_object().bucket(&bucket).key(&key).body(ByteStream::from(data.clone())).send().await.unwrap();
+        let put = h
+            .client
+            .put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
 
-        assert_eq!(get_bytes(&h, &bucket, &key).await, data, "body of {len} bytes");
-        let head = h.client.head_object().bucket(&bucket).key(&key).send().await.unwrap();
-        assert_eq!(head.content_length(), Some(len as i64), "HEAD size of {len} bytes");
-        assert_eq!(head.e_tag(), put.e_tag(), "ETag of PUT and HEAD for {len} bytes");
+        assert_eq!(
+            get_bytes(&h, &bucket, &key).await,
+            data,
+            "body of {len} bytes"
+        );
+        let head = h
+            .client
+            .head_object()
+            .bucket(&bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.content_length(),
+            Some(len as i64),
+            "HEAD size of {len} bytes"
+        );
+        assert_eq!(
+            head.e_tag(),
+            put.e_tag(),
+            "ETag of PUT and HEAD for {len} bytes"
+        );
 
         let (stored, metadata) = h.stored(&bucket, &key).await;
-        assert_eq!(stored.len() as u64, ciphertext_len(len as u64), "stored length for {len} bytes");
+        assert_eq!(
+            stored.len() as u64,
+            ciphertext_len(len as u64),
+            "stored length for {len} bytes"
+        );
         if len >= 16 {
-            assert!(!stored.windows(16).any(|w| w == &data[..16]), "plaintext visible upstream for {len} bytes");
+            assert!(
+                !stored.windows(16).any(|w| w == &data[..16]),
+                "plaintext visible upstream for {len} bytes"
+            );
         }
         assert_eq!(metadata.get("s3seal-format").map(String::as_str), Some("1"));
-        assert_eq!(metadata.get("s3seal-kek").map(String::as_str), Some(common::KEY_NAME));
+        assert_eq!(
+            metadata.get("s3seal-kek").map(String::as_str),
+            Some(common::KEY_NAME)
+        );
         assert!(metadata.contains_key("s3seal-wrapped-key"));
     }
 }
@@ -58,12 +109,26 @@ async fn metadata_hidden_and_user_metadata_kept() {
         .send()
         .await
         .unwrap();
-    let head = h.client.head_object().bucket(&bucket).key("k").send().await.unwrap();
+    let head = h
+        .client
+        .head_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     let metadata = head.metadata().cloned().unwrap_or_default();
     assert_eq!(metadata.get("colour").map(String::as_str), Some("blue"));
-    assert!(metadata.keys().all(|k| !k.starts_with("s3seal")), "{metadata:?}");
+    assert!(
+        metadata.keys().all(|k| !k.starts_with("s3seal")),
+        "{metadata:?}"
+    );
     assert_eq!(head.content_type(), Some("text/plain"));
-    assert!(head.e_tag().unwrap().ends_with("-0\""), "{:?}", head.e_tag());
+    assert!(
+        head.e_tag().unwrap().ends_with("-0\""),
+        "{:?}",
+        head.e_tag()
+    );
 }
 
 #[tokio::test]
@@ -72,7 +137,14 @@ async fn range_reads_match_slices() {
     let bucket = h.bucket("ranges").await;
     let len = 200_000usize;
     let data = pattern(len, 3);
-    h.client.put_object().bucket(&bucket).key("r").body(ByteStream::from(data.clone())).send().await.unwrap();
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("r")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
 
     let cases: &[(&str, usize, usize)] = &[
         ("bytes=0-9", 0, 9),
@@ -87,16 +159,44 @@ async fn range_reads_match_slices() {
         ("bytes=199999-500000", 199_999, len - 1),
     ];
     for (range, first, last) in cases {
-        let out = h.client.get_object().bucket(&bucket).key("r").range(*range).send().await.unwrap();
+        let out = h
+            .client
+            .get_object()
+            .bucket(&bucket)
+            .key("r")
+            .range(*range)
+            .send()
+            .await
+            .unwrap();
         let content_range = out.content_range().map(str::to_string);
         let body = out.body.collect().await.unwrap().into_bytes();
         assert_eq!(&body[..], &data[*first..=*last], "range {range}");
-        assert_eq!(content_range, Some(format!("bytes {first}-{last}/{len}")), "Content-Range of {range}");
+        assert_eq!(
+            content_range,
+            Some(format!("bytes {first}-{last}/{len}")),
+            "Content-Range of {range}"
+        );
     }
 
-    let err = h.client.get_object().bucket(&bucket).key("r").range("bytes=200000-").send().await.unwrap_err();
+    let err = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("r")
+        .range("bytes=200000-")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("InvalidRange"));
-    let err = h.client.get_object().bucket(&bucket).key("r").range("bytes=900000-900010").send().await.unwrap_err();
+    let err = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("r")
+        .range("bytes=900000-900010")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("InvalidRange"));
 }
 
@@ -118,7 +218,14 @@ async fn listings_show_plaintext_sizes_and_etags() {
             .unwrap();
         etags.push(put.e_tag().unwrap().to_string());
     }
-    let v2 = h.client.list_objects_v2().bucket(&bucket).prefix("dir/").send().await.unwrap();
+    let v2 = h
+        .client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("dir/")
+        .send()
+        .await
+        .unwrap();
     let contents = v2.contents();
     assert_eq!(contents.len(), sizes.len());
     for ((object, len), put_etag) in contents.iter().zip(sizes).zip(&etags) {
@@ -127,7 +234,13 @@ async fn listings_show_plaintext_sizes_and_etags() {
             assert_eq!(etag, put_etag, "{:?}", object.key());
         }
     }
-    let v1 = h.client.list_objects().bucket(&bucket).send().await.unwrap();
+    let v1 = h
+        .client
+        .list_objects()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     let listed: Vec<i64> = v1.contents().iter().filter_map(|o| o.size()).collect();
     assert_eq!(listed, sizes.iter().map(|&s| s as i64).collect::<Vec<_>>());
 }
@@ -136,20 +249,67 @@ async fn listings_show_plaintext_sizes_and_etags() {
 async fn conditional_requests_use_client_etags() {
     let h = Harness::start().await;
     let bucket = h.bucket("conditions").await;
-    let put = h.client.put_object().bucket(&bucket).key("c").body(ByteStream::from_static(b"conditional")).send().await.unwrap();
+    let put = h
+        .client
+        .put_object()
+        .bucket(&bucket)
+        .key("c")
+        .body(ByteStream::from_static(b"conditional"))
+        .send()
+        .await
+        .unwrap();
     let etag = put.e_tag().unwrap().to_string();
 
-    let out = h.client.get_object().bucket(&bucket).key("c").if_match(&etag).send().await.unwrap();
-    assert_eq!(out.body.collect().await.unwrap().into_bytes().as_ref(), b"conditional");
+    let out = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("c")
+        .if_match(&etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"conditional"
+    );
 
-    let err = h.client.get_object().bucket(&bucket).key("c").if_match("\"0123456789abcdef0123456789abcdef-0\"").send().await.unwrap_err();
+    let err = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("c")
+        .if_match("\"0123456789abcdef0123456789abcdef-0\"")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(412));
 
-    let err = h.client.get_object().bucket(&bucket).key("c").if_none_match(&etag).send().await.unwrap_err();
+    let err = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("c")
+        .if_none_match(&etag)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(304));
 
-    let ranged = h.client.get_object().bucket(&bucket).key("c").if_match(&etag).range("bytes=2-4").send().await.unwrap();
-    assert_eq!(ranged.body.collect().await.unwrap().into_bytes().as_ref(), b"ndi");
+    let ranged = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("c")
+        .if_match(&etag)
+        .range("bytes=2-4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ranged.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"ndi"
+    );
 }
 
 #[tokio::test]
@@ -158,17 +318,48 @@ async fn copy_rewraps_between_encrypting_buckets() {
     let a = h.bucket("copy-a").await;
     let b = h.bucket("copy-b").await;
     let data = pattern(100_000, 9);
-    h.client.put_object().bucket(&a).key("src").metadata("k", "v").body(ByteStream::from(data.clone())).send().await.unwrap();
+    h.client
+        .put_object()
+        .bucket(&a)
+        .key("src")
+        .metadata("k", "v")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
 
-    h.client.copy_object().bucket(&b).key("dst").copy_source(format!("{a}/src")).send().await.unwrap();
+    h.client
+        .copy_object()
+        .bucket(&b)
+        .key("dst")
+        .copy_source(format!("{a}/src"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get_bytes(&h, &b, "dst").await, data);
-    let head = h.client.head_object().bucket(&b).key("dst").send().await.unwrap();
-    assert_eq!(head.metadata().and_then(|m| m.get("k")).map(String::as_str), Some("v"));
+    let head = h
+        .client
+        .head_object()
+        .bucket(&b)
+        .key("dst")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata().and_then(|m| m.get("k")).map(String::as_str),
+        Some("v")
+    );
 
     let (src_stored, src_meta) = h.stored(&a, "src").await;
     let (dst_stored, dst_meta) = h.stored(&b, "dst").await;
-    assert_eq!(src_stored, dst_stored, "copy re-encrypted the body instead of copying it");
-    assert_ne!(src_meta.get("s3seal-wrapped-key"), dst_meta.get("s3seal-wrapped-key"));
+    assert_eq!(
+        src_stored, dst_stored,
+        "copy re-encrypted the body instead of copying it"
+    );
+    assert_ne!(
+        src_meta.get("s3seal-wrapped-key"),
+        dst_meta.get("s3seal-wrapped-key")
+    );
 
     h.client
         .copy_object()
@@ -180,7 +371,14 @@ async fn copy_rewraps_between_encrypting_buckets() {
         .send()
         .await
         .unwrap();
-    let head = h.client.head_object().bucket(&a).key("replaced").send().await.unwrap();
+    let head = h
+        .client
+        .head_object()
+        .bucket(&a)
+        .key("replaced")
+        .send()
+        .await
+        .unwrap();
     let metadata = head.metadata().cloned().unwrap_or_default();
     assert_eq!(metadata.get("new").map(String::as_str), Some("1"));
     assert!(!metadata.contains_key("k"));
@@ -193,13 +391,34 @@ async fn copy_across_modes_streams_through() {
     let sealed = h.bucket("modes-sealed").await;
     let plain = h.bucket("plain-modes").await;
     let data = pattern(70_000, 4);
-    h.client.put_object().bucket(&sealed).key("s").body(ByteStream::from(data.clone())).send().await.unwrap();
+    h.client
+        .put_object()
+        .bucket(&sealed)
+        .key("s")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
 
-    h.client.copy_object().bucket(&plain).key("p").copy_source(format!("{sealed}/s")).send().await.unwrap();
+    h.client
+        .copy_object()
+        .bucket(&plain)
+        .key("p")
+        .copy_source(format!("{sealed}/s"))
+        .send()
+        .await
+        .unwrap();
     let (stored, _) = h.stored(&plain, "p").await;
     assert_eq!(stored, data, "a passthrough bucket stores plaintext");
 
-    h.client.copy_object().bucket(&sealed).key("back").copy_source(format!("{plain}/p")).send().await.unwrap();
+    h.client
+        .copy_object()
+        .bucket(&sealed)
+        .key("back")
+        .copy_source(format!("{plain}/p"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get_bytes(&h, &sealed, "back").await, data);
     let (stored, _) = h.stored(&sealed, "back").await;
     assert_eq!(stored.len() as u64, ciphertext_len(data.len() as u64));
@@ -209,7 +428,14 @@ async fn copy_across_modes_streams_through() {
 async fn passthrough_bucket_stores_plaintext() {
     let h = Harness::start().await;
     let bucket = h.bucket("plain-data").await;
-    h.client.put_object().bucket(&bucket).key("p").body(ByteStream::from_static(b"as is")).send().await.unwrap();
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("p")
+        .body(ByteStream::from_static(b"as is"))
+        .send()
+        .await
+        .unwrap();
     let (stored, metadata) = h.stored(&bucket, "p").await;
     assert_eq!(stored, b"as is");
     assert!(metadata.is_empty(), "{metadata:?}");
@@ -221,15 +447,34 @@ async fn tampered_ciphertext_fails_get() {
     let h = Harness::start().await;
     let bucket = h.bucket("tamper").await;
     let data = pattern(1000, 2);
-    h.client.put_object().bucket(&bucket).key("t").body(ByteStream::from(data)).send().await.unwrap();
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("t")
+        .body(ByteStream::from(data))
+        .send()
+        .await
+        .unwrap();
     let (mut stored, metadata) = h.stored(&bucket, "t").await;
     stored[10] ^= 1;
-    let mut put = h.direct.put_object().bucket(&bucket).key("t").body(ByteStream::from(stored));
+    let mut put = h
+        .direct
+        .put_object()
+        .bucket(&bucket)
+        .key("t")
+        .body(ByteStream::from(stored));
     for (k, v) in &metadata {
         put = put.metadata(k, v);
     }
     put.send().await.unwrap();
-    let err = h.client.get_object().bucket(&bucket).key("t").send().await.unwrap_err();
+    let err = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("t")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
     assert_eq!(error_code(&err).as_deref(), Some("InternalError"));
 }
@@ -238,14 +483,33 @@ async fn tampered_ciphertext_fails_get() {
 async fn moved_ciphertext_fails_unwrap() {
     let h = Harness::start().await;
     let bucket = h.bucket("moved").await;
-    h.client.put_object().bucket(&bucket).key("original").body(ByteStream::from_static(b"secret data")).send().await.unwrap();
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("original")
+        .body(ByteStream::from_static(b"secret data"))
+        .send()
+        .await
+        .unwrap();
     let (stored, metadata) = h.stored(&bucket, "original").await;
-    let mut put = h.direct.put_object().bucket(&bucket).key("elsewhere").body(ByteStream::from(stored));
+    let mut put = h
+        .direct
+        .put_object()
+        .bucket(&bucket)
+        .key("elsewhere")
+        .body(ByteStream::from(stored));
     for (k, v) in &metadata {
         put = put.metadata(k, v);
     }
     put.send().await.unwrap();
-    let err = h.client.get_object().bucket(&bucket).key("elsewhere").send().await.unwrap_err();
+    let err = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("elsewhere")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("AccessDenied"));
 }
 
@@ -254,11 +518,23 @@ async fn truncated_multi_segment_object_aborts_body() {
     let h = Harness::start().await;
     let bucket = h.bucket("truncated").await;
     let data = pattern(200_000, 5);
-    h.client.put_object().bucket(&bucket).key("t").body(ByteStream::from(data)).send().await.unwrap();
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("t")
+        .body(ByteStream::from(data))
+        .send()
+        .await
+        .unwrap();
     let (stored, metadata) = h.stored(&bucket, "t").await;
     // Drop the last segment: the new last segment is not marked final.
     let cut = stored[..2 * 65_552].to_vec();
-    let mut put = h.direct.put_object().bucket(&bucket).key("t").body(ByteStream::from(cut));
+    let mut put = h
+        .direct
+        .put_object()
+        .bucket(&bucket)
+        .key("t")
+        .body(ByteStream::from(cut));
     for (k, v) in &metadata {
         put = put.metadata(k, v);
     }
@@ -267,15 +543,32 @@ async fn truncated_multi_segment_object_aborts_body() {
         Ok(out) => out.body.collect().await.map(|b| b.into_bytes().len()),
         Err(err) => panic!("expected the status line before the failure, got {err:?}"),
     };
-    assert!(result.is_err(), "a truncated object was returned as complete: {result:?}");
+    assert!(
+        result.is_err(),
+        "a truncated object was returned as complete: {result:?}"
+    );
 }
 
 #[tokio::test]
 async fn unencrypted_object_in_encrypting_bucket_rejected() {
     let h = Harness::start().await;
     let bucket = h.bucket("legacy").await;
-    h.direct.put_object().bucket(&bucket).key("old").body(ByteStream::from_static(b"plain")).send().await.unwrap();
-    let err = h.client.get_object().bucket(&bucket).key("old").send().await.unwrap_err();
+    h.direct
+        .put_object()
+        .bucket(&bucket)
+        .key("old")
+        .body(ByteStream::from_static(b"plain"))
+        .send()
+        .await
+        .unwrap();
+    let err = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("old")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("AccessDenied"));
 }
 
@@ -284,16 +577,51 @@ async fn delete_and_delete_objects() {
     let h = Harness::start().await;
     let bucket = h.bucket("deletes").await;
     for key in ["a", "b", "c"] {
-        h.client.put_object().bucket(&bucket).key(key).body(ByteStream::from_static(b"x")).send().await.unwrap();
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
     }
-    h.client.delete_object().bucket(&bucket).key("a").send().await.unwrap();
+    h.client
+        .delete_object()
+        .bucket(&bucket)
+        .key("a")
+        .send()
+        .await
+        .unwrap();
     let delete = aws_sdk_s3::types::Delete::builder()
-        .objects(aws_sdk_s3::types::ObjectIdentifier::builder().key("b").build().unwrap())
-        .objects(aws_sdk_s3::types::ObjectIdentifier::builder().key("c").build().unwrap())
+        .objects(
+            aws_sdk_s3::types::ObjectIdentifier::builder()
+                .key("b")
+                .build()
+                .unwrap(),
+        )
+        .objects(
+            aws_sdk_s3::types::ObjectIdentifier::builder()
+                .key("c")
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
-    h.client.delete_objects().bucket(&bucket).delete(delete).send().await.unwrap();
-    let listed = h.client.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    h.client
+        .delete_objects()
+        .bucket(&bucket)
+        .delete(delete)
+        .send()
+        .await
+        .unwrap();
+    let listed = h
+        .client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.key_count(), Some(0));
 }
 
@@ -301,21 +629,57 @@ async fn delete_and_delete_objects() {
 async fn bucket_operations_forwarded() {
     let h = Harness::start().await;
     h.bucket("bucket-ops").await;
-    h.client.head_bucket().bucket("bucket-ops").send().await.unwrap();
+    h.client
+        .head_bucket()
+        .bucket("bucket-ops")
+        .send()
+        .await
+        .unwrap();
     let buckets = h.client.list_buckets().send().await.unwrap();
-    assert!(buckets.buckets().iter().any(|b| b.name() == Some("bucket-ops")));
-    h.client.get_bucket_location().bucket("bucket-ops").send().await.unwrap();
-    h.client.delete_bucket().bucket("bucket-ops").send().await.unwrap();
-    let err = h.client.head_bucket().bucket("bucket-ops").send().await.unwrap_err();
+    assert!(buckets
+        .buckets()
+        .iter()
+        .any(|b| b.name() == Some("bucket-ops")));
+    h.client
+        .get_bucket_location()
+        .bucket("bucket-ops")
+        .send()
+        .await
+        .unwrap();
+    h.client
+        .delete_bucket()
+        .bucket("bucket-ops")
+        .send()
+        .await
+        .unwrap();
+    let err = h
+        .client
+        .head_bucket()
+        .bucket("bucket-ops")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(404));
 }
 
 #[tokio::test]
 async fn denied_bucket_rejected() {
     let h = Harness::start().await;
-    let err = h.client.create_bucket().bucket("denied-x").send().await.unwrap_err();
+    let err = h
+        .client
+        .create_bucket()
+        .bucket("denied-x")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("AccessDenied"));
-    let err = h.client.list_objects_v2().bucket("denied-x").send().await.unwrap_err();
+    let err = h
+        .client
+        .list_objects_v2()
+        .bucket("denied-x")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("AccessDenied"));
 }
 
@@ -325,13 +689,34 @@ async fn special_character_keys_round_trip() {
     // stores keys as file paths and collapses the empty segment.
     let h = Harness::start().await;
     let bucket = h.bucket("keys").await;
-    let keys = ["a b", "plus+sign", "eq=ual", "tilde~", "ü/日本語 ü+=~.txt", "amp&hash#pct%", "(paren)!*'"];
+    let keys = [
+        "a b",
+        "plus+sign",
+        "eq=ual",
+        "tilde~",
+        "ü/日本語 ü+=~.txt",
+        "amp&hash#pct%",
+        "(paren)!*'",
+    ];
     for (i, key) in keys.iter().enumerate() {
         let data = pattern(100 + i, i as u8);
-        h.client.put_object().bucket(&bucket).key(*key).body(ByteStream::from(data.clone())).send().await.unwrap();
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key(*key)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(get_bytes(&h, &bucket, key).await, data, "key {key:?}");
     }
-    let listed = h.client.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let listed = h
+        .client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     let mut names: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     names.sort();
     let mut expected = keys.to_vec();

@@ -14,10 +14,18 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
     #[error("failed to read keyring {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("failed to write keyring {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("keyring {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "keyring {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
+    )]
     Permissions { path: PathBuf, mode: u32 },
     #[error("keyring {path} is not valid: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -63,7 +71,10 @@ pub struct KeyVersion {
 
 impl std::fmt::Debug for KeyVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyVersion").field("version", &self.version).field("created", &self.created).finish()
+        f.debug_struct("KeyVersion")
+            .field("version", &self.version)
+            .field("created", &self.created)
+            .finish()
     }
 }
 
@@ -75,7 +86,9 @@ pub struct Keyring {
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring").field("keys", &self.keys.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Keyring")
+            .field("keys", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -85,41 +98,66 @@ impl Keyring {
     /// Loads the keyring, rejecting a file that group or others may read.
     pub fn load(path: &Path) -> Result<Self, KeyringError> {
         check_permissions(path)?;
-        let text = std::fs::read_to_string(path).map_err(|source| KeyringError::Read { path: path.into(), source })?;
-        let file: KeyringFile = serde_json::from_str(&text)
-            .map_err(|e| KeyringError::Invalid { path: path.into(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| KeyringError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let file: KeyringFile = serde_json::from_str(&text).map_err(|e| KeyringError::Invalid {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         if file.format != KEYRING_FORMAT {
             return Err(KeyringError::Invalid {
                 path: path.into(),
-                message: format!("format {} is not supported (expected {KEYRING_FORMAT})", file.format),
+                message: format!(
+                    "format {} is not supported (expected {KEYRING_FORMAT})",
+                    file.format
+                ),
             });
         }
         let mut keys = BTreeMap::new();
         for (name, key) in file.keys {
             let mut versions = Vec::with_capacity(key.versions.len());
             for v in key.versions {
-                let mut bytes = BASE64.decode(v.material.as_bytes()).map_err(|e| KeyringError::Invalid {
-                    path: path.into(),
-                    message: format!("key {name:?} version {}: material is not base64: {e}", v.version),
-                })?;
+                let mut bytes =
+                    BASE64
+                        .decode(v.material.as_bytes())
+                        .map_err(|e| KeyringError::Invalid {
+                            path: path.into(),
+                            message: format!(
+                                "key {name:?} version {}: material is not base64: {e}",
+                                v.version
+                            ),
+                        })?;
                 let key = SecretKey::from_slice(&bytes);
                 zeroize::Zeroize::zeroize(&mut bytes);
                 let key = key.ok_or_else(|| KeyringError::Invalid {
                     path: path.into(),
-                    message: format!("key {name:?} version {}: material is not 32 bytes", v.version),
+                    message: format!(
+                        "key {name:?} version {}: material is not 32 bytes",
+                        v.version
+                    ),
                 })?;
-                versions.push(KeyVersion { version: v.version, created: v.created, key });
+                versions.push(KeyVersion {
+                    version: v.version,
+                    created: v.created,
+                    key,
+                });
             }
             versions.sort_by_key(|v| v.version);
             if versions.is_empty() || versions.windows(2).any(|w| w[0].version == w[1].version) {
                 return Err(KeyringError::Invalid {
                     path: path.into(),
-                    message: format!("key {name:?} needs at least one version and unique version numbers"),
+                    message: format!(
+                        "key {name:?} needs at least one version and unique version numbers"
+                    ),
                 });
             }
             keys.insert(name, versions);
         }
-        Ok(Self { keys: Arc::new(keys) })
+        Ok(Self {
+            keys: Arc::new(keys),
+        })
     }
 
     /// Loads the keyring, or returns an empty one when the file is missing.
@@ -141,11 +179,17 @@ impl Keyring {
 
     /// Returns version `version` of `name`.
     pub fn version(&self, name: &str, version: u32) -> Result<&KeyVersion, KeyringError> {
-        let versions = self.keys.get(name).ok_or_else(|| KeyringError::KeyNotFound(name.into()))?;
+        let versions = self
+            .keys
+            .get(name)
+            .ok_or_else(|| KeyringError::KeyNotFound(name.into()))?;
         versions
             .iter()
             .find(|v| v.version == version)
-            .ok_or_else(|| KeyringError::VersionNotFound { name: name.into(), version })
+            .ok_or_else(|| KeyringError::VersionNotFound {
+                name: name.into(),
+                version,
+            })
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -172,7 +216,14 @@ impl Keyring {
             return Err(KeyringError::KeyExists(name.into()));
         }
         let mut keys = (*self.keys).clone();
-        keys.insert(name.into(), vec![KeyVersion { version: 1, created: created.into(), key: SecretKey::generate(rng) }]);
+        keys.insert(
+            name.into(),
+            vec![KeyVersion {
+                version: 1,
+                created: created.into(),
+                key: SecretKey::generate(rng),
+            }],
+        );
         write_keyring(path, &keys)?;
         self.keys = Arc::new(keys);
         Ok(())
@@ -183,10 +234,16 @@ fn check_permissions(path: &Path) -> Result<(), KeyringError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|source| KeyringError::Read { path: path.into(), source })?;
+        let meta = std::fs::metadata(path).map_err(|source| KeyringError::Read {
+            path: path.into(),
+            source,
+        })?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(KeyringError::Permissions { path: path.into(), mode });
+            return Err(KeyringError::Permissions {
+                path: path.into(),
+                mode,
+            });
         }
     }
     Ok(())
@@ -194,7 +251,10 @@ fn check_permissions(path: &Path) -> Result<(), KeyringError> {
 
 /// Writes the keyring through a 0600 temporary file renamed into place, so a
 /// crash never leaves a half-written keyring.
-fn write_keyring(path: &Path, keys: &BTreeMap<String, Vec<KeyVersion>>) -> Result<(), KeyringError> {
+fn write_keyring(
+    path: &Path,
+    keys: &BTreeMap<String, Vec<KeyVersion>>,
+) -> Result<(), KeyringError> {
     let file = KeyringFile {
         format: KEYRING_FORMAT,
         keys: keys
@@ -212,12 +272,17 @@ fn write_keyring(path: &Path, keys: &BTreeMap<String, Vec<KeyVersion>>) -> Resul
             })
             .collect(),
     };
-    let mut text = zeroize::Zeroizing::new(serde_json::to_string_pretty(&file).map_err(|e| KeyringError::Invalid {
-        path: path.into(),
-        message: e.to_string(),
+    let mut text = zeroize::Zeroizing::new(serde_json::to_string_pretty(&file).map_err(|e| {
+        KeyringError::Invalid {
+            path: path.into(),
+            message: e.to_string(),
+        }
     })?);
     text.push('\n');
-    let write_err = |source| KeyringError::Write { path: path.into(), source };
+    let write_err = |source| KeyringError::Write {
+        path: path.into(),
+        source,
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(write_err)?;
     }
@@ -246,12 +311,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyring.json");
         let mut ring = Keyring::default();
-        ring.create_key(&path, "main", &mut rand::rngs::OsRng, "2026-01-01T00:00:00Z").unwrap();
+        ring.create_key(
+            &path,
+            "main",
+            &mut rand::rngs::OsRng,
+            "2026-01-01T00:00:00Z",
+        )
+        .unwrap();
         let loaded = Keyring::load(&path).unwrap();
         assert_eq!(loaded.current("main").unwrap().version, 1);
-        assert_eq!(loaded.current("main").unwrap().key, ring.current("main").unwrap().key);
-        assert!(matches!(loaded.version("main", 2), Err(KeyringError::VersionNotFound { .. })));
-        assert!(matches!(loaded.current("other"), Err(KeyringError::KeyNotFound(_))));
+        assert_eq!(
+            loaded.current("main").unwrap().key,
+            ring.current("main").unwrap().key
+        );
+        assert!(matches!(
+            loaded.version("main", 2),
+            Err(KeyringError::VersionNotFound { .. })
+        ));
+        assert!(matches!(
+            loaded.current("other"),
+            Err(KeyringError::KeyNotFound(_))
+        ));
     }
 
     #[test]
@@ -259,9 +339,14 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyring.json");
-        Keyring::default().create_key(&path, "main", &mut rand::rngs::OsRng, "t").unwrap();
+        Keyring::default()
+            .create_key(&path, "main", &mut rand::rngs::OsRng, "t")
+            .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(Keyring::load(&path), Err(KeyringError::Permissions { .. })));
+        assert!(matches!(
+            Keyring::load(&path),
+            Err(KeyringError::Permissions { .. })
+        ));
     }
 
     #[test]
@@ -269,9 +354,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyring.json");
         let mut ring = Keyring::default();
-        ring.create_key(&path, "main", &mut rand::rngs::OsRng, "t").unwrap();
-        assert!(matches!(ring.create_key(&path, "main", &mut rand::rngs::OsRng, "t"), Err(KeyringError::KeyExists(_))));
-        assert!(matches!(ring.create_key(&path, "a/b", &mut rand::rngs::OsRng, "t"), Err(KeyringError::InvalidName(_))));
+        ring.create_key(&path, "main", &mut rand::rngs::OsRng, "t")
+            .unwrap();
+        assert!(matches!(
+            ring.create_key(&path, "main", &mut rand::rngs::OsRng, "t"),
+            Err(KeyringError::KeyExists(_))
+        ));
+        assert!(matches!(
+            ring.create_key(&path, "a/b", &mut rand::rngs::OsRng, "t"),
+            Err(KeyringError::InvalidName(_))
+        ));
     }
 
     #[test]
@@ -279,10 +371,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyring.json");
         let mut ring = Keyring::default();
-        ring.create_key(&path, "main", &mut rand::rngs::OsRng, "t").unwrap();
+        ring.create_key(&path, "main", &mut rand::rngs::OsRng, "t")
+            .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let file: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let material = file["keys"]["main"]["versions"][0]["material"].as_str().unwrap().to_string();
+        let material = file["keys"]["main"]["versions"][0]["material"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(!format!("{ring:?}").contains(&material));
         assert!(!format!("{:?}", ring.current("main").unwrap()).contains(&material));
     }

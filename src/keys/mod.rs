@@ -4,7 +4,7 @@
 mod keyring;
 mod secret;
 
-pub use keyring::{Keyring, KeyringError, KeyVersion};
+pub use keyring::{KeyVersion, Keyring, KeyringError};
 pub use secret::{SecretKey, SecretString};
 
 /// Returns whether `name` can name a key-encryption key: 1 to 64 ASCII
@@ -12,5 +12,7 @@ pub use secret::{SecretKey, SecretString};
 pub fn is_valid_key_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }

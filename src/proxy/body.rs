@@ -21,12 +21,19 @@ pub struct ErrorSlot(Arc<Mutex<Option<(ErrorCode, String)>>>);
 impl ErrorSlot {
     /// Returns the recorded error, if any.
     pub fn take(&self) -> Option<S3Error> {
-        let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        slot.take().map(|(code, message)| S3Error::new(code, message))
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.take()
+            .map(|(code, message)| S3Error::new(code, message))
     }
 
     fn record(&self, error: &S3Error) {
-        let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if slot.is_none() {
             *slot = Some((error.code(), error.message().to_string()));
         }
@@ -55,7 +62,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         match ready!(this.inner.poll_frame(cx)) {
             Some(Err(error)) => {
@@ -97,14 +107,19 @@ where
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut this = self.project();
         loop {
             let frame = match ready!(this.inner.as_mut().poll_frame(cx)) {
                 Some(Ok(frame)) => frame,
                 other => return Poll::Ready(other),
             };
-            let Ok(mut data) = frame.into_data() else { continue };
+            let Ok(mut data) = frame.into_data() else {
+                continue;
+            };
             if *this.skip == 0 {
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
@@ -137,8 +152,10 @@ mod tests {
 
     #[tokio::test]
     async fn skip_prefix_across_frames() {
-        let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> =
-            vec![Ok(Frame::data(Bytes::from_static(b"abc"))), Ok(Frame::data(Bytes::from_static(b"defgh")))];
+        let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"abc"))),
+            Ok(Frame::data(Bytes::from_static(b"defgh"))),
+        ];
         let body = SkipPrefix::new(StreamBody::new(futures_util::stream::iter(frames)), 4);
         let out = body.collect().await.unwrap().to_bytes();
         assert_eq!(&out[..], b"efgh");
@@ -151,7 +168,10 @@ mod tests {
             Err(S3Error::new(ErrorCode::BadDigest, "mismatch")),
         ];
         let slot = ErrorSlot::default();
-        let body = CaptureErrors::new(StreamBody::new(futures_util::stream::iter(frames)), slot.clone());
+        let body = CaptureErrors::new(
+            StreamBody::new(futures_util::stream::iter(frames)),
+            slot.clone(),
+        );
         assert!(body.collect().await.is_err());
         let error = slot.take().unwrap();
         assert_eq!(error.code(), ErrorCode::BadDigest);

@@ -42,7 +42,11 @@ impl Context<'_> {
 }
 
 /// Serves one client request.
-pub async fn handle(proxy: Arc<Proxy>, request: Request<Incoming>, client_addr: SocketAddr) -> Response<ProxyBody> {
+pub async fn handle(
+    proxy: Arc<Proxy>,
+    request: Request<Incoming>,
+    client_addr: SocketAddr,
+) -> Response<ProxyBody> {
     let request_id = new_request_id();
     let span = tracing::info_span!(
         "request",
@@ -100,23 +104,39 @@ async fn serve(
     let resource = Some(s3.resource());
     let fail = |e: S3Error| (e, resource.clone());
 
-    let authenticated = crate::auth::authenticate(&parts, &proxy.credentials, &proxy.auth, SystemTime::now()).map_err(fail)?;
+    let authenticated =
+        crate::auth::authenticate(&parts, &proxy.credentials, &proxy.auth, SystemTime::now())
+            .map_err(fail)?;
     span.record("principal", authenticated.access_key_id());
 
     let policy = match &s3.bucket {
         Some(bucket) => proxy.policy.for_bucket(bucket),
-        None => BucketPolicy::Passthrough { rule_index: usize::MAX },
+        None => BucketPolicy::Passthrough {
+            rule_index: usize::MAX,
+        },
     };
     if let BucketPolicy::Deny { rule_index } = &policy {
         let reason = match rule_index {
-            Some(index) => format!("bucket rule {index} (match = {:?}) denies this bucket", proxy.policy.pattern(*index)),
+            Some(index) => format!(
+                "bucket rule {index} (match = {:?}) denies this bucket",
+                proxy.policy.pattern(*index)
+            ),
             None => "no bucket rule matches this bucket".to_string(),
         };
-        return Err(fail(S3Error::new(ErrorCode::AccessDenied, format!("Access Denied: {reason}"))));
+        return Err(fail(S3Error::new(
+            ErrorCode::AccessDenied,
+            format!("Access Denied: {reason}"),
+        )));
     }
 
-    let context = Context { proxy, s3: &s3, parts: &parts };
-    ops::dispatch(&context, &policy, authenticated, body).await.map_err(fail)
+    let context = Context {
+        proxy,
+        s3: &s3,
+        parts: &parts,
+    };
+    ops::dispatch(&context, &policy, authenticated, body)
+        .await
+        .map_err(fail)
 }
 
 /// Returns a new random request id: 16 uppercase hex digits, like S3's.

@@ -80,7 +80,10 @@ pub struct S3Request {
 
 impl S3Request {
     pub fn query_value(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has_query(&self, name: &str) -> bool {
@@ -121,7 +124,10 @@ const MAX_KEY_BYTES: usize = 1024;
 
 /// Classifies a request. `base_domain` enables virtual-hosted-style
 /// addressing for hosts of the form `bucket.base_domain`.
-pub fn classify(parts: &http::request::Parts, base_domain: Option<&str>) -> Result<S3Request, S3Error> {
+pub fn classify(
+    parts: &http::request::Parts,
+    base_domain: Option<&str>,
+) -> Result<S3Request, S3Error> {
     let path = parts.uri.path();
     let query = parse_query(parts.uri.query().unwrap_or(""))?;
 
@@ -129,24 +135,36 @@ pub fn classify(parts: &http::request::Parts, base_domain: Option<&str>) -> Resu
     let (bucket, key) = match host_bucket {
         Some(bucket) => {
             let key = path.strip_prefix('/').unwrap_or(path);
-            (Some(bucket), (!key.is_empty()).then(|| decode(key)).transpose()?)
+            (
+                Some(bucket),
+                (!key.is_empty()).then(|| decode(key)).transpose()?,
+            )
         }
         None => {
             let rest = path.strip_prefix('/').unwrap_or(path);
             match rest.split_once('/') {
                 None if rest.is_empty() => (None, None),
                 None => (Some(decode(rest)?), None),
-                Some((bucket, key)) => (Some(decode(bucket)?), (!key.is_empty()).then(|| decode(key)).transpose()?),
+                Some((bucket, key)) => (
+                    Some(decode(bucket)?),
+                    (!key.is_empty()).then(|| decode(key)).transpose()?,
+                ),
             }
         }
     };
     if let Some(bucket) = &bucket {
         if !is_valid_bucket_name(bucket) {
-            return Err(S3Error::new(ErrorCode::InvalidBucketName, format!("The specified bucket is not valid: {bucket:?}")));
+            return Err(S3Error::new(
+                ErrorCode::InvalidBucketName,
+                format!("The specified bucket is not valid: {bucket:?}"),
+            ));
         }
     }
     if key.as_ref().is_some_and(|k| k.len() > MAX_KEY_BYTES) {
-        return Err(S3Error::new(ErrorCode::KeyTooLongError, "Your key is too long"));
+        return Err(S3Error::new(
+            ErrorCode::KeyTooLongError,
+            "Your key is too long",
+        ));
     }
 
     let has = |name: &str| query.iter().any(|(n, _)| n == name);
@@ -154,7 +172,12 @@ pub fn classify(parts: &http::request::Parts, base_domain: Option<&str>) -> Resu
     let operation = match (&bucket, &key) {
         (None, _) => match *method {
             Method::GET => Operation::ListBuckets,
-            _ => return Err(S3Error::new(ErrorCode::MethodNotAllowed, "The specified method is not allowed against this resource.")),
+            _ => {
+                return Err(S3Error::new(
+                    ErrorCode::MethodNotAllowed,
+                    "The specified method is not allowed against this resource.",
+                ))
+            }
         },
         (Some(_), None) => classify_bucket(method, &query, has)?,
         (Some(_), Some(_)) => classify_object(parts, has)?,
@@ -163,39 +186,83 @@ pub fn classify(parts: &http::request::Parts, base_domain: Option<&str>) -> Resu
         .into_iter()
         .filter(|(name, _)| !crate::s3::headers::PRESIGN_QUERY_PARAMS.contains(&name.as_str()))
         .collect();
-    Ok(S3Request { bucket, key, operation, query })
+    Ok(S3Request {
+        bucket,
+        key,
+        operation,
+        query,
+    })
 }
 
-fn classify_bucket(method: &Method, query: &[(String, String)], has: impl Fn(&str) -> bool) -> Result<Operation, S3Error> {
+fn classify_bucket(
+    method: &Method,
+    query: &[(String, String)],
+    has: impl Fn(&str) -> bool,
+) -> Result<Operation, S3Error> {
     // Listing parameters do not make a request a sub-resource request.
     const LIST_PARAMS: &[&str] = &[
-        "prefix", "delimiter", "marker", "max-keys", "encoding-type", "list-type", "continuation-token",
-        "start-after", "fetch-owner", "key-marker", "version-id-marker", "x-id", "allow-unordered",
+        "prefix",
+        "delimiter",
+        "marker",
+        "max-keys",
+        "encoding-type",
+        "list-type",
+        "continuation-token",
+        "start-after",
+        "fetch-owner",
+        "key-marker",
+        "version-id-marker",
+        "x-id",
+        "allow-unordered",
         "optional-object-attributes",
     ];
-    let is_plain = query.iter().all(|(name, _)| LIST_PARAMS.contains(&name.as_str()) || name.starts_with("X-Amz-"));
+    let is_plain = query
+        .iter()
+        .all(|(name, _)| LIST_PARAMS.contains(&name.as_str()) || name.starts_with("X-Amz-"));
     Ok(match *method {
         Method::PUT if is_plain => Operation::CreateBucket,
         Method::DELETE if is_plain => Operation::DeleteBucket,
         Method::HEAD => Operation::HeadBucket,
         Method::GET if has("versions") => Operation::ListObjectVersions,
         Method::GET if has("uploads") => Operation::ListMultipartUploads,
-        Method::GET if is_plain && query.iter().any(|(n, v)| n == "list-type" && v == "2") => Operation::ListObjectsV2,
+        Method::GET if is_plain && query.iter().any(|(n, v)| n == "list-type" && v == "2") => {
+            Operation::ListObjectsV2
+        }
         Method::GET if is_plain => Operation::ListObjects,
         Method::POST if has("delete") => Operation::DeleteObjects,
         Method::POST if is_plain => Operation::PostObject,
         Method::GET | Method::PUT | Method::DELETE | Method::POST => Operation::Forward,
-        _ => return Err(S3Error::new(ErrorCode::MethodNotAllowed, "The specified method is not allowed against this resource.")),
+        _ => {
+            return Err(S3Error::new(
+                ErrorCode::MethodNotAllowed,
+                "The specified method is not allowed against this resource.",
+            ))
+        }
     })
 }
 
-fn classify_object(parts: &http::request::Parts, has: impl Fn(&str) -> bool) -> Result<Operation, S3Error> {
-    const OBJECT_SUBRESOURCES: &[&str] =
-        &["tagging", "acl", "retention", "legal-hold", "torrent", "restore", "attributes", "select", "uploads", "uploadId"];
+fn classify_object(
+    parts: &http::request::Parts,
+    has: impl Fn(&str) -> bool,
+) -> Result<Operation, S3Error> {
+    const OBJECT_SUBRESOURCES: &[&str] = &[
+        "tagging",
+        "acl",
+        "retention",
+        "legal-hold",
+        "torrent",
+        "restore",
+        "attributes",
+        "select",
+        "uploads",
+        "uploadId",
+    ];
     let copy_source = parts.headers.contains_key("x-amz-copy-source");
     let is_plain = !OBJECT_SUBRESOURCES.iter().any(|name| has(name));
     Ok(match parts.method {
-        Method::PUT if has("uploadId") && has("partNumber") && copy_source => Operation::UploadPartCopy,
+        Method::PUT if has("uploadId") && has("partNumber") && copy_source => {
+            Operation::UploadPartCopy
+        }
         Method::PUT if has("uploadId") && has("partNumber") => Operation::UploadPart,
         Method::PUT if is_plain && copy_source => Operation::CopyObject,
         Method::PUT if is_plain => Operation::PutObject,
@@ -209,16 +276,26 @@ fn classify_object(parts: &http::request::Parts, has: impl Fn(&str) -> bool) -> 
         Method::POST if has("uploads") => Operation::CreateMultipartUpload,
         Method::POST if has("uploadId") => Operation::CompleteMultipartUpload,
         Method::POST if has("select") => Operation::SelectObjectContent,
-        Method::PUT | Method::GET | Method::DELETE | Method::POST if !is_plain => Operation::Forward,
+        Method::PUT | Method::GET | Method::DELETE | Method::POST if !is_plain => {
+            Operation::Forward
+        }
         Method::POST => Operation::PostObject,
-        _ => return Err(S3Error::new(ErrorCode::MethodNotAllowed, "The specified method is not allowed against this resource.")),
+        _ => {
+            return Err(S3Error::new(
+                ErrorCode::MethodNotAllowed,
+                "The specified method is not allowed against this resource.",
+            ))
+        }
     })
 }
 
 /// Returns the bucket of a virtual-hosted-style Host header.
 fn bucket_from_host(parts: &http::request::Parts, domain: &str) -> Option<String> {
     let host = parts.headers.get(http::header::HOST)?.to_str().ok()?;
-    let host = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let host = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
     let bucket = host.strip_suffix(domain)?.strip_suffix('.')?;
     (!bucket.is_empty()).then(|| bucket.to_ascii_lowercase())
 }
@@ -228,7 +305,12 @@ fn decode(component: &str) -> Result<String, S3Error> {
     percent_encoding::percent_decode_str(component)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| S3Error::new(ErrorCode::InvalidArgument, "The request path is not valid UTF-8 after percent-decoding"))
+        .map_err(|_| {
+            S3Error::new(
+                ErrorCode::InvalidArgument,
+                "The request path is not valid UTF-8 after percent-decoding",
+            )
+        })
 }
 
 /// Parses a raw query string into decoded pairs. `+` is a space, as S3 and
@@ -242,7 +324,12 @@ pub fn parse_query(raw: &str) -> Result<Vec<(String, String)>, S3Error> {
             percent_encoding::percent_decode_str(&s)
                 .decode_utf8()
                 .map(|s| s.into_owned())
-                .map_err(|_| S3Error::new(ErrorCode::InvalidArgument, "A query parameter is not valid UTF-8 after percent-decoding"))
+                .map_err(|_| {
+                    S3Error::new(
+                        ErrorCode::InvalidArgument,
+                        "A query parameter is not valid UTF-8 after percent-decoding",
+                    )
+                })
         };
         pairs.push((decode(name)?, decode(value)?));
     }
@@ -254,7 +341,9 @@ pub fn parse_query(raw: &str) -> Result<Vec<(String, String)>, S3Error> {
 /// buckets and some stores allow).
 fn is_valid_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_'))
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
+        })
         && name.as_bytes()[0].is_ascii_alphanumeric()
 }
 
@@ -280,33 +369,83 @@ mod tests {
 
     #[test]
     fn virtual_host_bucket_from_host() {
-        let req = classify(&parts(Method::PUT, "/k", &[("host", "bkt.s3.local:8014")]), Some("s3.local")).unwrap();
+        let req = classify(
+            &parts(Method::PUT, "/k", &[("host", "bkt.s3.local:8014")]),
+            Some("s3.local"),
+        )
+        .unwrap();
         assert_eq!(req.bucket.as_deref(), Some("bkt"));
         assert_eq!(req.key.as_deref(), Some("k"));
         assert_eq!(req.operation, Operation::PutObject);
-        let req = classify(&parts(Method::GET, "/bkt/k", &[("host", "s3.local:8014")]), Some("s3.local")).unwrap();
+        let req = classify(
+            &parts(Method::GET, "/bkt/k", &[("host", "s3.local:8014")]),
+            Some("s3.local"),
+        )
+        .unwrap();
         assert_eq!(req.bucket.as_deref(), Some("bkt"));
     }
 
+    type Case<'a> = (Method, &'a str, &'a [(&'a str, &'a str)], Operation);
+
     #[test]
     fn operations_classified() {
-        let cases: &[(Method, &str, &[(&str, &str)], Operation)] = &[
+        let cases: &[Case] = &[
             (Method::GET, "/", &[], Operation::ListBuckets),
             (Method::PUT, "/bkt", &[], Operation::CreateBucket),
-            (Method::GET, "/bkt?list-type=2&prefix=a", &[], Operation::ListObjectsV2),
+            (
+                Method::GET,
+                "/bkt?list-type=2&prefix=a",
+                &[],
+                Operation::ListObjectsV2,
+            ),
             (Method::GET, "/bkt?prefix=a", &[], Operation::ListObjects),
             (Method::GET, "/bkt?location", &[], Operation::Forward),
-            (Method::GET, "/bkt?versions", &[], Operation::ListObjectVersions),
+            (
+                Method::GET,
+                "/bkt?versions",
+                &[],
+                Operation::ListObjectVersions,
+            ),
             (Method::POST, "/bkt?delete", &[], Operation::DeleteObjects),
             (Method::POST, "/bkt", &[], Operation::PostObject),
-            (Method::PUT, "/bkt/k", &[("x-amz-copy-source", "/a/b")], Operation::CopyObject),
-            (Method::PUT, "/bkt/k?partNumber=1&uploadId=x", &[], Operation::UploadPart),
+            (
+                Method::PUT,
+                "/bkt/k",
+                &[("x-amz-copy-source", "/a/b")],
+                Operation::CopyObject,
+            ),
+            (
+                Method::PUT,
+                "/bkt/k?partNumber=1&uploadId=x",
+                &[],
+                Operation::UploadPart,
+            ),
             (Method::PUT, "/bkt/k?tagging", &[], Operation::Forward),
-            (Method::POST, "/bkt/k?uploads", &[], Operation::CreateMultipartUpload),
-            (Method::POST, "/bkt/k?select&select-type=2", &[], Operation::SelectObjectContent),
+            (
+                Method::POST,
+                "/bkt/k?uploads",
+                &[],
+                Operation::CreateMultipartUpload,
+            ),
+            (
+                Method::POST,
+                "/bkt/k?select&select-type=2",
+                &[],
+                Operation::SelectObjectContent,
+            ),
             (Method::HEAD, "/bkt/k", &[], Operation::HeadObject),
-            (Method::DELETE, "/bkt/k?uploadId=x", &[], Operation::AbortMultipartUpload),
-            (Method::GET, "/bkt/k?attributes", &[], Operation::GetObjectAttributes),
+            (
+                Method::DELETE,
+                "/bkt/k?uploadId=x",
+                &[],
+                Operation::AbortMultipartUpload,
+            ),
+            (
+                Method::GET,
+                "/bkt/k?attributes",
+                &[],
+                Operation::GetObjectAttributes,
+            ),
         ];
         for (method, uri, headers, expected) in cases {
             let req = classify(&parts(method.clone(), uri, headers), None).unwrap();
@@ -316,7 +455,11 @@ mod tests {
 
     #[test]
     fn presign_params_not_forwarded() {
-        let req = classify(&parts(Method::GET, "/bkt/k?X-Amz-Signature=abc&versionId=1", &[]), None).unwrap();
+        let req = classify(
+            &parts(Method::GET, "/bkt/k?X-Amz-Signature=abc&versionId=1", &[]),
+            None,
+        )
+        .unwrap();
         assert_eq!(req.query, vec![("versionId".to_string(), "1".to_string())]);
     }
 
@@ -332,7 +475,14 @@ mod tests {
     #[test]
     fn query_without_value_and_plus() {
         let pairs = parse_query("uploads&a=b+c&d=%2B").unwrap();
-        assert_eq!(pairs, vec![("uploads".into(), "".into()), ("a".into(), "b c".into()), ("d".into(), "+".into())]);
+        assert_eq!(
+            pairs,
+            vec![
+                ("uploads".into(), "".into()),
+                ("a".into(), "b c".into()),
+                ("d".into(), "+".into())
+            ]
+        );
         assert_eq!(encode_query(&pairs), "uploads=&a=b%20c&d=%2B");
     }
 }

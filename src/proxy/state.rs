@@ -22,7 +22,10 @@ pub enum StartError {
     #[error(transparent)]
     Embedded(#[from] embedded::EmbeddedError),
     #[error("client {access_key_id}: {message}")]
-    ClientSecret { access_key_id: String, message: String },
+    ClientSecret {
+        access_key_id: String,
+        message: String,
+    },
 }
 
 /// Client secrets by access key id.
@@ -61,7 +64,11 @@ impl Proxy {
             }
             UpstreamKind::Remote => {
                 let endpoint = config.upstream.endpoint.clone().unwrap_or_default();
-                (endpoint, None, upstream::load_credentials(&config.upstream)?)
+                (
+                    endpoint,
+                    None,
+                    upstream::load_credentials(&config.upstream)?,
+                )
             }
         };
         let upstream = Upstream::new(&config.upstream, &endpoint, access_key_id, &secret)?;
@@ -71,7 +78,15 @@ impl Proxy {
             regions: vec![config.server.region.clone()],
             max_clock_skew: Duration::from_secs(config.server.max_clock_skew_secs),
         };
-        Ok(Self { config: Arc::new(config), policy, keyring, credentials, auth, upstream, _embedded: embedded })
+        Ok(Self {
+            config: Arc::new(config),
+            policy,
+            keyring,
+            credentials,
+            auth,
+            upstream,
+            _embedded: embedded,
+        })
     }
 }
 
@@ -79,7 +94,11 @@ impl Proxy {
 /// in it. With `keys.create_missing`, missing keys are created first.
 fn load_keyring(config: &Config, policy: &Policy) -> Result<Keyring, StartError> {
     let path = &config.keys.keyring_file;
-    let mut keyring = if config.keys.create_missing { Keyring::load_or_empty(path)? } else { Keyring::load(path)? };
+    let mut keyring = if config.keys.create_missing {
+        Keyring::load_or_empty(path)?
+    } else {
+        Keyring::load(path)?
+    };
     for name in policy.key_names() {
         if keyring.contains(name) {
             continue;
@@ -104,9 +123,13 @@ fn load_keyring(config: &Config, policy: &Policy) -> Result<Keyring, StartError>
 fn load_client_credentials(config: &Config) -> Result<ClientCredentials, StartError> {
     let mut map = HashMap::new();
     for client in &config.clients {
-        let err = |message: String| StartError::ClientSecret { access_key_id: client.access_key_id.clone(), message };
+        let err = |message: String| StartError::ClientSecret {
+            access_key_id: client.access_key_id.clone(),
+            message,
+        };
         let secret = match (&client.secret_env, &client.secret_file) {
-            (Some(var), _) => std::env::var(var).map_err(|_| err(format!("environment variable {var} is not set")))?,
+            (Some(var), _) => std::env::var(var)
+                .map_err(|_| err(format!("environment variable {var} is not set")))?,
             (None, Some(path)) => {
                 if !path.exists() && client.generate_secret {
                     let secret = generate_secret();
@@ -119,7 +142,12 @@ fn load_client_credentials(config: &Config) -> Result<ClientCredentials, StartEr
                     );
                 }
                 std::fs::read_to_string(path)
-                    .map_err(|e| err(format!("failed to read secret_file {}: {e}", path.display())))?
+                    .map_err(|e| {
+                        err(format!(
+                            "failed to read secret_file {}: {e}",
+                            path.display()
+                        ))
+                    })?
                     .trim()
                     .to_string()
             }

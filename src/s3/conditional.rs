@@ -11,7 +11,11 @@ use std::time::SystemTime;
 /// Returns the status that the conditions demand (`304` or `412`), or
 /// `None` when the object should be returned. `etag` is the ETag the client
 /// sees for the object.
-pub fn evaluate(request: &HeaderMap, etag: &str, last_modified: Option<SystemTime>) -> Option<StatusCode> {
+pub fn evaluate(
+    request: &HeaderMap,
+    etag: &str,
+    last_modified: Option<SystemTime>,
+) -> Option<StatusCode> {
     let header = |name: &str| request.get(name).and_then(|v| v.to_str().ok());
     let date = |name: &str| header(name).and_then(|v| httpdate::parse_http_date(v).ok());
 
@@ -47,7 +51,9 @@ pub fn evaluate(request: &HeaderMap, etag: &str, last_modified: Option<SystemTim
 /// contains `etag`. Weak prefixes are ignored, as S3 compares strongly.
 fn list_matches(list: &str, etag: &str) -> bool {
     let wanted = strip(etag);
-    list.split(',').map(str::trim).any(|item| item == "*" || strip(item) == wanted)
+    list.split(',')
+        .map(str::trim)
+        .any(|item| item == "*" || strip(item) == wanted)
 }
 
 fn strip(etag: &str) -> &str {
@@ -85,11 +91,27 @@ mod tests {
     #[test]
     fn if_match_and_if_none_match() {
         assert_eq!(evaluate(&headers(&[("if-match", ETAG)]), ETAG, None), None);
-        assert_eq!(evaluate(&headers(&[("if-match", "\"x\"")]), ETAG, None), Some(StatusCode::PRECONDITION_FAILED));
+        assert_eq!(
+            evaluate(&headers(&[("if-match", "\"x\"")]), ETAG, None),
+            Some(StatusCode::PRECONDITION_FAILED)
+        );
         assert_eq!(evaluate(&headers(&[("if-match", "*")]), ETAG, None), None);
-        assert_eq!(evaluate(&headers(&[("if-none-match", ETAG)]), ETAG, None), Some(StatusCode::NOT_MODIFIED));
-        assert_eq!(evaluate(&headers(&[("if-none-match", "\"x\", \"abc-0\"")]), ETAG, None), Some(StatusCode::NOT_MODIFIED));
-        assert_eq!(evaluate(&headers(&[("if-none-match", "\"x\"")]), ETAG, None), None);
+        assert_eq!(
+            evaluate(&headers(&[("if-none-match", ETAG)]), ETAG, None),
+            Some(StatusCode::NOT_MODIFIED)
+        );
+        assert_eq!(
+            evaluate(
+                &headers(&[("if-none-match", "\"x\", \"abc-0\"")]),
+                ETAG,
+                None
+            ),
+            Some(StatusCode::NOT_MODIFIED)
+        );
+        assert_eq!(
+            evaluate(&headers(&[("if-none-match", "\"x\"")]), ETAG, None),
+            None
+        );
     }
 
     #[test]
@@ -97,10 +119,38 @@ mod tests {
         let modified = at(1_700_000_000);
         let before = httpdate::fmt_http_date(at(1_600_000_000));
         let after = httpdate::fmt_http_date(at(1_800_000_000));
-        assert_eq!(evaluate(&headers(&[("if-modified-since", &after)]), ETAG, Some(modified)), Some(StatusCode::NOT_MODIFIED));
-        assert_eq!(evaluate(&headers(&[("if-modified-since", &before)]), ETAG, Some(modified)), None);
-        assert_eq!(evaluate(&headers(&[("if-unmodified-since", &before)]), ETAG, Some(modified)), Some(StatusCode::PRECONDITION_FAILED));
-        assert_eq!(evaluate(&headers(&[("if-unmodified-since", &after)]), ETAG, Some(modified)), None);
+        assert_eq!(
+            evaluate(
+                &headers(&[("if-modified-since", &after)]),
+                ETAG,
+                Some(modified)
+            ),
+            Some(StatusCode::NOT_MODIFIED)
+        );
+        assert_eq!(
+            evaluate(
+                &headers(&[("if-modified-since", &before)]),
+                ETAG,
+                Some(modified)
+            ),
+            None
+        );
+        assert_eq!(
+            evaluate(
+                &headers(&[("if-unmodified-since", &before)]),
+                ETAG,
+                Some(modified)
+            ),
+            Some(StatusCode::PRECONDITION_FAILED)
+        );
+        assert_eq!(
+            evaluate(
+                &headers(&[("if-unmodified-since", &after)]),
+                ETAG,
+                Some(modified)
+            ),
+            None
+        );
     }
 
     #[test]

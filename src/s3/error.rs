@@ -125,7 +125,11 @@ pub struct S3Error {
 
 impl S3Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), source: None }
+        Self {
+            code,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attaches the underlying cause, which is logged but never sent to the client.
@@ -178,7 +182,9 @@ impl fmt::Display for S3Error {
 
 impl std::error::Error for S3Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -214,9 +220,18 @@ mod tests {
 
     #[test]
     fn status_matches_s3() {
-        assert_eq!(ErrorCode::SignatureDoesNotMatch.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            ErrorCode::SignatureDoesNotMatch.status(),
+            StatusCode::FORBIDDEN
+        );
         assert_eq!(ErrorCode::BadDigest.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(ErrorCode::InvalidRange.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-        assert_eq!(ErrorCode::NotImplemented.status(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(
+            ErrorCode::InvalidRange.status(),
+            StatusCode::RANGE_NOT_SATISFIABLE
+        );
+        assert_eq!(
+            ErrorCode::NotImplemented.status(),
+            StatusCode::NOT_IMPLEMENTED
+        );
     }
 }

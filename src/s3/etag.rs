@@ -35,7 +35,11 @@ pub fn to_upstream(client: &str) -> String {
 
 /// Maps every ETag of an `If-Match` / `If-None-Match` list back upstream.
 pub fn list_to_upstream(value: &str) -> String {
-    value.split(',').map(|item| to_upstream(item.trim())).collect::<Vec<_>>().join(", ")
+    value
+        .split(',')
+        .map(|item| to_upstream(item.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Splits an ETag into its `W/` prefix and the text inside the quotes.

@@ -32,8 +32,15 @@ pub const CIPHERTEXT_RESPONSE_HEADERS: &[&str] = &[
 ];
 
 /// Hop-by-hop response headers that belong to the upstream connection.
-pub const HOP_BY_HOP_RESPONSE_HEADERS: &[&str] =
-    &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+pub const HOP_BY_HOP_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// Object headers that a metadata-directive `COPY` carries from the source
 /// object to the copy.

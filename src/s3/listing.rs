@@ -78,7 +78,11 @@ fn write_entry(
         Some(Err(_)) => return Err(XmlError("a listing Size is not a number".into())),
         None => None,
     };
-    let new_etag = if etag.is_empty() { None } else { Some(etag_of(&etag)) };
+    let new_etag = if etag.is_empty() {
+        None
+    } else {
+        Some(etag_of(&etag))
+    };
 
     let mut current: Option<Vec<u8>> = None;
     for event in events {
@@ -92,7 +96,9 @@ fn write_entry(
                     _ => None,
                 };
                 if let Some(text) = replacement {
-                    writer.write_event(Event::Text(BytesText::new(text))).map_err(xml_error)?;
+                    writer
+                        .write_event(Event::Text(BytesText::new(text)))
+                        .map_err(xml_error)?;
                     continue;
                 }
             }
@@ -110,7 +116,9 @@ fn child_text(events: &[Event<'static>], name: &[u8]) -> Result<Option<String>, 
     for event in events.iter().skip(1) {
         match event {
             Event::Start(start) if start.local_name().as_ref() == name => inside = true,
-            Event::End(end) if inside && end.local_name().as_ref() == name => return Ok(Some(text)),
+            Event::End(end) if inside && end.local_name().as_ref() == name => {
+                return Ok(Some(text))
+            }
             Event::Text(t) if inside => text.push_str(&t.unescape().map_err(xml_error)?),
             _ => {}
         }
@@ -132,7 +140,9 @@ pub fn rewrite_etags(xml: &[u8], etag_of: impl Fn(&str) -> String) -> Result<Vec
             Event::End(_) => in_etag = false,
             Event::Text(text) if in_etag => {
                 let value = text.unescape().map_err(xml_error)?;
-                writer.write_event(Event::Text(BytesText::new(&etag_of(&value)))).map_err(xml_error)?;
+                writer
+                    .write_event(Event::Text(BytesText::new(&etag_of(&value))))
+                    .map_err(xml_error)?;
                 continue;
             }
             _ => {}
@@ -166,19 +176,35 @@ mod tests {
 
     #[test]
     fn listing_sizes_and_etags_rewritten() {
-        let out = rewrite_listing(LISTING.as_bytes(), |size, _| size - 16, |etag| format!("{}x", etag)).unwrap();
+        let out = rewrite_listing(
+            LISTING.as_bytes(),
+            |size, _| size - 16,
+            |etag| format!("{}x", etag),
+        )
+        .unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("<Size>10</Size>"), "{out}");
         assert!(out.contains("<Size>0</Size>"), "{out}");
-        assert!(out.contains("<ETag>&quot;00112233445566778899aabbccddeeff&quot;x</ETag>"), "{out}");
+        assert!(
+            out.contains("<ETag>&quot;00112233445566778899aabbccddeeff&quot;x</ETag>"),
+            "{out}"
+        );
         assert!(out.contains("<Key>a &amp; b</Key>"), "{out}");
         assert!(out.contains("<KeyCount>2</KeyCount>"), "{out}");
-        assert!(out.contains("<StorageClass>STANDARD</StorageClass>"), "{out}");
+        assert!(
+            out.contains("<StorageClass>STANDARD</StorageClass>"),
+            "{out}"
+        );
     }
 
     #[test]
     fn size_function_receives_etag() {
-        let out = rewrite_listing(LISTING.as_bytes(), |size, etag| if etag.ends_with("-2\"") { 1 } else { size }, |e| e.to_string()).unwrap();
+        let out = rewrite_listing(
+            LISTING.as_bytes(),
+            |size, etag| if etag.ends_with("-2\"") { 1 } else { size },
+            |e| e.to_string(),
+        )
+        .unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("<Size>1</Size>"), "{out}");
         assert!(out.contains("<Size>26</Size>"), "{out}");
@@ -186,7 +212,9 @@ mod tests {
 
     #[test]
     fn truncated_listing_rejected() {
-        assert!(rewrite_listing(b"<L><Contents><Size>1</Size>", |s, _| s, |e| e.to_string()).is_err());
+        assert!(
+            rewrite_listing(b"<L><Contents><Size>1</Size>", |s, _| s, |e| e.to_string()).is_err()
+        );
     }
 
     #[test]

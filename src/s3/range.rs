@@ -39,7 +39,9 @@ pub fn parse(value: &str) -> Option<ByteRange> {
     match (first.is_empty(), last.is_empty()) {
         (true, true) => None,
         (true, false) => Some(ByteRange::Suffix { len: number(last)? }),
-        (false, true) => Some(ByteRange::From { first: number(first)? }),
+        (false, true) => Some(ByteRange::From {
+            first: number(first)?,
+        }),
         (false, false) => {
             let (first, last) = (number(first)?, number(last)?);
             if last < first {
@@ -81,7 +83,10 @@ pub fn parse_content_range(value: &str) -> Option<(Option<(u64, u64)>, u64)> {
         return Some((None, total));
     }
     let (first, last) = range.split_once('-')?;
-    Some((Some((first.trim().parse().ok()?, last.trim().parse().ok()?)), total))
+    Some((
+        Some((first.trim().parse().ok()?, last.trim().parse().ok()?)),
+        total,
+    ))
 }
 
 #[cfg(test)]
@@ -90,32 +95,67 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert_eq!(parse("bytes=0-9"), Some(ByteRange::Bounded { first: 0, last: 9 }));
+        assert_eq!(
+            parse("bytes=0-9"),
+            Some(ByteRange::Bounded { first: 0, last: 9 })
+        );
         assert_eq!(parse("bytes=5-"), Some(ByteRange::From { first: 5 }));
         assert_eq!(parse("bytes=-7"), Some(ByteRange::Suffix { len: 7 }));
-        assert_eq!(parse(" bytes= 3 - 4 "), Some(ByteRange::Bounded { first: 3, last: 4 }));
+        assert_eq!(
+            parse(" bytes= 3 - 4 "),
+            Some(ByteRange::Bounded { first: 3, last: 4 })
+        );
     }
 
     #[test]
     fn ignores_what_s3_ignores() {
-        for value in ["items=0-1", "bytes=0-1,3-4", "bytes=-", "bytes=a-b", "bytes=5-2", "bytes=+1-2", "bytes=99999999999999999999999-"] {
+        for value in [
+            "items=0-1",
+            "bytes=0-1,3-4",
+            "bytes=-",
+            "bytes=a-b",
+            "bytes=5-2",
+            "bytes=+1-2",
+            "bytes=99999999999999999999999-",
+        ] {
             assert_eq!(parse(value), None, "{value}");
         }
     }
 
     #[test]
     fn resolves_against_size() {
-        let bounded = ByteRange::Bounded { first: 5, last: 100 };
-        assert_eq!(bounded.resolve(10), Resolved::Satisfiable { first: 5, last: 9 });
-        assert_eq!(ByteRange::From { first: 10 }.resolve(10), Resolved::Unsatisfiable);
-        assert_eq!(ByteRange::Suffix { len: 20 }.resolve(10), Resolved::Satisfiable { first: 0, last: 9 });
-        assert_eq!(ByteRange::Suffix { len: 0 }.resolve(10), Resolved::Unsatisfiable);
-        assert_eq!(ByteRange::From { first: 0 }.resolve(0), Resolved::Unsatisfiable);
+        let bounded = ByteRange::Bounded {
+            first: 5,
+            last: 100,
+        };
+        assert_eq!(
+            bounded.resolve(10),
+            Resolved::Satisfiable { first: 5, last: 9 }
+        );
+        assert_eq!(
+            ByteRange::From { first: 10 }.resolve(10),
+            Resolved::Unsatisfiable
+        );
+        assert_eq!(
+            ByteRange::Suffix { len: 20 }.resolve(10),
+            Resolved::Satisfiable { first: 0, last: 9 }
+        );
+        assert_eq!(
+            ByteRange::Suffix { len: 0 }.resolve(10),
+            Resolved::Unsatisfiable
+        );
+        assert_eq!(
+            ByteRange::From { first: 0 }.resolve(0),
+            Resolved::Unsatisfiable
+        );
     }
 
     #[test]
     fn parses_content_range() {
-        assert_eq!(parse_content_range("bytes 0-9/100"), Some((Some((0, 9)), 100)));
+        assert_eq!(
+            parse_content_range("bytes 0-9/100"),
+            Some((Some((0, 9)), 100))
+        );
         assert_eq!(parse_content_range("bytes */100"), Some((None, 100)));
         assert_eq!(parse_content_range("bytes x"), None);
     }

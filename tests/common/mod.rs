@@ -59,7 +59,14 @@ impl Harness {
         let secret = random_secret();
         write_private(&dir.path().join("client-secret"), &secret);
         let keyring_path = dir.path().join("keyring.json");
-        Keyring::default().create_key(&keyring_path, KEY_NAME, &mut rand::rngs::OsRng, "2026-01-01T00:00:00Z").unwrap();
+        Keyring::default()
+            .create_key(
+                &keyring_path,
+                KEY_NAME,
+                &mut rand::rngs::OsRng,
+                "2026-01-01T00:00:00Z",
+            )
+            .unwrap();
 
         let toml = format!(
             r#"
@@ -88,19 +95,47 @@ secret_file = "{client_secret}"
         let proxy = s3seal::server::spawn(config).await.unwrap();
         let endpoint = format!("http://{}", proxy.plain_addr.unwrap());
         let client = s3_client(&endpoint, ACCESS_KEY_ID, &secret);
-        let direct = s3_client(&upstream.endpoint, &upstream.access_key_id, upstream.secret_access_key.expose());
-        Self { dir, proxy: Some(proxy), endpoint, upstream, secret, client, direct }
+        let direct = s3_client(
+            &upstream.endpoint,
+            &upstream.access_key_id,
+            upstream.secret_access_key.expose(),
+        );
+        Self {
+            dir,
+            proxy: Some(proxy),
+            endpoint,
+            upstream,
+            secret,
+            client,
+            direct,
+        }
     }
 
     /// Creates a bucket through the proxy.
     pub async fn bucket(&self, name: &str) -> String {
-        self.client.create_bucket().bucket(name).send().await.unwrap();
+        self.client
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .unwrap();
         name.to_string()
     }
 
     /// Reads an object's stored bytes from the upstream directly.
-    pub async fn stored(&self, bucket: &str, key: &str) -> (Vec<u8>, std::collections::HashMap<String, String>) {
-        let out = self.direct.get_object().bucket(bucket).key(key).send().await.unwrap();
+    pub async fn stored(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> (Vec<u8>, std::collections::HashMap<String, String>) {
+        let out = self
+            .direct
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
         let metadata = out.metadata().cloned().unwrap_or_default();
         let bytes = out.body.collect().await.unwrap().into_bytes().to_vec();
         (bytes, metadata)
@@ -111,7 +146,13 @@ secret_file = "{client_secret}"
     }
 
     /// Sends a raw HTTP request with a SigV4 signature made by aws-sigv4.
-    pub async fn signed_request(&self, method: &str, path_and_query: &str, headers: &[(&str, &str)], body: Vec<u8>) -> reqwest_lite::Response {
+    pub async fn signed_request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> reqwest_lite::Response {
         let url = format!("{}{}", self.endpoint, path_and_query);
         reqwest_lite::send_signed(method, &url, headers, body, ACCESS_KEY_ID, &self.secret).await
     }
@@ -137,13 +178,20 @@ pub fn random_secret() -> String {
 pub fn write_private(path: &Path, text: &str) {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
     file.write_all(text.as_bytes()).unwrap();
 }
 
 /// Deterministic test data of `len` bytes.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| ((i * 31 + seed as usize * 7) % 251) as u8).collect()
+    (0..len)
+        .map(|i| ((i * 31 + seed as usize * 7) % 251) as u8)
+        .collect()
 }
 
 /// The stored length of an object of `len` plaintext bytes.
@@ -155,7 +203,10 @@ pub fn ciphertext_len(len: u64) -> u64 {
 /// send shapes that SDKs never send.
 pub mod reqwest_lite {
     use aws_credential_types::Credentials;
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings, PercentEncodingMode, UriPathNormalizationMode, PayloadChecksumKind};
+    use aws_sigv4::http_request::{
+        sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
+        SigningSettings, UriPathNormalizationMode,
+    };
     use aws_sigv4::sign::v4;
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
@@ -176,7 +227,13 @@ pub mod reqwest_lite {
 
     /// Returns the headers of a request signed with UNSIGNED-PAYLOAD (or
     /// the given `x-amz-content-sha256`), `host` included.
-    pub fn sign_headers(method: &str, url: &str, headers: &[(&str, &str)], access_key_id: &str, secret: &str) -> Vec<(String, String)> {
+    pub fn sign_headers(
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        access_key_id: &str,
+        secret: &str,
+    ) -> Vec<(String, String)> {
         let uri: http::Uri = url.parse().unwrap();
         let host = uri.authority().unwrap().to_string();
         let mut all: Vec<(String, String)> = vec![("host".into(), host)];
@@ -208,7 +265,13 @@ pub mod reqwest_lite {
             .build()
             .unwrap()
             .into();
-        let signable = SignableRequest::new(method, url, all.iter().map(|(n, v)| (n.as_str(), v.as_str())), body).unwrap();
+        let signable = SignableRequest::new(
+            method,
+            url,
+            all.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            body,
+        )
+        .unwrap();
         let (instructions, _) = sign(signable, &params).unwrap().into_parts();
         for (name, value) in instructions.headers() {
             all.push((name.to_string(), value.to_string()));
@@ -216,7 +279,14 @@ pub mod reqwest_lite {
         all
     }
 
-    pub async fn send_signed(method: &str, url: &str, headers: &[(&str, &str)], body: Vec<u8>, access_key_id: &str, secret: &str) -> Response {
+    pub async fn send_signed(
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        access_key_id: &str,
+        secret: &str,
+    ) -> Response {
         let all = sign_headers(method, url, headers, access_key_id, secret);
         let mut builder = http::Request::builder().method(method).uri(url);
         for (n, v) in &all {
@@ -233,7 +303,16 @@ pub mod reqwest_lite {
         let response = client.request(request).await.unwrap();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-        Response { status, headers, body }
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_default();
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 }

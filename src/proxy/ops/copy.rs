@@ -29,10 +29,20 @@ struct CopySource {
 }
 
 fn parse_copy_source(headers: &HeaderMap) -> Result<CopySource, S3Error> {
-    let invalid = || S3Error::new(ErrorCode::InvalidArgument, "x-amz-copy-source must be bucket/key, URL-encoded, with an optional ?versionId=");
-    let raw = headers.get("x-amz-copy-source").and_then(|v| v.to_str().ok()).ok_or_else(invalid)?;
+    let invalid = || {
+        S3Error::new(
+            ErrorCode::InvalidArgument,
+            "x-amz-copy-source must be bucket/key, URL-encoded, with an optional ?versionId=",
+        )
+    };
+    let raw = headers
+        .get("x-amz-copy-source")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(invalid)?;
     let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
-    let path = percent_encoding::percent_decode_str(path).decode_utf8().map_err(|_| invalid())?;
+    let path = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| invalid())?;
     let path = path.strip_prefix('/').unwrap_or(&path);
     let (bucket, key) = path.split_once('/').ok_or_else(invalid)?;
     if bucket.is_empty() || key.is_empty() {
@@ -42,12 +52,20 @@ fn parse_copy_source(headers: &HeaderMap) -> Result<CopySource, S3Error> {
         .into_iter()
         .find(|(name, _)| name == "versionId")
         .map(|(_, value)| value);
-    Ok(CopySource { bucket: bucket.to_string(), key: key.to_string(), version_id })
+    Ok(CopySource {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        version_id,
+    })
 }
 
 impl CopySource {
     fn header_value(&self) -> String {
-        let mut value = format!("/{}/{}", upstream::encode_segment(&self.bucket), upstream::encode_key(&self.key));
+        let mut value = format!(
+            "/{}/{}",
+            upstream::encode_segment(&self.bucket),
+            upstream::encode_key(&self.key)
+        );
         if let Some(version) = &self.version_id {
             value.push_str("?versionId=");
             value.push_str(&upstream::encode_query_component(version));
@@ -73,7 +91,10 @@ pub(crate) fn check_plain_part_source(ctx: &Context<'_>) -> Result<(), S3Error> 
             ErrorCode::NotImplemented,
             "UploadPartCopy from an encrypting bucket into a passthrough bucket is not supported",
         )),
-        BucketPolicy::Deny { .. } => Err(S3Error::new(ErrorCode::AccessDenied, "Access Denied: the copy source bucket is denied")),
+        BucketPolicy::Deny { .. } => Err(S3Error::new(
+            ErrorCode::AccessDenied,
+            "Access Denied: the copy source bucket is denied",
+        )),
     }
 }
 
@@ -86,12 +107,22 @@ pub(crate) async fn copy_object(
     let source = parse_copy_source(&ctx.parts.headers)?;
     let source_policy = ctx.proxy.policy.for_bucket(&source.bucket);
     if let BucketPolicy::Deny { .. } = source_policy {
-        return Err(S3Error::new(ErrorCode::AccessDenied, format!("Access Denied: copy source bucket {:?} is denied", source.bucket)));
+        return Err(S3Error::new(
+            ErrorCode::AccessDenied,
+            format!(
+                "Access Denied: copy source bucket {:?} is denied",
+                source.bucket
+            ),
+        ));
     }
     sealed::reject_seal_metadata(&ctx.parts.headers)?;
     match (&source_policy, target_policy) {
-        (BucketPolicy::Passthrough { .. }, BucketPolicy::Passthrough { .. }) => forward::forward(ctx, auth, body, false).await,
-        (BucketPolicy::Encrypt { .. }, BucketPolicy::Encrypt { key_name, .. }) => rewrap_copy(ctx, &source, key_name).await,
+        (BucketPolicy::Passthrough { .. }, BucketPolicy::Passthrough { .. }) => {
+            forward::forward(ctx, auth, body, false).await
+        }
+        (BucketPolicy::Encrypt { .. }, BucketPolicy::Encrypt { key_name, .. }) => {
+            rewrap_copy(ctx, &source, key_name).await
+        }
         _ => streamed_copy(ctx, &source, &source_policy, target_policy).await,
     }
 }
@@ -108,18 +139,30 @@ fn replaces_metadata(headers: &HeaderMap) -> bool {
 /// client asked for `REPLACE`.
 fn target_headers(client: &HeaderMap, source: &HeaderMap) -> HeaderMap {
     let mut headers = client.clone();
-    for name in ["x-amz-copy-source", "x-amz-metadata-directive", "content-length", "content-md5"] {
+    for name in [
+        "x-amz-copy-source",
+        "x-amz-metadata-directive",
+        "content-length",
+        "content-md5",
+    ] {
         headers.remove(name);
     }
-    let copy_source_conditions: Vec<_> =
-        headers.keys().filter(|n| n.as_str().starts_with("x-amz-copy-source-")).cloned().collect();
+    let copy_source_conditions: Vec<_> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-amz-copy-source-"))
+        .cloned()
+        .collect();
     for name in copy_source_conditions {
         headers.remove(name);
     }
     if replaces_metadata(client) {
         return headers;
     }
-    let client_metadata: Vec<_> = headers.keys().filter(|n| n.as_str().starts_with("x-amz-meta-")).cloned().collect();
+    let client_metadata: Vec<_> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-amz-meta-"))
+        .cloned()
+        .collect();
     for name in client_metadata {
         headers.remove(name);
     }
@@ -130,7 +173,8 @@ fn target_headers(client: &HeaderMap, source: &HeaderMap) -> HeaderMap {
         }
     }
     for (name, value) in source {
-        if name.as_str().starts_with("x-amz-meta-") && !name.as_str().starts_with(SEAL_META_PREFIX) {
+        if name.as_str().starts_with("x-amz-meta-") && !name.as_str().starts_with(SEAL_META_PREFIX)
+        {
             headers.append(name.clone(), value.clone());
         }
     }
@@ -150,7 +194,10 @@ async fn read_source(
         ("x-amz-copy-source-if-match", "if-match"),
         ("x-amz-copy-source-if-none-match", "if-none-match"),
         ("x-amz-copy-source-if-modified-since", "if-modified-since"),
-        ("x-amz-copy-source-if-unmodified-since", "if-unmodified-since"),
+        (
+            "x-amz-copy-source-if-unmodified-since",
+            "if-unmodified-since",
+        ),
     ] {
         if let Some(value) = ctx.parts.headers.get(from) {
             headers.insert(to, value.clone());
@@ -167,22 +214,39 @@ async fn read_source(
         headers,
         content_length: None,
     };
-    ctx.proxy.upstream.send(request, upstream::empty_body()).await.map_err(bad_gateway)
+    ctx.proxy
+        .upstream
+        .send(request, upstream::empty_body())
+        .await
+        .map_err(bad_gateway)
 }
 
 /// Maps a failed source read to the error S3 gives for a copy.
 fn source_failure(status: StatusCode) -> S3Error {
     match status {
-        StatusCode::NOT_FOUND => S3Error::new(ErrorCode::NoSuchKey, "The specified copy source key does not exist."),
-        StatusCode::PRECONDITION_FAILED | StatusCode::NOT_MODIFIED => {
-            S3Error::new(ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        StatusCode::NOT_FOUND => S3Error::new(
+            ErrorCode::NoSuchKey,
+            "The specified copy source key does not exist.",
+        ),
+        StatusCode::PRECONDITION_FAILED | StatusCode::NOT_MODIFIED => S3Error::new(
+            ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        ),
+        StatusCode::FORBIDDEN => {
+            S3Error::new(ErrorCode::AccessDenied, "Access Denied to the copy source")
         }
-        StatusCode::FORBIDDEN => S3Error::new(ErrorCode::AccessDenied, "Access Denied to the copy source"),
-        other => S3Error::new(ErrorCode::BadGateway, format!("the upstream answered {other} when reading the copy source")),
+        other => S3Error::new(
+            ErrorCode::BadGateway,
+            format!("the upstream answered {other} when reading the copy source"),
+        ),
     }
 }
 
-async fn rewrap_copy(ctx: &Context<'_>, source: &CopySource, key_name: &str) -> Result<Response<ProxyBody>, S3Error> {
+async fn rewrap_copy(
+    ctx: &Context<'_>,
+    source: &CopySource,
+    key_name: &str,
+) -> Result<Response<ProxyBody>, S3Error> {
     let head = read_source(ctx, source, Method::HEAD, true).await?;
     if !head.status().is_success() {
         return Err(source_failure(head.status()));
@@ -194,17 +258,34 @@ async fn rewrap_copy(ctx: &Context<'_>, source: &CopySource, key_name: &str) -> 
     };
     let data_key = sealed::open_data_key(ctx, &envelope, &source.bucket, &source.key)?;
     let kek = ctx.proxy.keyring.current(key_name).map_err(|e| {
-        S3Error::new(ErrorCode::InternalError, "the target bucket's key-encryption key is not available").with_source(e)
+        S3Error::new(
+            ErrorCode::InternalError,
+            "the target bucket's key-encryption key is not available",
+        )
+        .with_source(e)
     })?;
-    let new_envelope =
-        crypto::wrap_data_key(&kek.key, key_name, kek.version, &data_key, ctx.bucket(), ctx.key(), &mut rand::rngs::OsRng);
+    let new_envelope = crypto::wrap_data_key(
+        &kek.key,
+        key_name,
+        kek.version,
+        &data_key,
+        ctx.bucket(),
+        ctx.key(),
+        &mut rand::rngs::OsRng,
+    );
 
     let mut headers = target_headers(&ctx.parts.headers, &source_headers);
     sealed::envelope_to_headers(&new_envelope, &mut headers)?;
-    headers.insert("x-amz-copy-source", HeaderValue::from_str(&source.header_value()).map_err(|e| {
-        S3Error::new(ErrorCode::InvalidArgument, "invalid x-amz-copy-source").with_source(e)
-    })?);
-    headers.insert("x-amz-metadata-directive", HeaderValue::from_static("REPLACE"));
+    headers.insert(
+        "x-amz-copy-source",
+        HeaderValue::from_str(&source.header_value()).map_err(|e| {
+            S3Error::new(ErrorCode::InvalidArgument, "invalid x-amz-copy-source").with_source(e)
+        })?,
+    );
+    headers.insert(
+        "x-amz-metadata-directive",
+        HeaderValue::from_static("REPLACE"),
+    );
     // The copy must take the exact ciphertext whose envelope was just read.
     if let Some(source_etag) = source_headers.get(http::header::ETAG) {
         headers.insert("x-amz-copy-source-if-match", source_etag.clone());
@@ -217,12 +298,20 @@ async fn rewrap_copy(ctx: &Context<'_>, source: &CopySource, key_name: &str) -> 
         headers,
         content_length: Some(0),
     };
-    let upstream_response = ctx.proxy.upstream.send(request, upstream::empty_body()).await.map_err(bad_gateway)?;
+    let upstream_response = ctx
+        .proxy
+        .upstream
+        .send(request, upstream::empty_body())
+        .await
+        .map_err(bad_gateway)?;
     rewrite_result_etag(ctx, upstream_response).await
 }
 
 /// Relays a copy result with its ETag in the client form.
-async fn rewrite_result_etag(ctx: &Context<'_>, upstream_response: Response<Incoming>) -> Result<Response<ProxyBody>, S3Error> {
+async fn rewrite_result_etag(
+    ctx: &Context<'_>,
+    upstream_response: Response<Incoming>,
+) -> Result<Response<ProxyBody>, S3Error> {
     if !upstream_response.status().is_success() {
         return Ok(response::relay_sealed(upstream_response));
     }
@@ -231,17 +320,34 @@ async fn rewrite_result_etag(ctx: &Context<'_>, upstream_response: Response<Inco
     let bytes = http_body_util::Limited::new(body, limit)
         .collect()
         .await
-        .map_err(|e| S3Error::new(ErrorCode::BadGateway, "failed to read the upstream copy result").with_source(e))?
+        .map_err(|e| {
+            S3Error::new(
+                ErrorCode::BadGateway,
+                "failed to read the upstream copy result",
+            )
+            .with_source(e)
+        })?
         .to_bytes();
     if listing::find_text(&bytes, "Code").is_some() {
         // S3 can report a failed copy as 200 with an <Error> document.
-        return Err(S3Error::new(ErrorCode::BadGateway, "the upstream reported the copy as failed"));
+        return Err(S3Error::new(
+            ErrorCode::BadGateway,
+            "the upstream reported the copy as failed",
+        ));
     }
-    let rewritten = listing::rewrite_etags(&bytes, etag::to_client)
-        .map_err(|e| S3Error::new(ErrorCode::BadGateway, "the upstream copy result is not valid XML").with_source(e))?;
+    let rewritten = listing::rewrite_etags(&bytes, etag::to_client).map_err(|e| {
+        S3Error::new(
+            ErrorCode::BadGateway,
+            "the upstream copy result is not valid XML",
+        )
+        .with_source(e)
+    })?;
     response::strip_hop_by_hop(&mut parts.headers);
     response::strip_sealed_headers(&mut parts.headers);
-    parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(rewritten.len()));
+    parts.headers.insert(
+        http::header::CONTENT_LENGTH,
+        HeaderValue::from(rewritten.len()),
+    );
     Ok(Response::from_parts(parts, response::full(rewritten)))
 }
 
@@ -257,8 +363,13 @@ async fn streamed_copy(
         return Err(source_failure(source_response.status()));
     }
     let (source_parts, source_body) = source_response.into_parts();
-    let stored_len = sealed::header_u64(&source_parts.headers, "content-length")
-        .ok_or_else(|| S3Error::new(ErrorCode::BadGateway, "the copy source response has no Content-Length"))?;
+    let stored_len =
+        sealed::header_u64(&source_parts.headers, "content-length").ok_or_else(|| {
+            S3Error::new(
+                ErrorCode::BadGateway,
+                "the copy source response has no Content-Length",
+            )
+        })?;
 
     let (plaintext, plaintext_len): (ProxyBody, u64) = if source_encrypted {
         let envelope = match sealed::envelope_from_headers(&source_parts.headers) {
@@ -266,12 +377,22 @@ async fn streamed_copy(
             None => return Err(sealed::not_encrypted(&source.bucket, &source.key)),
         };
         let data_key = sealed::open_data_key(ctx, &envelope, &source.bucket, &source.key)?;
-        let len = crypto::plaintext_len(stored_len)
-            .ok_or_else(|| S3Error::new(ErrorCode::InternalError, "the copy source's length is not a valid ciphertext length"))?;
-        let body = DecryptBody::full(source_body, &data_key, 0, len).map_err(super::objects::crypto_error)?;
+        let len = crypto::plaintext_len(stored_len).ok_or_else(|| {
+            S3Error::new(
+                ErrorCode::InternalError,
+                "the copy source's length is not a valid ciphertext length",
+            )
+        })?;
+        let body = DecryptBody::full(source_body, &data_key, 0, len)
+            .map_err(super::objects::crypto_error)?;
         (body.boxed_unsync(), len)
     } else {
-        (source_body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(), stored_len)
+        (
+            source_body
+                .map_err(|e| Box::new(e) as BoxError)
+                .boxed_unsync(),
+            stored_len,
+        )
     };
     if plaintext_len > MAX_COPY_BYTES {
         return Err(S3Error::new(ErrorCode::InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"));
@@ -281,9 +402,11 @@ async fn streamed_copy(
     headers.remove(http::header::CONTENT_ENCODING);
     let (upstream_body, content_length) = match target_policy {
         BucketPolicy::Encrypt { key_name, .. } => {
-            let (data_key, envelope) = sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key())?;
+            let (data_key, envelope) =
+                sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key())?;
             sealed::envelope_to_headers(&envelope, &mut headers)?;
-            let body = EncryptBody::new(plaintext, plaintext_len, &data_key, 0).map_err(super::objects::crypto_error)?;
+            let body = EncryptBody::new(plaintext, plaintext_len, &data_key, 0)
+                .map_err(super::objects::crypto_error)?;
             (body.boxed_unsync(), crypto::ciphertext_len(plaintext_len))
         }
         _ => (plaintext, plaintext_len),
@@ -301,11 +424,21 @@ async fn streamed_copy(
         headers,
         content_length: Some(content_length),
     };
-    let put_response = ctx.proxy.upstream.send(request, upstream_body).await.map_err(bad_gateway)?;
+    let put_response = ctx
+        .proxy
+        .upstream
+        .send(request, upstream_body)
+        .await
+        .map_err(bad_gateway)?;
     if !put_response.status().is_success() {
         return Ok(response::relay_sealed(put_response));
     }
-    let mut etag_value = put_response.headers().get(http::header::ETAG).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let mut etag_value = put_response
+        .headers()
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     if matches!(target_policy, BucketPolicy::Encrypt { .. }) {
         etag_value = etag::to_client(&etag_value);
     }
@@ -318,12 +451,19 @@ async fn streamed_copy(
         crate::s3::error::escape_xml(&etag_value)
     );
     let mut headers = HeaderMap::new();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
     if let Some(version) = put_response.headers().get("x-amz-version-id") {
         headers.insert("x-amz-version-id", version.clone());
     }
-    Ok(response::with_parts(StatusCode::OK, headers, response::full(xml)))
+    Ok(response::with_parts(
+        StatusCode::OK,
+        headers,
+        response::full(xml),
+    ))
 }
 
 #[cfg(test)]
@@ -333,14 +473,21 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
         }
         map
     }
 
     #[test]
     fn copy_source_parsed_and_reencoded() {
-        let source = parse_copy_source(&headers(&[("x-amz-copy-source", "/bkt/a%20b%2Bc?versionId=v1")])).unwrap();
+        let source = parse_copy_source(&headers(&[(
+            "x-amz-copy-source",
+            "/bkt/a%20b%2Bc?versionId=v1",
+        )]))
+        .unwrap();
         assert_eq!(source.bucket, "bkt");
         assert_eq!(source.key, "a b+c");
         assert_eq!(source.version_id.as_deref(), Some("v1"));
@@ -350,8 +497,16 @@ mod tests {
 
     #[test]
     fn copy_directive_takes_source_metadata() {
-        let client = headers(&[("x-amz-copy-source", "/b/k"), ("x-amz-meta-client", "1"), ("content-type", "text/x")]);
-        let source = headers(&[("x-amz-meta-src", "2"), ("content-type", "image/png"), ("x-amz-meta-s3seal-format", "1")]);
+        let client = headers(&[
+            ("x-amz-copy-source", "/b/k"),
+            ("x-amz-meta-client", "1"),
+            ("content-type", "text/x"),
+        ]);
+        let source = headers(&[
+            ("x-amz-meta-src", "2"),
+            ("content-type", "image/png"),
+            ("x-amz-meta-s3seal-format", "1"),
+        ]);
         let out = target_headers(&client, &source);
         assert_eq!(out.get("x-amz-meta-src").unwrap(), "2");
         assert!(out.get("x-amz-meta-client").is_none());
@@ -362,7 +517,11 @@ mod tests {
 
     #[test]
     fn replace_directive_keeps_request_metadata() {
-        let client = headers(&[("x-amz-metadata-directive", "REPLACE"), ("x-amz-meta-client", "1"), ("content-type", "text/x")]);
+        let client = headers(&[
+            ("x-amz-metadata-directive", "REPLACE"),
+            ("x-amz-meta-client", "1"),
+            ("content-type", "text/x"),
+        ]);
         let source = headers(&[("x-amz-meta-src", "2"), ("content-type", "image/png")]);
         let out = target_headers(&client, &source);
         assert_eq!(out.get("x-amz-meta-client").unwrap(), "1");

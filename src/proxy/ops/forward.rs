@@ -43,9 +43,20 @@ pub(crate) async fn forward(
         key: ctx.s3.key.clone(),
         query: ctx.s3.upstream_query(),
         headers,
-        content_length: content_length.or(if ctx.parts.method == http::Method::PUT || ctx.parts.method == http::Method::POST { Some(0) } else { None }),
+        content_length: content_length.or(
+            if ctx.parts.method == http::Method::PUT || ctx.parts.method == http::Method::POST {
+                Some(0)
+            } else {
+                None
+            },
+        ),
     };
-    let response = ctx.proxy.upstream.send(request, upstream_body).await.map_err(|e| slot.take().unwrap_or_else(|| bad_gateway(e)))?;
+    let response = ctx
+        .proxy
+        .upstream
+        .send(request, upstream_body)
+        .await
+        .map_err(|e| slot.take().unwrap_or_else(|| bad_gateway(e)))?;
     if let Some(error) = slot.take() {
         return Err(error);
     }
@@ -60,5 +71,9 @@ pub(crate) async fn forward(
 
 /// Maps a failure to reach the upstream to `502 Bad Gateway`.
 pub(crate) fn bad_gateway(error: upstream::UpstreamError) -> S3Error {
-    S3Error::new(ErrorCode::BadGateway, "The upstream S3 endpoint could not be reached or failed mid-request").with_source(error)
+    S3Error::new(
+        ErrorCode::BadGateway,
+        "The upstream S3 endpoint could not be reached or failed mid-request",
+    )
+    .with_source(error)
 }

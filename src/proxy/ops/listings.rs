@@ -14,7 +14,10 @@ use crate::upstream::{self, UpstreamRequest};
 use http::{HeaderValue, Response};
 use http_body_util::BodyExt;
 
-pub(crate) async fn list_objects(ctx: &Context<'_>, _auth: Authenticated) -> Result<Response<ProxyBody>, S3Error> {
+pub(crate) async fn list_objects(
+    ctx: &Context<'_>,
+    _auth: Authenticated,
+) -> Result<Response<ProxyBody>, S3Error> {
     let mut headers = ctx.parts.headers.clone();
     sealed::strip_plaintext_digests(&mut headers);
     let request = UpstreamRequest {
@@ -25,7 +28,12 @@ pub(crate) async fn list_objects(ctx: &Context<'_>, _auth: Authenticated) -> Res
         headers,
         content_length: None,
     };
-    let upstream_response = ctx.proxy.upstream.send(request, upstream::empty_body()).await.map_err(bad_gateway)?;
+    let upstream_response = ctx
+        .proxy
+        .upstream
+        .send(request, upstream::empty_body())
+        .await
+        .map_err(bad_gateway)?;
     if !upstream_response.status().is_success() {
         return Ok(response::relay(upstream_response));
     }
@@ -40,9 +48,18 @@ pub(crate) async fn list_objects(ctx: &Context<'_>, _auth: Authenticated) -> Res
         })?
         .to_bytes();
     let rewritten = listing::rewrite_listing(&xml, listed_plaintext_size, etag::to_client)
-        .map_err(|e| S3Error::new(ErrorCode::BadGateway, "the upstream listing is not valid XML").with_source(e))?;
+        .map_err(|e| {
+            S3Error::new(
+                ErrorCode::BadGateway,
+                "the upstream listing is not valid XML",
+            )
+            .with_source(e)
+        })?;
     response::strip_hop_by_hop(&mut parts.headers);
-    parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(rewritten.len()));
+    parts.headers.insert(
+        http::header::CONTENT_LENGTH,
+        HeaderValue::from(rewritten.len()),
+    );
     Ok(Response::from_parts(parts, response::full(rewritten)))
 }
 

@@ -26,10 +26,16 @@ pub(crate) async fn put_object(
     let mut headers = ctx.parts.headers.clone();
     sealed::reject_seal_metadata(&headers)?;
     let plaintext_len = auth.plaintext_len(ctx.parts)?.ok_or_else(|| {
-        S3Error::new(ErrorCode::MissingContentLength, "You must provide the Content-Length HTTP header.")
+        S3Error::new(
+            ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        )
     })?;
     if plaintext_len > MAX_PUT_OBJECT_BYTES {
-        return Err(S3Error::new(ErrorCode::EntityTooLarge, "Your proposed upload exceeds the maximum allowed size of 5 GiB"));
+        return Err(S3Error::new(
+            ErrorCode::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed size of 5 GiB",
+        ));
     }
 
     let (data_key, envelope) = sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key())?;
@@ -37,7 +43,8 @@ pub(crate) async fn put_object(
     let verified = auth.verify_body(ctx.parts, body)?;
     let slot = ErrorSlot::default();
     let plaintext = CaptureErrors::new(verified, slot.clone());
-    let ciphertext = EncryptBody::new(plaintext, plaintext_len, &data_key, 0).map_err(crypto_error)?;
+    let ciphertext =
+        EncryptBody::new(plaintext, plaintext_len, &data_key, 0).map_err(crypto_error)?;
 
     sealed::strip_transfer_encoding_headers(&mut headers, payload_mode);
     sealed::strip_plaintext_digests(&mut headers);
@@ -51,7 +58,11 @@ pub(crate) async fn put_object(
         headers,
         content_length: Some(crypto::ciphertext_len(plaintext_len)),
     };
-    let result = ctx.proxy.upstream.send(request, ciphertext.boxed_unsync()).await;
+    let result = ctx
+        .proxy
+        .upstream
+        .send(request, ciphertext.boxed_unsync())
+        .await;
     // A body that failed verification aborts the upload, and its error is the
     // one the client needs to see, whatever the upstream made of the abort.
     if let Some(error) = slot.take() {
@@ -76,18 +87,28 @@ impl Plan {
     fn upstream_range(self) -> Option<String> {
         match self {
             Plan::Whole => None,
-            Plan::Range(ByteRange::Bounded { first, last }) => {
-                Some(format!("bytes={}-{}", segment_start(first), segment_start(last) + crypto::SEALED_SEGMENT_LEN - 1))
+            Plan::Range(ByteRange::Bounded { first, last }) => Some(format!(
+                "bytes={}-{}",
+                segment_start(first),
+                segment_start(last) + crypto::SEALED_SEGMENT_LEN - 1
+            )),
+            Plan::Range(ByteRange::From { first }) => {
+                Some(format!("bytes={}-", segment_start(first)))
             }
-            Plan::Range(ByteRange::From { first }) => Some(format!("bytes={}-", segment_start(first))),
-            Plan::Range(ByteRange::Suffix { len }) => Some(format!("bytes=-{}", crypto::suffix_cover_len(len.max(1)))),
+            Plan::Range(ByteRange::Suffix { len }) => {
+                Some(format!("bytes=-{}", crypto::suffix_cover_len(len.max(1))))
+            }
         }
     }
 }
 
 /// Sends a GET or HEAD for the requested object with the client's read
 /// headers and an optional upstream range.
-async fn send_read(ctx: &Context<'_>, method: Method, upstream_range: Option<String>) -> Result<Response<Incoming>, S3Error> {
+async fn send_read(
+    ctx: &Context<'_>,
+    method: Method,
+    upstream_range: Option<String>,
+) -> Result<Response<Incoming>, S3Error> {
     let mut headers = upstream_read_headers(ctx.parts.headers.clone());
     headers.remove(http::header::RANGE);
     if let Some(value) = upstream_range {
@@ -101,7 +122,11 @@ async fn send_read(ctx: &Context<'_>, method: Method, upstream_range: Option<Str
         headers,
         content_length: None,
     };
-    ctx.proxy.upstream.send(request, crate::upstream::empty_body()).await.map_err(bad_gateway)
+    ctx.proxy
+        .upstream
+        .send(request, crate::upstream::empty_body())
+        .await
+        .map_err(bad_gateway)
 }
 
 /// Resolves a suffix range with a HEAD for the stored size, then reads the
@@ -113,20 +138,38 @@ async fn suffix_fallback(ctx: &Context<'_>, len: u64) -> Result<Response<Incomin
     }
     let stored = sealed::header_u64(head.headers(), "content-length")
         .ok_or_else(|| upstream_protocol_error("a HeadObject response without Content-Length"))?;
-    let plaintext_total = crypto::plaintext_len(stored)
-        .ok_or_else(|| S3Error::new(ErrorCode::InternalError, "the stored object's length is not a valid ciphertext length"))?;
+    let plaintext_total = crypto::plaintext_len(stored).ok_or_else(|| {
+        S3Error::new(
+            ErrorCode::InternalError,
+            "the stored object's length is not a valid ciphertext length",
+        )
+    })?;
     match (ByteRange::Suffix { len }).resolve(plaintext_total) {
         Resolved::Satisfiable { first, last } => {
-            send_read(ctx, Method::GET, Plan::Range(ByteRange::Bounded { first, last }).upstream_range()).await
+            send_read(
+                ctx,
+                Method::GET,
+                Plan::Range(ByteRange::Bounded { first, last }).upstream_range(),
+            )
+            .await
         }
-        Resolved::Unsatisfiable => Err(S3Error::new(ErrorCode::InvalidRange, "The requested range is not satisfiable")),
+        Resolved::Unsatisfiable => Err(S3Error::new(
+            ErrorCode::InvalidRange,
+            "The requested range is not satisfiable",
+        )),
     }
 }
 
 /// Applies the client's conditional headers to the upstream response and
 /// returns the `304` response when the object is not to be sent.
-fn check_conditions(ctx: &Context<'_>, upstream_headers: &HeaderMap) -> Result<Option<Response<ProxyBody>>, S3Error> {
-    let upstream_etag = upstream_headers.get(http::header::ETAG).and_then(|v| v.to_str().ok()).unwrap_or("");
+fn check_conditions(
+    ctx: &Context<'_>,
+    upstream_headers: &HeaderMap,
+) -> Result<Option<Response<ProxyBody>>, S3Error> {
+    let upstream_etag = upstream_headers
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let client_etag = crate::s3::etag::to_client(upstream_etag);
     let last_modified = upstream_headers
         .get(http::header::LAST_MODIFIED)
@@ -140,17 +183,36 @@ fn check_conditions(ctx: &Context<'_>, upstream_headers: &HeaderMap) -> Result<O
             if let Some(value) = upstream_headers.get(http::header::LAST_MODIFIED) {
                 headers.insert(http::header::LAST_MODIFIED, value.clone());
             }
-            Ok(Some(response::with_parts(StatusCode::NOT_MODIFIED, headers, response::empty())))
+            Ok(Some(response::with_parts(
+                StatusCode::NOT_MODIFIED,
+                headers,
+                response::empty(),
+            )))
         }
-        Some(_) => Err(S3Error::new(ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold")),
+        Some(_) => Err(S3Error::new(
+            ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        )),
     }
 }
 
-pub(crate) async fn get_object(ctx: &Context<'_>, _auth: Authenticated) -> Result<Response<ProxyBody>, S3Error> {
+pub(crate) async fn get_object(
+    ctx: &Context<'_>,
+    _auth: Authenticated,
+) -> Result<Response<ProxyBody>, S3Error> {
     if ctx.s3.has_query("partNumber") {
-        return Err(S3Error::new(ErrorCode::NotImplemented, "GetObject with partNumber is not supported on an encrypting bucket yet"));
+        return Err(S3Error::new(
+            ErrorCode::NotImplemented,
+            "GetObject with partNumber is not supported on an encrypting bucket yet",
+        ));
     }
-    let plan = match ctx.parts.headers.get(http::header::RANGE).and_then(|v| v.to_str().ok()).and_then(range::parse) {
+    let plan = match ctx
+        .parts
+        .headers
+        .get(http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(range::parse)
+    {
         Some(byte_range) => Plan::Range(byte_range),
         None => Plan::Whole,
     };
@@ -165,7 +227,10 @@ pub(crate) async fn get_object(ctx: &Context<'_>, _auth: Authenticated) -> Resul
     }
     let status = upstream_response.status();
     if status == StatusCode::RANGE_NOT_SATISFIABLE {
-        return Err(S3Error::new(ErrorCode::InvalidRange, "The requested range is not satisfiable"));
+        return Err(S3Error::new(
+            ErrorCode::InvalidRange,
+            "The requested range is not satisfiable",
+        ));
     }
     if !(status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT) {
         let mut response = response::relay_sealed(upstream_response);
@@ -185,41 +250,78 @@ pub(crate) async fn get_object(ctx: &Context<'_>, _auth: Authenticated) -> Resul
 
     // Where the upstream body starts, and the stored object's total length.
     let (body_offset, ciphertext_total) = if status == StatusCode::PARTIAL_CONTENT {
-        let content_range = parts.headers.get(http::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).and_then(range::parse_content_range);
+        let content_range = parts
+            .headers
+            .get(http::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(range::parse_content_range);
         match content_range {
             Some((Some((first, _)), total)) => (first, total),
-            _ => return Err(upstream_protocol_error("a 206 response without a valid Content-Range")),
+            _ => {
+                return Err(upstream_protocol_error(
+                    "a 206 response without a valid Content-Range",
+                ))
+            }
         }
     } else {
         match sealed::header_u64(&parts.headers, "content-length") {
             Some(total) => (0, total),
-            None => return Err(upstream_protocol_error("a GetObject response without Content-Length")),
+            None => {
+                return Err(upstream_protocol_error(
+                    "a GetObject response without Content-Length",
+                ))
+            }
         }
     };
-    let plaintext_total = crypto::plaintext_len(ciphertext_total)
-        .ok_or_else(|| S3Error::new(ErrorCode::InternalError, "the stored object's length is not a valid ciphertext length"))?;
+    let plaintext_total = crypto::plaintext_len(ciphertext_total).ok_or_else(|| {
+        S3Error::new(
+            ErrorCode::InternalError,
+            "the stored object's length is not a valid ciphertext length",
+        )
+    })?;
 
     let (first, last, partial) = match plan {
         Plan::Whole if plaintext_total == 0 => (0, 0, false),
         Plan::Whole => (0, plaintext_total - 1, false),
         Plan::Range(byte_range) => match byte_range.resolve(plaintext_total) {
             Resolved::Satisfiable { first, last } => (first, last, true),
-            Resolved::Unsatisfiable => return Err(S3Error::new(ErrorCode::InvalidRange, "The requested range is not satisfiable")),
+            Resolved::Unsatisfiable => {
+                return Err(S3Error::new(
+                    ErrorCode::InvalidRange,
+                    "The requested range is not satisfiable",
+                ))
+            }
         },
     };
-    let len = if plaintext_total == 0 { 0 } else { last - first + 1 };
+    let len = if plaintext_total == 0 {
+        0
+    } else {
+        last - first + 1
+    };
     let plaintext = if partial {
         let window = crypto::segment_window(plaintext_total, first, last).map_err(crypto_error)?;
         let skip = window
             .ciphertext_start
             .checked_sub(body_offset)
-            .ok_or_else(|| upstream_protocol_error("a range that starts after the requested bytes"))?;
-        DecryptBody::new(SkipPrefix::new(body, skip), &data_key, 0, plaintext_total, &window).map_err(crypto_error)?
+            .ok_or_else(|| {
+                upstream_protocol_error("a range that starts after the requested bytes")
+            })?;
+        DecryptBody::new(
+            SkipPrefix::new(body, skip),
+            &data_key,
+            0,
+            plaintext_total,
+            &window,
+        )
+        .map_err(crypto_error)?
     } else {
         if body_offset != 0 {
-            return Err(upstream_protocol_error("a partial body for a whole-object request"));
+            return Err(upstream_protocol_error(
+                "a partial body for a whole-object request",
+            ));
         }
-        DecryptBody::full(SkipPrefix::new(body, 0), &data_key, 0, plaintext_total).map_err(crypto_error)?
+        DecryptBody::full(SkipPrefix::new(body, 0), &data_key, 0, plaintext_total)
+            .map_err(crypto_error)?
     };
     let body = prefetch_first_frame(plaintext).await?;
 
@@ -230,7 +332,10 @@ pub(crate) async fn get_object(ctx: &Context<'_>, _auth: Authenticated) -> Resul
     out_headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
     out_headers.remove(http::header::CONTENT_RANGE);
     let status = if partial {
-        out_headers.insert(http::header::CONTENT_RANGE, header_value(&format!("bytes {first}-{last}/{plaintext_total}"))?);
+        out_headers.insert(
+            http::header::CONTENT_RANGE,
+            header_value(&format!("bytes {first}-{last}/{plaintext_total}"))?,
+        );
         StatusCode::PARTIAL_CONTENT
     } else {
         StatusCode::OK
@@ -263,9 +368,16 @@ where
         Some(Ok(frame)) => frame,
     };
     let first_len = first.data_ref().map_or(0, |d| d.len() as u64);
-    let head = http_body_util::StreamBody::new(futures_util::stream::once(async move { Ok::<_, BoxError>(first) }));
+    let head = http_body_util::StreamBody::new(futures_util::stream::once(async move {
+        Ok::<_, BoxError>(first)
+    }));
     let rest = body.map_err(Into::into);
-    let chained = Prefixed { head: Some(head), rest, remaining: remaining.exact().map(|n| n.saturating_sub(first_len)), first_len };
+    let chained = Prefixed {
+        head: Some(head),
+        rest,
+        remaining: remaining.exact().map(|n| n.saturating_sub(first_len)),
+        first_len,
+    };
     Ok(chained.boxed_unsync())
 }
 
@@ -304,7 +416,11 @@ where
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        let pending_head = if self.head.is_some() { self.first_len } else { 0 };
+        let pending_head = if self.head.is_some() {
+            self.first_len
+        } else {
+            0
+        };
         match self.remaining {
             Some(n) => http_body::SizeHint::with_exact(n + pending_head),
             None => http_body::SizeHint::default(),
@@ -312,9 +428,15 @@ where
     }
 }
 
-pub(crate) async fn head_object(ctx: &Context<'_>, _auth: Authenticated) -> Result<Response<ProxyBody>, S3Error> {
+pub(crate) async fn head_object(
+    ctx: &Context<'_>,
+    _auth: Authenticated,
+) -> Result<Response<ProxyBody>, S3Error> {
     if ctx.s3.has_query("partNumber") {
-        return Err(S3Error::new(ErrorCode::NotImplemented, "HeadObject with partNumber is not supported on an encrypting bucket yet"));
+        return Err(S3Error::new(
+            ErrorCode::NotImplemented,
+            "HeadObject with partNumber is not supported on an encrypting bucket yet",
+        ));
     }
     let upstream_response = send_read(ctx, Method::HEAD, None).await?;
     if upstream_response.status() != StatusCode::OK {
@@ -332,25 +454,48 @@ pub(crate) async fn head_object(ctx: &Context<'_>, _auth: Authenticated) -> Resu
     }
     let ciphertext_total = sealed::header_u64(&parts.headers, "content-length")
         .ok_or_else(|| upstream_protocol_error("a HeadObject response without Content-Length"))?;
-    let plaintext_total = crypto::plaintext_len(ciphertext_total)
-        .ok_or_else(|| S3Error::new(ErrorCode::InternalError, "the stored object's length is not a valid ciphertext length"))?;
+    let plaintext_total = crypto::plaintext_len(ciphertext_total).ok_or_else(|| {
+        S3Error::new(
+            ErrorCode::InternalError,
+            "the stored object's length is not a valid ciphertext length",
+        )
+    })?;
 
     let mut out_headers = parts.headers;
     response::strip_hop_by_hop(&mut out_headers);
     response::strip_sealed_headers(&mut out_headers);
     sealed::map_response_etag(&mut out_headers);
-    let requested = ctx.parts.headers.get(http::header::RANGE).and_then(|v| v.to_str().ok()).and_then(range::parse);
+    let requested = ctx
+        .parts
+        .headers
+        .get(http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(range::parse);
     let status = match requested.map(|r| r.resolve(plaintext_total)) {
         None => {
-            out_headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(plaintext_total));
+            out_headers.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from(plaintext_total),
+            );
             StatusCode::OK
         }
         Some(Resolved::Satisfiable { first, last }) => {
-            out_headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(last - first + 1));
-            out_headers.insert(http::header::CONTENT_RANGE, header_value(&format!("bytes {first}-{last}/{plaintext_total}"))?);
+            out_headers.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from(last - first + 1),
+            );
+            out_headers.insert(
+                http::header::CONTENT_RANGE,
+                header_value(&format!("bytes {first}-{last}/{plaintext_total}"))?,
+            );
             StatusCode::PARTIAL_CONTENT
         }
-        Some(Resolved::Unsatisfiable) => return Err(S3Error::new(ErrorCode::InvalidRange, "The requested range is not satisfiable")),
+        Some(Resolved::Unsatisfiable) => {
+            return Err(S3Error::new(
+                ErrorCode::InvalidRange,
+                "The requested range is not satisfiable",
+            ))
+        }
     };
     Ok(response::with_parts(status, out_headers, response::empty()))
 }
@@ -375,7 +520,8 @@ pub(crate) fn crypto_error(error: crypto::CryptoError) -> S3Error {
 }
 
 fn header_value(value: &str) -> Result<HeaderValue, S3Error> {
-    HeaderValue::from_str(value).map_err(|e| S3Error::new(ErrorCode::InternalError, "invalid header value").with_source(e))
+    HeaderValue::from_str(value)
+        .map_err(|e| S3Error::new(ErrorCode::InternalError, "invalid header value").with_source(e))
 }
 
 fn upstream_protocol_error(what: &str) -> S3Error {

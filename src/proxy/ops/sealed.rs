@@ -11,12 +11,19 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Headers whose values are ETags or ETag lists that clients copied from
 /// what s3seal showed them.
-const CONDITIONAL_ETAG_HEADERS: &[&str] =
-    &["if-match", "if-none-match", "x-amz-copy-source-if-match", "x-amz-copy-source-if-none-match"];
+const CONDITIONAL_ETAG_HEADERS: &[&str] = &[
+    "if-match",
+    "if-none-match",
+    "x-amz-copy-source-if-match",
+    "x-amz-copy-source-if-none-match",
+];
 
 /// Rejects client attempts to set s3seal's own metadata.
 pub(crate) fn reject_seal_metadata(headers: &HeaderMap) -> Result<(), S3Error> {
-    match headers.keys().find(|name| name.as_str().starts_with(SEAL_META_PREFIX)) {
+    match headers
+        .keys()
+        .find(|name| name.as_str().starts_with(SEAL_META_PREFIX))
+    {
         Some(name) => Err(S3Error::new(
             ErrorCode::InvalidArgument,
             format!("metadata header {name} is reserved for s3seal's encryption envelope"),
@@ -28,16 +35,25 @@ pub(crate) fn reject_seal_metadata(headers: &HeaderMap) -> Result<(), S3Error> {
 /// Removes the framing headers of an aws-chunked body that s3seal decoded,
 /// so that the upstream receives a plain body.
 pub(crate) fn strip_transfer_encoding_headers(headers: &mut HeaderMap, mode: PayloadMode) {
-    if let Some(value) = headers.get(http::header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()) {
-        let rest: Vec<&str> =
-            value.split(',').map(str::trim).filter(|token| !token.eq_ignore_ascii_case("aws-chunked") && !token.is_empty()).collect();
+    if let Some(value) = headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    {
+        let rest: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|token| !token.eq_ignore_ascii_case("aws-chunked") && !token.is_empty())
+            .collect();
         if rest.is_empty() {
             headers.remove(http::header::CONTENT_ENCODING);
         } else if let Ok(value) = HeaderValue::from_str(&rest.join(", ")) {
             headers.insert(http::header::CONTENT_ENCODING, value);
         }
     }
-    if matches!(mode, PayloadMode::StreamingSignedTrailer | PayloadMode::StreamingUnsignedTrailer) {
+    if matches!(
+        mode,
+        PayloadMode::StreamingSignedTrailer | PayloadMode::StreamingUnsignedTrailer
+    ) {
         // The checksum named here arrived in a trailer that is not forwarded.
         headers.remove("x-amz-sdk-checksum-algorithm");
     }
@@ -54,7 +70,9 @@ pub(crate) fn strip_plaintext_digests(headers: &mut HeaderMap) {
 /// Maps client-visible ETags in conditional headers back to upstream ETags.
 pub(crate) fn map_conditional_etags(headers: &mut HeaderMap) {
     for name in CONDITIONAL_ETAG_HEADERS {
-        let Some(value) = headers.get(*name).and_then(|v| v.to_str().ok()) else { continue };
+        let Some(value) = headers.get(*name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
         if let Ok(mapped) = HeaderValue::from_str(&etag::list_to_upstream(value)) {
             headers.insert(*name, mapped);
         }
@@ -63,7 +81,12 @@ pub(crate) fn map_conditional_etags(headers: &mut HeaderMap) {
 
 /// Maps the `ETag` header of an upstream response to the client form.
 pub(crate) fn map_response_etag(headers: &mut HeaderMap) {
-    let Some(value) = headers.get(http::header::ETAG).and_then(|v| v.to_str().ok()) else { return };
+    let Some(value) = headers
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
     if let Ok(mapped) = HeaderValue::from_str(&etag::to_client(value)) {
         headers.insert(http::header::ETAG, mapped);
     }
@@ -79,17 +102,26 @@ pub(crate) fn envelope_from_headers(headers: &HeaderMap) -> Option<Result<Envelo
         headers.get(name.as_str()).and_then(|v| v.to_str().ok())
     };
     Some(Envelope::from_fields(get).map_err(|e| {
-        S3Error::new(ErrorCode::InternalError, "the stored object's encryption metadata is invalid").with_source(e)
+        S3Error::new(
+            ErrorCode::InternalError,
+            "the stored object's encryption metadata is invalid",
+        )
+        .with_source(e)
     }))
 }
 
 /// Writes the envelope into object metadata headers.
-pub(crate) fn envelope_to_headers(envelope: &Envelope, headers: &mut HeaderMap) -> Result<(), S3Error> {
+pub(crate) fn envelope_to_headers(
+    envelope: &Envelope,
+    headers: &mut HeaderMap,
+) -> Result<(), S3Error> {
     for (field, value) in envelope.to_fields() {
-        let name = HeaderName::try_from(format!("{SEAL_META_PREFIX}{field}"))
-            .map_err(|e| S3Error::new(ErrorCode::InternalError, "invalid envelope field name").with_source(e))?;
-        let value = HeaderValue::try_from(value)
-            .map_err(|e| S3Error::new(ErrorCode::InternalError, "invalid envelope field value").with_source(e))?;
+        let name = HeaderName::try_from(format!("{SEAL_META_PREFIX}{field}")).map_err(|e| {
+            S3Error::new(ErrorCode::InternalError, "invalid envelope field name").with_source(e)
+        })?;
+        let value = HeaderValue::try_from(value).map_err(|e| {
+            S3Error::new(ErrorCode::InternalError, "invalid envelope field value").with_source(e)
+        })?;
         headers.insert(name, value);
     }
     Ok(())
@@ -97,16 +129,38 @@ pub(crate) fn envelope_to_headers(envelope: &Envelope, headers: &mut HeaderMap) 
 
 /// Generates a fresh data key for `bucket`/`key` and wraps it under the
 /// current version of the bucket's key-encryption key.
-pub(crate) fn new_data_key(ctx: &Context<'_>, key_name: &str, bucket: &str, key: &str) -> Result<(DataKey, Envelope), S3Error> {
+pub(crate) fn new_data_key(
+    ctx: &Context<'_>,
+    key_name: &str,
+    bucket: &str,
+    key: &str,
+) -> Result<(DataKey, Envelope), S3Error> {
     let kek = ctx.proxy.keyring.current(key_name).map_err(key_error)?;
     let data_key = DataKey::generate(&mut rand::rngs::OsRng);
-    let envelope = crypto::wrap_data_key(&kek.key, key_name, kek.version, &data_key, bucket, key, &mut rand::rngs::OsRng);
+    let envelope = crypto::wrap_data_key(
+        &kek.key,
+        key_name,
+        kek.version,
+        &data_key,
+        bucket,
+        key,
+        &mut rand::rngs::OsRng,
+    );
     Ok((data_key, envelope))
 }
 
 /// Unwraps the data key of `bucket`/`key` from its envelope.
-pub(crate) fn open_data_key(ctx: &Context<'_>, envelope: &Envelope, bucket: &str, key: &str) -> Result<DataKey, S3Error> {
-    let kek = ctx.proxy.keyring.version(&envelope.kek_name, envelope.kek_version).map_err(key_error)?;
+pub(crate) fn open_data_key(
+    ctx: &Context<'_>,
+    envelope: &Envelope,
+    bucket: &str,
+    key: &str,
+) -> Result<DataKey, S3Error> {
+    let kek = ctx
+        .proxy
+        .keyring
+        .version(&envelope.kek_name, envelope.kek_version)
+        .map_err(key_error)?;
     crypto::unwrap_data_key(&kek.key, envelope, bucket, key).map_err(|e| {
         S3Error::new(
             ErrorCode::AccessDenied,
@@ -117,7 +171,11 @@ pub(crate) fn open_data_key(ctx: &Context<'_>, envelope: &Envelope, bucket: &str
 }
 
 fn key_error(error: crate::keys::KeyringError) -> S3Error {
-    S3Error::new(ErrorCode::InternalError, "a key-encryption key needed for this object is not available").with_source(error)
+    S3Error::new(
+        ErrorCode::InternalError,
+        "a key-encryption key needed for this object is not available",
+    )
+    .with_source(error)
 }
 
 /// Returns the error for an object in an encrypting bucket that carries no
