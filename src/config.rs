@@ -269,6 +269,13 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError 
     }
 }
 
+/// Returns the environment provider: `S3SEAL_SECTION__FIELD` variables
+/// only. Variables without `__`, such as the default upstream credential
+/// variables `S3SEAL_UPSTREAM_ACCESS_KEY_ID`, are not configuration.
+fn config_env() -> Env {
+    Env::prefixed("S3SEAL_").filter(|key| key.as_str().contains("__")).split("__")
+}
+
 impl Config {
     /// Loads `path` (if it exists) over the defaults, then the `S3SEAL_`
     /// environment, and validates the result. Relative paths in the file are
@@ -287,7 +294,7 @@ impl Config {
             ));
         }
         let config: Config = figment
-            .merge(Env::prefixed("S3SEAL_").split("__").ignore(&["config"]))
+            .merge(config_env())
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;
         config.validate()?;
@@ -512,6 +519,18 @@ mod tests {
         let text = format!("{MINIMAL}\n[upstream]\nendpoint = \"http://127.0.0.1:9/x\"\n");
         let err = Config::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("upstream.endpoint"), "{err}");
+    }
+
+    #[test]
+    fn environment_needs_double_underscore() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("S3SEAL_UPSTREAM_ACCESS_KEY_ID", "not config");
+            jail.set_env("S3SEAL_SERVER__REGION", "eu-west-1");
+            jail.create_file("config.toml", MINIMAL)?;
+            let config = Config::load(Path::new("config.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(config.server.region, "eu-west-1");
+            Ok(())
+        });
     }
 
     #[test]

@@ -13,6 +13,7 @@ another endpoint or for instance credentials.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import secrets
@@ -59,12 +60,11 @@ def moto(tmp_path_factory):
     if endpoint:
         server = harness.MotoServer(endpoint.rstrip("/"), None, None)
     else:
+        if importlib.util.find_spec("moto") is None:
+            pytest.fail("moto is not installed: run `pip install -r tests/clients/requirements.txt`")
         log_path = tmp_path_factory.mktemp("moto") / "moto.log"
-        try:
-            server = harness.MotoServer.start(log_path)
-        except FileNotFoundError as error:
-            pytest.fail(f"cannot start moto_server ({error}): install it with `pip install 'moto[server]'`")
         _LOGS["moto log"] = log_path
+        server = harness.MotoServer.start(log_path)
 
     server.credentials = harness.create_upstream_credentials(server.endpoint)
 

@@ -35,6 +35,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -181,6 +182,21 @@ def unique_name(prefix: str) -> str:
 def md5_etag(data: bytes) -> str:
     """Return the ETag S3 gives a single-part object: the quoted hex MD5."""
     return '"' + hashlib.md5(data).hexdigest() + '"'
+
+
+def assert_client_etag(etag: str, plaintext: bytes) -> None:
+    """Assert that a client can trust ETAG as far as clients read ETags.
+
+    rclone and s3cmd take a quoted 32-digit hex ETag for the MD5 of the
+    content, so such an ETag must be the MD5 of the plaintext. They take any
+    other form, such as the "-N" suffix of multipart ETags, for an opaque
+    version tag and then compare sizes only.
+    """
+    inner = etag.strip('"')
+    if re.fullmatch("[0-9a-fA-F]{32}", inner):
+        assert etag == md5_etag(plaintext), (
+            f"ETag {etag} has the form of an MD5 but the plaintext MD5 is {md5_etag(plaintext)}"
+        )
 
 
 def sealed_size(plaintext_size: int) -> int:

@@ -46,12 +46,13 @@ def test_tls_put_get(s3_tls, enc_bucket, upstream, size):
     # Check that this client really sends the body aws-chunked with a trailing checksum.
     assert header_text(headers[0].get("x-amz-content-sha256")) == "STREAMING-UNSIGNED-PAYLOAD-TRAILER", headers[0]
     assert "x-amz-trailer" in headers[0], headers[0]
-    assert put["ETag"] == harness.md5_etag(data)
+    harness.assert_client_etag(put["ETag"], data)
     upstream.assert_encrypted(enc_bucket, "object.bin", data)
 
     got = s3_tls.get_object(Bucket=enc_bucket, Key="object.bin")
     assert got["Body"].read() == data
     assert got["ContentLength"] == size
+    assert got["ETag"] == put["ETag"]
 
 
 def test_tls_upload_fileobj(s3_tls, enc_bucket, upstream):
@@ -71,7 +72,7 @@ def test_tls_head_object(s3_tls, enc_bucket):
     head = s3_tls.head_object(Bucket=enc_bucket, Key="head.bin")
 
     assert head["ContentLength"] == len(data)
-    assert head["ETag"] == harness.md5_etag(data)
+    harness.assert_client_etag(head["ETag"], data)
     assert head["Metadata"].get("color") == "blue", head["Metadata"]
     visible = [name for name in head["Metadata"] if name.startswith("s3seal-")]
     assert not visible, f"s3seal metadata visible to the client: {visible}"
@@ -79,15 +80,16 @@ def test_tls_head_object(s3_tls, enc_bucket):
 
 def test_tls_list_sizes(s3_tls, enc_bucket):
     objects = {f"size-{size}.bin": os.urandom(size) for size in [0, *SIZES]}
+    put_etags = {}
     for key, data in objects.items():
-        s3_tls.put_object(Bucket=enc_bucket, Key=key, Body=data)
+        put_etags[key] = s3_tls.put_object(Bucket=enc_bucket, Key=key, Body=data)["ETag"]
 
     listing = s3_tls.list_objects_v2(Bucket=enc_bucket)
 
     sizes = {entry["Key"]: entry["Size"] for entry in listing.get("Contents", [])}
     assert sizes == {key: len(data) for key, data in objects.items()}
-    etags = {entry["Key"]: entry["ETag"] for entry in listing.get("Contents", [])}
-    assert etags == {key: harness.md5_etag(data) for key, data in objects.items()}
+    listed_etags = {entry["Key"]: entry["ETag"] for entry in listing.get("Contents", [])}
+    assert listed_etags == put_etags
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -95,7 +97,7 @@ def test_http_put_get(s3_http, enc_bucket, upstream, size):
     data = os.urandom(size)
 
     with sent_headers(s3_http, "PutObject") as headers:
-        s3_http.put_object(Bucket=enc_bucket, Key="object.bin", Body=data)
+        put = s3_http.put_object(Bucket=enc_bucket, Key="object.bin", Body=data)
     assert "x-amz-trailer" not in headers[0], headers[0]
     upstream.assert_encrypted(enc_bucket, "object.bin", data)
 
@@ -104,10 +106,13 @@ def test_http_put_get(s3_http, enc_bucket, upstream, size):
 
     head = s3_http.head_object(Bucket=enc_bucket, Key="object.bin")
     assert head["ContentLength"] == size
-    assert head["ETag"] == harness.md5_etag(data)
+    assert head["ETag"] == put["ETag"]
+    harness.assert_client_etag(head["ETag"], data)
 
     listing = s3_http.list_objects_v2(Bucket=enc_bucket)
-    assert [(entry["Key"], entry["Size"]) for entry in listing["Contents"]] == [("object.bin", size)]
+    assert [(entry["Key"], entry["Size"], entry["ETag"]) for entry in listing["Contents"]] == [
+        ("object.bin", size, put["ETag"])
+    ]
 
 
 RANGE_OBJECT_SIZE = 150_000

@@ -53,6 +53,16 @@ def test_sealed_size():
     assert harness.sealed_size(1024 * 1024) == 1024 * 1024 + 16 * 16
 
 
+def test_client_etag_forms():
+    data = b"content"
+
+    harness.assert_client_etag(harness.md5_etag(data), data)
+    harness.assert_client_etag('"0123456789abcdef0123456789abcdef-0"', data)
+    harness.assert_client_etag('"0123456789abcdef0123456789abcdef-3"', data)
+    with pytest.raises(AssertionError, match="has the form of an MD5"):
+        harness.assert_client_etag(harness.md5_etag(b"ciphertext"), data)
+
+
 def test_assert_encrypted_accepts_sealed_shape(upstream, moto_bucket):
     plaintext = os.urandom(70_000)
     metadata = {name: "x" for name in harness.SEAL_METADATA}
