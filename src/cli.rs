@@ -1,9 +1,12 @@
-//! The command line: `serve`, `keys create` and `keys list`.
+//! The command line: `serve`, `keys create|rotate|list`, `audit verify`
+//! and `config check`.
 
-use crate::config::{Config, LogFormat};
-use crate::keys::Keyring;
+use crate::audit::{self, AuditError, AuditKey, ChainState};
+use crate::config::{BucketMode, Config, LogFormat};
+use crate::keys::{open_auditor, KeyAdmin, Keyring};
+use crate::policy::{EffectiveRule, Permission, Policy};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A transparent S3-compatible encrypting reverse proxy.
 #[derive(Debug, Parser)]
@@ -26,18 +29,45 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Check the key-access audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Check a configuration file.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a new key-encryption key with a random version 1.
+    ///
+    /// The command is recorded in the audit log of the configuration. A
+    /// running server holds a lock on that log, so stop the server first;
+    /// it loads the keyring only at start anyway.
     Create {
         /// Key name: 1 to 64 letters, digits, '.', '_' or '-'.
         name: String,
-        /// Configuration file whose keys.keyring_file names the keyring.
+        /// Configuration file that names the keyring and the audit log.
         #[arg(long, short, default_value = "config.toml")]
         config: PathBuf,
         /// Keyring file to use instead of the one in the configuration.
+        #[arg(long)]
+        keyring: Option<PathBuf>,
+    },
+    /// Add a new random version to a key. The new version wraps the data
+    /// keys of new objects; older versions stay for reading older objects.
+    ///
+    /// Recorded in the audit log like `keys create`, so stop the server
+    /// first, and start it again to use the new version.
+    Rotate {
+        /// Name of an existing key.
+        name: String,
+        #[arg(long, short, default_value = "config.toml")]
+        config: PathBuf,
         #[arg(long)]
         keyring: Option<PathBuf>,
     },
@@ -48,6 +78,72 @@ pub enum KeysCommand {
         #[arg(long)]
         keyring: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify every record of an audit log: MACs, sequence numbers and the
+    /// chain. Prints the record count and exits 0, or prints the first line
+    /// where the chain breaks and exits 1. Other failures exit 2.
+    Verify {
+        /// The audit log file.
+        file: PathBuf,
+        /// Audit key file (64 hex digits). Without it, `audit.key_file` of
+        /// the configuration is used.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Configuration file that names the audit key, when `--key-file`
+        /// is not given.
+        #[arg(long, short, default_value = "config.toml")]
+        config: PathBuf,
+        /// A chain state printed by an earlier verify, as `SEQ:MAC`. The log
+        /// must still contain that record, which detects deleted records at
+        /// the end of the log.
+        #[arg(long, value_name = "SEQ:MAC")]
+        expect: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration, with its `S3SEAL_*` environment overrides,
+    /// and print the effective bucket rules.
+    Check {
+        #[arg(long, short, default_value = "config.toml")]
+        config: PathBuf,
+        /// Print only the rule that applies to this bucket name.
+        #[arg(long)]
+        bucket: Option<String>,
+    },
+}
+
+/// A failed command: the message and the process exit code.
+#[derive(Debug)]
+pub struct CommandError {
+    pub message: String,
+    pub exit_code: u8,
+}
+
+impl CommandError {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            exit_code: 1,
+        }
+    }
+
+    fn with_code(message: impl Into<String>, exit_code: u8) -> Self {
+        Self {
+            message: message.into(),
+            exit_code,
+        }
+    }
+}
+
+impl From<String> for CommandError {
+    fn from(message: String) -> Self {
+        Self::new(message)
+    }
 }
 
 /// Installs the tracing subscriber: `RUST_LOG` wins over `log.filter`.
@@ -68,7 +164,7 @@ pub fn install_tracing(format: LogFormat, default_filter: &str) {
 
 /// Returns the keyring path from `--keyring` or the configuration. Without
 /// `--keyring`, the configuration must load, because it names the file.
-fn keyring_path(config: &std::path::Path, keyring: Option<PathBuf>) -> Result<PathBuf, String> {
+fn keyring_path(config: &Path, keyring: Option<PathBuf>) -> Result<PathBuf, String> {
     if let Some(path) = keyring {
         return Ok(path);
     }
@@ -77,22 +173,42 @@ fn keyring_path(config: &std::path::Path, keyring: Option<PathBuf>) -> Result<Pa
         .map_err(|e| e.to_string())
 }
 
-/// Runs a `keys` subcommand and returns the process exit code.
-pub fn run_keys(command: KeysCommand) -> Result<(), String> {
+/// Runs a `keys` subcommand.
+pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
     match command {
         KeysCommand::Create {
             name,
             config,
             keyring,
         } => {
-            let path = keyring_path(&config, keyring)?;
-            let mut ring = Keyring::load_or_empty(&path).map_err(|e| e.to_string())?;
-            let created = time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .map_err(|e| e.to_string())?;
-            ring.create_key(&path, &name, &mut rand::rngs::OsRng, &created)
-                .map_err(|e| e.to_string())?;
-            println!("created key {name:?} version 1 in {}", path.display());
+            let (path, auditor) = open_for_key_change(&config, keyring)?;
+            let admin = KeyAdmin {
+                keyring_path: &path,
+                auditor: &auditor,
+            };
+            let version = admin.create(&name).map_err(|e| e.to_string())?;
+            println!(
+                "created key {name:?} version {version} in {}",
+                path.display()
+            );
+            Ok(())
+        }
+        KeysCommand::Rotate {
+            name,
+            config,
+            keyring,
+        } => {
+            let (path, auditor) = open_for_key_change(&config, keyring)?;
+            let admin = KeyAdmin {
+                keyring_path: &path,
+                auditor: &auditor,
+            };
+            let version = admin.rotate(&name).map_err(|e| e.to_string())?;
+            println!(
+                "added version {version} of key {name:?} in {}; it wraps new data keys \
+                 once s3seal starts again",
+                path.display()
+            );
             Ok(())
         }
         KeysCommand::List { config, keyring } => {
@@ -107,5 +223,134 @@ pub fn run_keys(command: KeysCommand) -> Result<(), String> {
             }
             Ok(())
         }
+    }
+}
+
+/// Loads the configuration and opens its audit log for a key command.
+fn open_for_key_change(
+    config_path: &Path,
+    keyring: Option<PathBuf>,
+) -> Result<(PathBuf, audit::Auditor), CommandError> {
+    let config = Config::load(config_path).map_err(|e| {
+        CommandError::new(format!(
+            "{e}; key commands need the configuration because they write to its audit log"
+        ))
+    })?;
+    let auditor = open_auditor(&config.audit).map_err(|error| match error {
+        AuditError::Locked { path } => CommandError::new(format!(
+            "audit log {} is locked by another process, most likely a running s3seal server. \
+             Stop the server, run this command, then start the server again: it loads the \
+             keyring only at start",
+            path.display()
+        )),
+        other => CommandError::new(other.to_string()),
+    })?;
+    let path = keyring.unwrap_or(config.keys.keyring_file);
+    Ok((path, auditor))
+}
+
+/// Runs an `audit` subcommand.
+pub fn run_audit(command: AuditCommand) -> Result<(), CommandError> {
+    let AuditCommand::Verify {
+        file,
+        key_file,
+        config,
+        expect,
+    } = command;
+    let key_file = match key_file {
+        Some(path) => path,
+        None => Config::load(&config)
+            .map(|c| c.audit.key_file)
+            .map_err(|e| {
+                CommandError::with_code(
+                    format!("{e}; pass --key-file to verify without a configuration"),
+                    2,
+                )
+            })?,
+    };
+    let expected = expect.as_deref().map(parse_chain_state).transpose()?;
+    let key = AuditKey::load(&key_file).map_err(|e| CommandError::with_code(e.to_string(), 2))?;
+    let reader = std::fs::File::open(&file).map_err(|e| {
+        CommandError::with_code(format!("failed to open {}: {e}", file.display()), 2)
+    })?;
+    match audit::verify(std::io::BufReader::new(reader), &key, expected.as_ref()) {
+        Ok(report) => {
+            println!(
+                "ok: {} records; last record {}:{}",
+                report.records, report.records, report.last_mac
+            );
+            Ok(())
+        }
+        Err(AuditError::Verify(broken)) => Err(CommandError::new(format!(
+            "audit log {} is broken at {broken}",
+            file.display()
+        ))),
+        Err(other) => Err(CommandError::with_code(other.to_string(), 2)),
+    }
+}
+
+/// Parses `SEQ:MAC` as printed by `audit verify`.
+fn parse_chain_state(text: &str) -> Result<ChainState, CommandError> {
+    let invalid = || {
+        CommandError::with_code(
+            format!("--expect {text:?} is not SEQ:MAC, such as 12:<64 hex digits>"),
+            2,
+        )
+    };
+    let (seq, mac) = text.split_once(':').ok_or_else(invalid)?;
+    let seq = seq.parse().map_err(|_| invalid())?;
+    ChainState::from_hex(seq, mac).ok_or_else(invalid)
+}
+
+/// Runs a `config` subcommand.
+pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
+    let ConfigCommand::Check { config, bucket } = command;
+    let loaded = Config::load(&config).map_err(|e| CommandError::new(e.to_string()))?;
+    let policy = Policy::new(&loaded.buckets);
+    println!("{}: valid", config.display());
+    match bucket {
+        Some(bucket) => match policy.matching_rule(&bucket) {
+            Some(rule) => {
+                println!("bucket {bucket:?} matches rule {}:", rule.index);
+                print_rule(&rule);
+            }
+            None => println!("bucket {bucket:?} matches no rule and is denied"),
+        },
+        None => {
+            println!("bucket rules, first match wins; a bucket that no rule matches is denied:");
+            for rule in policy.rules() {
+                print_rule(&rule);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_rule(rule: &EffectiveRule<'_>) {
+    let settings = &rule.rule;
+    let mode = match settings.mode {
+        BucketMode::Encrypt => format!(
+            "encrypt with key {:?}",
+            settings.key.as_deref().unwrap_or_default()
+        ),
+        BucketMode::Passthrough => "passthrough".to_string(),
+        BucketMode::Deny => "deny".to_string(),
+    };
+    println!("  [{}] match = {:?}: {mode}", rule.index, settings.pattern);
+    if settings.mode == BucketMode::Deny {
+        return;
+    }
+    for permission in Permission::ALL {
+        println!(
+            "      {:<6} = {}",
+            permission.name(),
+            rule.principals(permission)
+        );
+    }
+    if settings.mode == BucketMode::Encrypt {
+        println!(
+            "      allow_unencrypted_reads = {}",
+            settings.allow_unencrypted_reads
+        );
     }
 }

@@ -19,6 +19,8 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub embedded: EmbeddedConfig,
     pub keys: KeysConfig,
+    pub audit: AuditConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
     /// Credentials that clients sign their requests with.
     pub clients: Vec<ClientCredential>,
@@ -188,6 +190,71 @@ impl Default for KeysConfig {
     }
 }
 
+/// The key-access audit log. Every use of a key-encryption key is recorded
+/// there; auditing cannot be turned off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Audit log file (JSON lines, mode 0600 when created). The running
+    /// server holds an exclusive lock on it.
+    pub file: PathBuf,
+    /// File with the 32-byte HMAC key of the audit chain as 64 hex digits.
+    /// Created with mode 0600 and a random key when missing.
+    pub key_file: PathBuf,
+    /// `always` flushes every record to disk before the key operation
+    /// completes; `never` leaves flushing to the operating system.
+    pub fsync: AuditFsync,
+    /// Also write every record to standard output.
+    pub stdout: bool,
+    /// When a record cannot be written, fail the request that needed the key
+    /// with 503 ServiceUnavailable. With `false` the request proceeds and the
+    /// failure is logged and counted.
+    pub fail_closed: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            file: PathBuf::from("data/audit.log"),
+            key_file: PathBuf::from("data/audit-key"),
+            fsync: AuditFsync::Always,
+            stdout: false,
+            fail_closed: true,
+        }
+    }
+}
+
+/// When audit records are flushed to disk.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditFsync {
+    Always,
+    Never,
+}
+
+/// The operator listener: Prometheus metrics and health endpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of the operator listener. Without it there is no listener.
+    pub listen: Option<SocketAddr>,
+    /// Path of the Prometheus text endpoint.
+    pub path: String,
+    /// Maximum time in milliseconds that `/readyz` waits for the upstream
+    /// to answer its probe request.
+    pub ready_timeout_ms: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            path: "/metrics".into(),
+            ready_timeout_ms: 2000,
+        }
+    }
+}
+
 /// Log output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -241,6 +308,10 @@ pub enum BucketMode {
 }
 
 /// A per-bucket rule.
+///
+/// The four permission lists name the client access key ids that may use
+/// the permission, or contain `"*"` for every client. A list that is absent
+/// means `["*"]`, and an empty list grants the permission to nobody.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BucketRule {
@@ -251,7 +322,58 @@ pub struct BucketRule {
     /// Key-encryption key name; required for `encrypt`.
     #[serde(default)]
     pub key: Option<String>,
+    /// Clients that may read objects: GetObject, HeadObject, and the
+    /// source of a copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<Vec<String>>,
+    /// Clients that may write: PutObject, the target of a copy, multipart
+    /// uploads, CreateBucket and configuration changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write: Option<Vec<String>>,
+    /// Clients that may list the bucket: ListObjects, HeadBucket and the
+    /// other bucket-level reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<Vec<String>>,
+    /// Clients that may delete objects and the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete: Option<Vec<String>>,
+    /// Whether objects in an `encrypt` bucket that carry no s3seal envelope,
+    /// such as objects written before s3seal was deployed, are returned as
+    /// stored. When `false` reading them fails with AccessDenied.
+    #[serde(default)]
+    pub allow_unencrypted_reads: bool,
 }
+
+impl BucketRule {
+    /// Returns a rule with the given mode and key that grants every
+    /// permission to every client.
+    pub fn new(pattern: impl Into<String>, mode: BucketMode, key: Option<String>) -> Self {
+        Self {
+            pattern: pattern.into(),
+            mode,
+            key,
+            read: None,
+            write: None,
+            list: None,
+            delete: None,
+            allow_unencrypted_reads: false,
+        }
+    }
+
+    /// Returns the permission lists by name, in the order read, write,
+    /// list, delete.
+    pub fn permission_lists(&self) -> [(&'static str, Option<&[String]>); 4] {
+        [
+            ("read", self.read.as_deref()),
+            ("write", self.write.as_deref()),
+            ("list", self.list.as_deref()),
+            ("delete", self.delete.as_deref()),
+        ]
+    }
+}
+
+/// The permission list entry that matches every client.
+pub const ANY_CLIENT: &str = "*";
 
 /// A configuration error that names the field and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -273,7 +395,9 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError 
 /// only. Variables without `__`, such as the default upstream credential
 /// variables `S3SEAL_UPSTREAM_ACCESS_KEY_ID`, are not configuration.
 fn config_env() -> Env {
-    Env::prefixed("S3SEAL_").filter(|key| key.as_str().contains("__")).split("__")
+    Env::prefixed("S3SEAL_")
+        .filter(|key| key.as_str().contains("__"))
+        .split("__")
 }
 
 impl Config {
@@ -464,6 +588,105 @@ impl Config {
                     ))
                 }
                 _ => {}
+            }
+            self.validate_permissions(&field, rule)?;
+        }
+
+        self.validate_audit()?;
+        self.validate_metrics()
+    }
+
+    /// Checks the permission lists and `allow_unencrypted_reads` of one
+    /// bucket rule.
+    fn validate_permissions(&self, field: &str, rule: &BucketRule) -> Result<(), ConfigError> {
+        if rule.allow_unencrypted_reads && rule.mode != BucketMode::Encrypt {
+            return Err(invalid(
+                format!("{field}.allow_unencrypted_reads"),
+                "only mode = \"encrypt\" takes allow_unencrypted_reads; other modes never decrypt",
+            ));
+        }
+        for (name, list) in rule.permission_lists() {
+            let Some(list) = list else { continue };
+            if rule.mode == BucketMode::Deny {
+                return Err(invalid(
+                    format!("{field}.{name}"),
+                    "mode = \"deny\" rejects every request, so it takes no permission lists",
+                ));
+            }
+            for (j, principal) in list.iter().enumerate() {
+                if principal == ANY_CLIENT {
+                    if list.len() > 1 {
+                        return Err(invalid(
+                            format!("{field}.{name}"),
+                            "\"*\" already grants every client; list either \"*\" alone or access key ids",
+                        ));
+                    }
+                    continue;
+                }
+                if !self.clients.iter().any(|c| &c.access_key_id == principal) {
+                    return Err(invalid(
+                        format!("{field}.{name}[{j}]"),
+                        format!(
+                            "{principal:?} is not the access_key_id of any [[clients]] entry; \
+                             add the client or use \"*\" for every client"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_audit(&self) -> Result<(), ConfigError> {
+        let audit = &self.audit;
+        if audit.file.as_os_str().is_empty() {
+            return Err(invalid("audit.file", "must not be empty"));
+        }
+        if audit.key_file.as_os_str().is_empty() {
+            return Err(invalid("audit.key_file", "must not be empty"));
+        }
+        if audit.file == audit.key_file {
+            return Err(invalid(
+                "audit.key_file",
+                "must differ from audit.file, because the key must not be written into the log",
+            ));
+        }
+        if audit.file == self.keys.keyring_file || audit.key_file == self.keys.keyring_file {
+            return Err(invalid(
+                "audit.file",
+                "audit.file and audit.key_file must differ from keys.keyring_file",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_metrics(&self) -> Result<(), ConfigError> {
+        let metrics = &self.metrics;
+        if !metrics.path.starts_with('/') || metrics.path.contains(['?', '#']) {
+            return Err(invalid(
+                "metrics.path",
+                format!("{:?} must be a URL path that starts with '/'", metrics.path),
+            ));
+        }
+        if matches!(metrics.path.as_str(), "/healthz" | "/readyz") {
+            return Err(invalid(
+                "metrics.path",
+                format!(
+                    "{:?} is taken by the health endpoint of that name",
+                    metrics.path
+                ),
+            ));
+        }
+        if metrics.ready_timeout_ms == 0 {
+            return Err(invalid("metrics.ready_timeout_ms", "must be at least 1"));
+        }
+        if let Some(addr) = metrics.listen {
+            let taken = [self.server.listen, self.server.tls_listen];
+            if addr.port() != 0 && taken.contains(&Some(addr)) {
+                return Err(invalid(
+                    "metrics.listen",
+                    format!("{addr} is already a client listener; use another port"),
+                ));
             }
         }
         Ok(())

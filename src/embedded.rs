@@ -8,6 +8,8 @@ use crate::keys::SecretString;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use rand::RngCore;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, S3};
 use std::net::SocketAddr;
 use std::path::Path;
 use tokio::net::TcpListener;
@@ -47,7 +49,7 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
     let fs = s3s_fs::FileSystem::new(&config.data_dir)
         .map_err(|e| setup_err(&config.data_dir, &format!("{e:?}")))?;
     let service = {
-        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        let mut builder = s3s::service::S3ServiceBuilder::new(Store(fs));
         builder.set_auth(s3s::auth::SimpleAuth::from_single(
             access_key_id.clone(),
             secret.expose(),
@@ -88,6 +90,197 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
         secret_access_key: secret,
         task,
     })
+}
+
+/// s3s-fs with the ETag filled into listing entries. s3s-fs 0.14 lists
+/// objects without ETags, and a listing's ETag is how s3seal tells a
+/// multipart object, and its part count, from a single-part one.
+struct Store(s3s_fs::FileSystem);
+
+#[async_trait::async_trait]
+impl S3 for Store {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.0.create_bucket(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.0.copy_object(req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.0.delete_bucket(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.0.delete_object(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.0.delete_objects(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.0.get_bucket_location(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.0.get_object(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.0.head_bucket(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.0.head_object(req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.0.list_buckets(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.0.put_object(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.0.create_multipart_upload(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.0.upload_part(req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.0.upload_part_copy(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.0.list_parts(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.0.complete_multipart_upload(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.0.abort_multipart_upload(req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let credentials = req.credentials.clone();
+        let bucket = req.input.bucket.clone();
+        let mut response = self.0.list_objects(req).await?;
+        if let Some(contents) = response.output.contents.as_mut() {
+            self.fill_etags(&bucket, contents, &credentials).await;
+        }
+        Ok(response)
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let credentials = req.credentials.clone();
+        let bucket = req.input.bucket.clone();
+        let mut response = self.0.list_objects_v2(req).await?;
+        if let Some(contents) = response.output.contents.as_mut() {
+            self.fill_etags(&bucket, contents, &credentials).await;
+        }
+        Ok(response)
+    }
+}
+
+impl Store {
+    /// Sets each entry's ETag from the object's HEAD. Entries whose HEAD
+    /// fails keep no ETag.
+    async fn fill_etags(
+        &self,
+        bucket: &str,
+        contents: &mut [Object],
+        credentials: &Option<s3s::auth::Credentials>,
+    ) {
+        for object in contents.iter_mut().filter(|o| o.e_tag.is_none()) {
+            let Some(key) = object.key.clone() else {
+                continue;
+            };
+            let Ok(input) = HeadObjectInput::builder()
+                .bucket(bucket.to_string())
+                .key(key)
+                .build()
+            else {
+                continue;
+            };
+            let request = S3Request {
+                input,
+                method: http::Method::HEAD,
+                uri: http::Uri::default(),
+                headers: http::HeaderMap::new(),
+                extensions: http::Extensions::new(),
+                credentials: credentials.clone(),
+                region: None,
+                service: None,
+                trailing_headers: None,
+            };
+            if let Ok(head) = self.0.head_object(request).await {
+                object.e_tag = head.output.e_tag;
+            }
+        }
+    }
 }
 
 /// Reads the store's credentials, generating and saving them (mode 0600)

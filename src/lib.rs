@@ -9,13 +9,17 @@
 //! ```
 //!
 //! - [`server`] accepts plain and TLS connections and hands each request to
-//!   [`proxy::handle`].
+//!   [`proxy::handle`]. [`operator`] serves metrics and the health
+//!   endpoints on a listener of their own.
 //! - [`proxy`] classifies the S3 request, calls [`auth`] and [`policy`], runs
 //!   the operation and maps every error to an S3 XML error once.
 //! - [`auth`] verifies the client's SigV4 signature and decodes aws-chunked
 //!   bodies, checking chunk signatures and checksums.
 //! - [`crypto`] turns plaintext streams into ciphertext streams and back.
-//! - [`keys`] holds the key-encryption keys; [`upstream`] re-signs and sends.
+//! - [`keys`] holds the key-encryption keys and is the only way to them:
+//!   every access writes a record to the [`audit`] log. [`upstream`]
+//!   re-signs and sends.
+//! - [`metrics`] holds the request and traffic counters.
 //! - [`s3`] is the shared S3 vocabulary; [`config`] the typed configuration;
 //!   [`embedded`] the local S3 store of the default configuration.
 //!
@@ -28,6 +32,8 @@ pub mod config;
 pub mod crypto;
 pub mod embedded;
 pub mod keys;
+pub mod metrics;
+pub mod operator;
 pub mod policy;
 pub mod proxy;
 pub mod s3;

@@ -7,13 +7,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
-        Command::Keys { command } => match cli::run_keys(command) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("error: {message}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Keys { command } => exit(cli::run_keys(command)),
+        Command::Audit { command } => exit(cli::run_audit(command)),
+        Command::Config { command } => exit(cli::run_config(command)),
+    }
+}
+
+/// Prints a command's error and returns its exit code.
+fn exit(result: Result<(), cli::CommandError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", error.message);
+            ExitCode::from(error.exit_code)
+        }
     }
 }
 

@@ -1,18 +1,24 @@
 //! Client-facing listeners (plain HTTP and TLS), one task per connection,
-//! a span per request (opened in `proxy::handle`), and graceful shutdown.
+//! a span per request (opened in `proxy::handle`), the operator listener of
+//! `[metrics]`, and graceful shutdown.
 
+use crate::audit::Auditor;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::proxy::{self, Proxy};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 /// Time a client has to send a request's headers, in seconds.
@@ -38,6 +44,7 @@ pub enum ServerError {
 pub struct Listeners {
     plain: Option<TcpListener>,
     tls: Option<(TcpListener, TlsAcceptor)>,
+    operator: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -67,7 +74,19 @@ impl Listeners {
             }
             None => None,
         };
-        Ok(Self { plain, tls })
+        let operator = match config.metrics.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            plain,
+            tls,
+            operator,
+        })
     }
 
     /// Returns the bound address of the plain listener.
@@ -80,11 +99,17 @@ impl Listeners {
         self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
+    /// Returns the bound address of the operator listener.
+    pub fn operator_addr(&self) -> Option<SocketAddr> {
+        self.operator.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Writes the listener addresses as JSON, for scripts and tests.
     pub fn write_ready_file(&self, path: &Path) -> Result<(), ServerError> {
         let value = serde_json::json!({
             "listen": self.plain_addr().map(|a| a.to_string()),
             "tls_listen": self.tls_addr().map(|a| a.to_string()),
+            "metrics_listen": self.operator_addr().map(|a| a.to_string()),
         });
         let tmp = path.with_extension("tmp");
         let err = |source| ServerError::ReadyFile {
@@ -155,16 +180,33 @@ pub async fn run(
             stop_rx.clone(),
         )));
     }
+    if let Some(listener) = listeners.operator {
+        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening for metrics and health checks");
+        tasks.push(tokio::spawn(crate::operator::serve(
+            listener,
+            proxy.clone(),
+            stop_rx.clone(),
+        )));
+    }
     shutdown.await;
     tracing::info!("shutting down: no new connections");
     let _ = stop_tx.send(true);
     for task in tasks {
         let _ = task.await;
     }
-    let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = shutdown_connections(graceful) => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!(grace_secs = grace.as_secs(), "open connections did not finish in time and were dropped"),
+    }
+}
+
+/// Waits until every watched connection has closed.
+async fn shutdown_connections(graceful: Arc<GracefulShutdown>) {
+    match Arc::try_unwrap(graceful) {
+        Ok(graceful) => graceful.shutdown().await,
+        Err(_) => tracing::warn!(
+            "a connection handle outlived the accept loops; open connections are not awaited"
+        ),
     }
 }
 
@@ -188,14 +230,20 @@ async fn accept_loop(
             _ = stop.changed() => return,
         };
         let _ = stream.set_nodelay(true);
+        let stream = CountingStream {
+            inner: stream,
+            metrics: proxy.metrics().clone(),
+        };
         let proxy = proxy.clone();
-        let graceful = graceful.clone();
+        // Each connection holds only a watcher, so the accept loops' handle
+        // is the last one once they stop.
+        let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(stream, client_addr, proxy, &graceful).await,
+                None => serve_connection(stream, client_addr, proxy, watcher).await,
                 Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => serve_connection(stream, client_addr, proxy, &graceful).await,
+                    Ok(stream) => serve_connection(stream, client_addr, proxy, watcher).await,
                     Err(error) => tracing::debug!(%error, %client_addr, "TLS handshake failed"),
                 },
             }
@@ -207,7 +255,7 @@ async fn serve_connection<S>(
     stream: S,
     client_addr: SocketAddr,
     proxy: Arc<Proxy>,
-    graceful: &GracefulShutdown,
+    graceful: Watcher,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -232,16 +280,27 @@ async fn serve_connection<S>(
 pub async fn spawn(
     config: Config,
 ) -> Result<RunningServer, Box<dyn std::error::Error + Send + Sync>> {
+    spawn_with_auditor(config, None).await
+}
+
+/// Starts like [`spawn`], with `auditor` in place of the audit log of
+/// `config.audit` when it is given.
+pub async fn spawn_with_auditor(
+    config: Config,
+    auditor: Option<Auditor>,
+) -> Result<RunningServer, Box<dyn std::error::Error + Send + Sync>> {
     let listeners = Listeners::bind(&config).await?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let ready_file = config.server.ready_file.clone();
-    let proxy = Arc::new(Proxy::start(config).await?);
+    let proxy = Arc::new(Proxy::start_with_auditor(config, auditor).await?);
     let plain_addr = listeners.plain_addr();
     let tls_addr = listeners.tls_addr();
+    let metrics_addr = listeners.operator_addr();
     if let Some(path) = ready_file {
         listeners.write_ready_file(&path)?;
     }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let weak_proxy = Arc::downgrade(&proxy);
     let task = tokio::spawn(run(
         proxy,
         listeners,
@@ -253,8 +312,10 @@ pub async fn spawn(
     Ok(RunningServer {
         plain_addr,
         tls_addr,
+        metrics_addr,
         stop: Some(stop_tx),
         task,
+        proxy: weak_proxy,
     })
 }
 
@@ -262,21 +323,93 @@ pub async fn spawn(
 pub struct RunningServer {
     pub plain_addr: Option<SocketAddr>,
     pub tls_addr: Option<SocketAddr>,
+    /// Address of the operator listener, when `metrics.listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    proxy: std::sync::Weak<Proxy>,
 }
 
 impl RunningServer {
     /// Stops accepting connections and waits for the server to finish.
+    ///
+    /// It also waits up to 5 seconds for the connection tasks to drop the
+    /// proxy, because the proxy's audit log stays locked until then, and a
+    /// new server or a key command started afterwards needs the lock.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.proxy.strong_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Waits until the server stops by itself.
     pub async fn wait(mut self) {
         let _ = (&mut self.task).await;
+    }
+}
+
+/// A client connection that counts the bytes read and written into the
+/// metrics, below TLS, so the counts are bytes on the wire.
+struct CountingStream {
+    inner: TcpStream,
+    metrics: Arc<Metrics>,
+}
+
+impl AsyncRead for CountingStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        if read > 0 {
+            self.metrics.add_received(read as u64);
+        }
+        result
+    }
+}
+
+impl AsyncWrite for CountingStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = &result {
+            self.metrics.add_sent(*written as u64);
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(written)) = &result {
+            self.metrics.add_sent(*written as u64);
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -63,6 +63,7 @@ mod encrypt_body;
 mod envelope;
 mod error;
 mod layout;
+pub mod multipart;
 mod segment;
 
 #[cfg(test)]

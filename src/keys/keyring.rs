@@ -33,6 +33,8 @@ pub enum KeyringError {
     KeyNotFound(String),
     #[error("key {name:?} has no version {version}")]
     VersionNotFound { name: String, version: u32 },
+    #[error("key {0:?} has reached the maximum version number")]
+    VersionsExhausted(String),
     #[error("key {0:?} already exists")]
     KeyExists(String),
     #[error("{0:?} is not a valid key name (1 to 64 letters, digits, '.', '_', '-')")]
@@ -61,12 +63,14 @@ struct VersionFile {
     material: String,
 }
 
-/// One version of a key-encryption key.
+/// One version of a key-encryption key. The key material is private to
+/// the `keys` module: other modules reach it only through
+/// [`super::KeyService`], which records every access in the audit log.
 #[derive(Clone)]
 pub struct KeyVersion {
     pub version: u32,
     pub created: String,
-    pub key: SecretKey,
+    pub(super) key: SecretKey,
 }
 
 impl std::fmt::Debug for KeyVersion {
@@ -228,6 +232,39 @@ impl Keyring {
         self.keys = Arc::new(keys);
         Ok(())
     }
+
+    /// Appends a random version to `name`, one above its newest version,
+    /// writes the keyring to `path` and returns the new version number. The
+    /// new version wraps new data keys from then on, and the older versions
+    /// stay for unwrapping.
+    pub fn rotate_key(
+        &mut self,
+        path: &Path,
+        name: &str,
+        rng: &mut (impl rand::RngCore + rand::CryptoRng),
+        created: &str,
+    ) -> Result<u32, KeyringError> {
+        let newest = self.current(name)?.version;
+        let version = newest
+            .checked_add(1)
+            .ok_or_else(|| KeyringError::VersionsExhausted(name.into()))?;
+        let mut keys = (*self.keys).clone();
+        keys.entry(name.into()).or_default().push(KeyVersion {
+            version,
+            created: created.into(),
+            key: SecretKey::generate(rng),
+        });
+        write_keyring(path, &keys)?;
+        self.keys = Arc::new(keys);
+        Ok(version)
+    }
+
+    /// Returns every version of every key, in name and version order.
+    pub fn versions(&self) -> impl Iterator<Item = (&str, &KeyVersion)> {
+        self.keys
+            .iter()
+            .flat_map(|(name, versions)| versions.iter().map(move |v| (name.as_str(), v)))
+    }
 }
 
 fn check_permissions(path: &Path) -> Result<(), KeyringError> {
@@ -332,6 +369,37 @@ mod tests {
             loaded.current("other"),
             Err(KeyringError::KeyNotFound(_))
         ));
+    }
+
+    #[test]
+    fn rotate_appends_current_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let mut ring = Keyring::default();
+        ring.create_key(&path, "main", &mut rand::rngs::OsRng, "t1")
+            .unwrap();
+        let first = ring.current("main").unwrap().key.clone();
+
+        let version = ring
+            .rotate_key(&path, "main", &mut rand::rngs::OsRng, "t2")
+            .unwrap();
+        assert_eq!(version, 2);
+
+        let loaded = Keyring::load(&path).unwrap();
+        assert_eq!(loaded.current("main").unwrap().version, 2);
+        assert_eq!(loaded.current("main").unwrap().created, "t2");
+        assert_eq!(loaded.version("main", 1).unwrap().key, first);
+        assert_ne!(loaded.version("main", 2).unwrap().key, first);
+        assert_eq!(loaded.versions().count(), 2);
+    }
+
+    #[test]
+    fn rotate_of_missing_key_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let result = Keyring::default().rotate_key(&path, "none", &mut rand::rngs::OsRng, "t");
+        assert!(matches!(result, Err(KeyringError::KeyNotFound(_))));
+        assert!(!path.exists());
     }
 
     #[test]

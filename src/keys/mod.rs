@@ -1,11 +1,29 @@
-//! Key-encryption keys: the keyring file, key versions and the zeroizing
-//! secret types. Every lookup of key material goes through `Keyring`.
+//! Key-encryption keys: the keyring file, key versions, the zeroizing
+//! secret types, and [`KeyService`], the only way to key material at run
+//! time. Every use of a key version through `KeyService`, and every key
+//! command through [`KeyAdmin`], writes one record to the audit log.
+//!
+//! Which action each S3 operation records:
+//!
+//! | operation                              | records                                      |
+//! |----------------------------------------|----------------------------------------------|
+//! | server start                           | `load` per key version (`create` per key made by `keys.create_missing`) |
+//! | PutObject, copy into an encrypting bucket from a passthrough bucket | `generate` |
+//! | GetObject, copy out of an encrypting bucket | `unwrap`                                |
+//! | CopyObject between encrypting buckets  | `unwrap` (source), then `wrap` (target)       |
+//! | HeadObject, listings                   | none: they read the envelope, not the key    |
+//! | `s3seal keys create` / `keys rotate`   | `create` / `rotate`                          |
 
 mod keyring;
 mod secret;
+mod service;
 
 pub use keyring::{KeyVersion, Keyring, KeyringError};
 pub use secret::{SecretKey, SecretString};
+pub use service::{
+    action_name, now_rfc3339, open_auditor, AccessContext, Kek, KeyAccessError, KeyAdmin,
+    KeyAdminError, KeyService, KeyServiceError, KeyStats, ObjectRef, ACTIONS,
+};
 
 /// Returns whether `name` can name a key-encryption key: 1 to 64 ASCII
 /// letters, digits, `.`, `_` or `-`. Names are stored in object metadata.

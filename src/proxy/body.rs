@@ -145,6 +145,125 @@ where
     }
 }
 
+pin_project! {
+    /// A body that yields `prefix` before the bytes of `inner`.
+    pub struct Prepend<B> {
+        prefix: Option<Bytes>,
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B> Prepend<B> {
+    pub fn new(prefix: Bytes, inner: B) -> Self {
+        Self {
+            prefix: (!prefix.is_empty()).then_some(prefix),
+            inner,
+        }
+    }
+}
+
+impl<B> Body for Prepend<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        if let Some(prefix) = this.prefix.take() {
+            return Poll::Ready(Some(Ok(Frame::data(prefix))));
+        }
+        this.inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let inner = self.inner.size_hint();
+        let extra = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + extra);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + extra);
+        }
+        hint
+    }
+}
+
+/// Reads the first `len` bytes of a body (fewer if it ends first) and
+/// returns them with the rest of the body.
+pub async fn read_prefix<B>(mut body: B, len: usize) -> Result<(Bytes, B), BoxError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    use http_body_util::BodyExt;
+    let mut collected = bytes::BytesMut::new();
+    while collected.len() < len {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    collected.extend_from_slice(&data);
+                }
+            }
+            Some(Err(error)) => return Err(error.into()),
+            None => break,
+        }
+    }
+    Ok((collected.freeze(), body))
+}
+
+pin_project! {
+    /// Logs the error that ends a response body early, with the request id,
+    /// because the client only sees the connection close.
+    pub struct LogBodyError<B> {
+        #[pin]
+        inner: B,
+        request_id: String,
+    }
+}
+
+impl<B> LogBodyError<B> {
+    pub fn new(inner: B, request_id: String) -> Self {
+        Self { inner, request_id }
+    }
+}
+
+impl<B> Body for LogBodyError<B>
+where
+    B: Body<Data = Bytes, Error = BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if let Some(Err(error)) = &frame {
+            tracing::warn!(req.id = %this.request_id, %error, "response body failed after the status line; the connection is aborted");
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,16 +5,20 @@
 //! `ops` holds one file per operation family. Only this module builds HTTP
 //! responses from errors.
 
+mod access;
 mod body;
 mod ops;
 mod request;
 mod response;
 mod state;
+mod unencrypted;
 
 pub use body::ProxyBody;
 pub use request::{classify, Operation, S3Request};
 pub use state::{Proxy, StartError};
 
+use crate::keys::AccessContext;
+use crate::metrics::UpstreamErrorKind;
 use crate::policy::BucketPolicy;
 use crate::s3::{ErrorCode, S3Error};
 use http::{Method, Request, Response};
@@ -29,6 +33,8 @@ pub(crate) struct Context<'a> {
     pub proxy: &'a Proxy,
     pub s3: &'a S3Request,
     pub parts: &'a http::request::Parts,
+    /// Who sent the request, for the audit records of its key accesses.
+    pub access: AccessContext,
 }
 
 impl Context<'_> {
@@ -41,7 +47,15 @@ impl Context<'_> {
     }
 }
 
-/// Serves one client request.
+/// The request id and client address of one request.
+struct RequestMeta<'a> {
+    request_id: &'a str,
+    client_addr: SocketAddr,
+    /// Set once the request is classified, for metrics.
+    operation: Option<Operation>,
+}
+
+/// Serves one client request and writes one log line for it.
 pub async fn handle(
     proxy: Arc<Proxy>,
     request: Request<Incoming>,
@@ -60,8 +74,14 @@ pub async fn handle(
     async move {
         let is_head = request.method() == Method::HEAD;
         let started = std::time::Instant::now();
+        proxy.metrics.request_started();
         let (parts, body) = request.into_parts();
-        let (mut response, resource) = match serve(&proxy, parts, body).await {
+        let mut meta = RequestMeta {
+            request_id: &request_id,
+            client_addr,
+            operation: None,
+        };
+        let (mut response, resource) = match serve(&proxy, parts, body, &mut meta).await {
             Ok(response) => (response, None),
             Err((error, resource)) => (response::error(&error, &request_id, resource.as_deref(), is_head), Some(error)),
         };
@@ -69,7 +89,17 @@ pub async fn handle(
             response.headers_mut().insert("x-amz-request-id", value);
         }
         let status = response.status().as_u16();
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_millis() as u64;
+        let operation = meta.operation.map_or("Unclassified", Operation::name);
+        proxy.metrics.request_finished(operation, status, elapsed);
+        match &resource {
+            Some(error) if matches!(error.code(), ErrorCode::BadGateway | ErrorCode::GatewayTimeout) => {
+                proxy.metrics.upstream_error(UpstreamErrorKind::RequestFailed);
+            }
+            None if status >= 500 => proxy.metrics.upstream_error(UpstreamErrorKind::ErrorStatus),
+            _ => {}
+        }
         match resource {
             Some(error) if error.status().is_server_error() => {
                 let level_error = error.code() == ErrorCode::InternalError;
@@ -82,7 +112,8 @@ pub async fn handle(
             Some(error) => tracing::info!(status, code = %error.code(), error = %error, elapsed_ms, "request rejected"),
             None => tracing::info!(status, elapsed_ms, "request served"),
         }
-        response
+        let request_id = request_id.clone();
+        response.map(|body| http_body_util::BodyExt::boxed_unsync(body::LogBodyError::new(body, request_id)))
     }
     .instrument(span)
     .await
@@ -94,8 +125,10 @@ async fn serve(
     proxy: &Proxy,
     parts: http::request::Parts,
     body: Incoming,
+    meta: &mut RequestMeta<'_>,
 ) -> Result<Response<ProxyBody>, Failure> {
     let s3 = classify(&parts, proxy.config.server.base_domain.as_deref()).map_err(|e| (e, None))?;
+    meta.operation = Some(s3.operation);
     let span = tracing::Span::current();
     span.record("s3.op", s3.operation.name());
     if let Some(bucket) = &s3.bucket {
@@ -107,7 +140,9 @@ async fn serve(
     let authenticated =
         crate::auth::authenticate(&parts, &proxy.credentials, &proxy.auth, SystemTime::now())
             .map_err(fail)?;
-    span.record("principal", authenticated.access_key_id());
+    let principal = authenticated.access_key_id().to_string();
+    span.record("principal", principal.as_str());
+    access::authorize(&proxy.policy, &s3, &parts, &principal).map_err(fail)?;
 
     let policy = match &s3.bucket {
         Some(bucket) => proxy.policy.for_bucket(bucket),
@@ -115,28 +150,27 @@ async fn serve(
             rule_index: usize::MAX,
         },
     };
-    if let BucketPolicy::Deny { rule_index } = &policy {
-        let reason = match rule_index {
-            Some(index) => format!(
-                "bucket rule {index} (match = {:?}) denies this bucket",
-                proxy.policy.pattern(*index)
-            ),
-            None => "no bucket rule matches this bucket".to_string(),
-        };
-        return Err(fail(S3Error::new(
-            ErrorCode::AccessDenied,
-            format!("Access Denied: {reason}"),
-        )));
-    }
 
     let context = Context {
         proxy,
         s3: &s3,
         parts: &parts,
+        access: AccessContext {
+            request_id: Some(meta.request_id.to_string()),
+            principal: Some(principal),
+            client_addr: Some(meta.client_addr.to_string()),
+            operation: s3.operation.name().to_string(),
+            bucket: s3.bucket.clone(),
+            object_key: s3.key.clone(),
+        },
     };
-    ops::dispatch(&context, &policy, authenticated, body)
-        .await
-        .map_err(fail)
+    match ops::dispatch(&context, &policy, authenticated, body).await {
+        Ok(response) => Ok(response),
+        Err(error) if unencrypted::may_read_as_stored(&context, &error) => {
+            unencrypted::read_as_stored(&context).await.map_err(fail)
+        }
+        Err(error) => Err(fail(error)),
+    }
 }
 
 /// Returns a new random request id: 16 uppercase hex digits, like S3's.

@@ -1,13 +1,16 @@
 //! The proxy's long-lived state, built once at start-up from the config:
-//! client credentials, bucket policy, keyring, upstream client and, in the
-//! default configuration, the embedded store.
+//! client credentials, bucket policy, the key service with its keyring and
+//! audit log, the upstream client, the metrics and, in the default
+//! configuration, the embedded store.
 
+use crate::audit::Auditor;
 use crate::auth::{AuthConfig, CredentialStore};
 use crate::config::{Config, UpstreamKind};
 use crate::embedded::{self, EmbeddedStore};
-use crate::keys::{Keyring, SecretString};
+use crate::keys::{KeyService, KeyServiceError, SecretString};
+use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::upstream::{self, Upstream};
+use crate::upstream::{self, Upstream, UpstreamRequest};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +19,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Keyring(#[from] crate::keys::KeyringError),
+    Keys(#[from] KeyServiceError),
     #[error(transparent)]
     Upstream(#[from] upstream::UpstreamError),
     #[error(transparent)]
@@ -41,19 +44,31 @@ impl CredentialStore for ClientCredentials {
 pub struct Proxy {
     pub(crate) config: Arc<Config>,
     pub(crate) policy: Policy,
-    pub(crate) keyring: Keyring,
+    pub(crate) keys: KeyService,
     pub(crate) credentials: ClientCredentials,
     pub(crate) auth: AuthConfig,
     pub(crate) upstream: Upstream,
+    pub(crate) metrics: Arc<Metrics>,
     _embedded: Option<EmbeddedStore>,
 }
 
 impl Proxy {
-    /// Loads secrets and keys, starts the embedded store when configured,
-    /// and builds the upstream client.
+    /// Opens the audit log, loads secrets and keys, starts the embedded
+    /// store when configured, and builds the upstream client.
     pub async fn start(config: Config) -> Result<Self, StartError> {
+        Self::start_with_auditor(config, None).await
+    }
+
+    /// Starts like [`Self::start`], but records key accesses with `auditor`
+    /// instead of the audit log of `config.audit` when it is given. Tests
+    /// use it to put a failing sink behind the proxy.
+    pub async fn start_with_auditor(
+        config: Config,
+        auditor: Option<Auditor>,
+    ) -> Result<Self, StartError> {
         let policy = Policy::new(&config.buckets);
-        let keyring = load_keyring(&config, &policy)?;
+        let required: Vec<&str> = policy.key_names().collect();
+        let keys = KeyService::start(&config, &required, auditor)?;
         let credentials = load_client_credentials(&config)?;
 
         let (endpoint, embedded, (access_key_id, secret)) = match config.upstream.effective_kind() {
@@ -81,43 +96,48 @@ impl Proxy {
         Ok(Self {
             config: Arc::new(config),
             policy,
-            keyring,
+            keys,
             credentials,
             auth,
             upstream,
+            metrics: Arc::new(Metrics::default()),
             _embedded: embedded,
         })
     }
-}
 
-/// Loads the keyring and checks that every key named by a bucket rule is
-/// in it. With `keys.create_missing`, missing keys are created first.
-fn load_keyring(config: &Config, policy: &Policy) -> Result<Keyring, StartError> {
-    let path = &config.keys.keyring_file;
-    let mut keyring = if config.keys.create_missing {
-        Keyring::load_or_empty(path)?
-    } else {
-        Keyring::load(path)?
-    };
-    for name in policy.key_names() {
-        if keyring.contains(name) {
-            continue;
-        }
-        if !config.keys.create_missing {
-            return Err(crate::keys::KeyringError::KeyNotFound(name.to_string()).into());
-        }
-        let created = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        keyring.create_key(path, name, &mut rand::rngs::OsRng, &created)?;
-        tracing::warn!(
-            key = name,
-            keyring = %path.display(),
-            "created a development key-encryption key because keys.create_missing is set; \
-             back up the keyring, because objects encrypted under it cannot be read without it"
-        );
+    pub fn config(&self) -> &Config {
+        &self.config
     }
-    Ok(keyring)
+
+    pub fn keys(&self) -> &KeyService {
+        &self.keys
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Sends ListBuckets to the upstream and waits at most `timeout` for the
+    /// response head. Any HTTP status counts as an answer, because an
+    /// upstream user without `s3:ListAllMyBuckets` gets 403 from a working
+    /// endpoint.
+    pub async fn probe_upstream(&self, timeout: Duration) -> Result<http::StatusCode, String> {
+        let request = UpstreamRequest {
+            method: http::Method::GET,
+            bucket: None,
+            key: None,
+            query: String::new(),
+            headers: http::HeaderMap::new(),
+            content_length: None,
+        };
+        match tokio::time::timeout(timeout, self.upstream.send(request, upstream::empty_body()))
+            .await
+        {
+            Ok(Ok(response)) => Ok(response.status()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no response within {} ms", timeout.as_millis())),
+        }
+    }
 }
 
 fn load_client_credentials(config: &Config) -> Result<ClientCredentials, StartError> {

@@ -27,6 +27,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     MissingContentLength,
     NoSuchKey,
+    NoSuchUpload,
+    InvalidPart,
+    InvalidPartNumber,
     NotImplemented,
     PreconditionFailed,
     RequestTimeTooSkewed,
@@ -62,6 +65,9 @@ impl ErrorCode {
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::MissingContentLength => "MissingContentLength",
             Self::NoSuchKey => "NoSuchKey",
+            Self::NoSuchUpload => "NoSuchUpload",
+            Self::InvalidPart => "InvalidPart",
+            Self::InvalidPartNumber => "InvalidPartNumber",
             Self::NotImplemented => "NotImplemented",
             Self::PreconditionFailed => "PreconditionFailed",
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
@@ -80,7 +86,8 @@ impl ErrorCode {
             | Self::InvalidAccessKeyId
             | Self::RequestTimeTooSkewed
             | Self::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
-            Self::NoSuchKey => StatusCode::NOT_FOUND,
+            Self::NoSuchKey | Self::NoSuchUpload => StatusCode::NOT_FOUND,
+            Self::InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -99,6 +106,7 @@ impl ErrorCode {
             | Self::InvalidArgument
             | Self::InvalidBucketName
             | Self::InvalidDigest
+            | Self::InvalidPart
             | Self::InvalidRequest
             | Self::KeyTooLongError
             | Self::MalformedXML

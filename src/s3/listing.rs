@@ -15,15 +15,24 @@ fn xml_error(e: impl std::fmt::Display) -> XmlError {
     XmlError(e.to_string())
 }
 
-/// Elements that describe one object in `ListObjects`, `ListObjectsV2` and
-/// `ListObjectVersions`.
-const OBJECT_ELEMENTS: &[&[u8]] = &[b"Contents", b"Version"];
-
 /// Rewrites every object entry of a listing: `size_of(stored_size, etag)`
 /// gives the size to show (the stored ETag is passed as it is, quotes
 /// included, or empty when the entry has none) and `etag_of` the ETag.
 pub fn rewrite_listing(
     xml: &[u8],
+    size_of: impl Fn(u64, &str) -> u64,
+    etag_of: impl Fn(&str) -> String,
+) -> Result<Vec<u8>, XmlError> {
+    rewrite_entries(xml, OBJECT_ELEMENTS_STR, size_of, etag_of)
+}
+
+const OBJECT_ELEMENTS_STR: &[&str] = &["Contents", "Version"];
+
+/// Rewrites `Size` and `ETag` of every element named in `entry_names`, as
+/// `rewrite_listing` does for object entries (`Part` for ListParts).
+pub fn rewrite_entries(
+    xml: &[u8],
+    entry_names: &[&str],
     size_of: impl Fn(u64, &str) -> u64,
     etag_of: impl Fn(&str) -> String,
 ) -> Result<Vec<u8>, XmlError> {
@@ -50,7 +59,10 @@ pub fn rewrite_listing(
             continue;
         }
         if let Event::Start(start) = &event {
-            if OBJECT_ELEMENTS.contains(&start.local_name().as_ref()) {
+            if entry_names
+                .iter()
+                .any(|name| name.as_bytes() == start.local_name().as_ref())
+            {
                 depth_in_entry = 1;
                 entry = Some(vec![event.into_owned()]);
                 continue;
@@ -152,6 +164,115 @@ pub fn rewrite_etags(xml: &[u8], etag_of: impl Fn(&str) -> String) -> Result<Vec
     Ok(writer.into_inner())
 }
 
+/// Replaces the text of every element `name` with `replace(old_text)`.
+pub fn rewrite_text(
+    xml: &[u8],
+    name: &str,
+    replace: impl Fn(&str) -> String,
+) -> Result<Vec<u8>, XmlError> {
+    let mut reader = Reader::from_reader(xml);
+    let mut writer = Writer::new(Vec::with_capacity(xml.len() + 128));
+    let mut inside = false;
+    loop {
+        let event = reader.read_event().map_err(xml_error)?;
+        match &event {
+            Event::Eof => break,
+            Event::Start(start) => inside = start.local_name().as_ref() == name.as_bytes(),
+            Event::End(_) => inside = false,
+            Event::Text(text) if inside => {
+                let value = text.unescape().map_err(xml_error)?;
+                writer
+                    .write_event(Event::Text(BytesText::new(&replace(&value))))
+                    .map_err(xml_error)?;
+                continue;
+            }
+            _ => {}
+        }
+        writer.write_event(event).map_err(xml_error)?;
+    }
+    Ok(writer.into_inner())
+}
+
+/// Rewrites a `CompleteMultipartUpload` request: every `ETag` through
+/// `etag_of`, and the elements named in `dropped` removed with their text.
+pub fn rewrite_complete_request(
+    xml: &[u8],
+    dropped: &[&str],
+    etag_of: impl Fn(&str) -> String,
+) -> Result<Vec<u8>, XmlError> {
+    let mut reader = Reader::from_reader(xml);
+    let mut writer = Writer::new(Vec::with_capacity(xml.len()));
+    let mut in_etag = false;
+    let mut skip_depth = 0usize;
+    let mut saw_root = false;
+    loop {
+        let event = reader.read_event().map_err(xml_error)?;
+        if skip_depth > 0 {
+            match &event {
+                Event::Start(_) => skip_depth += 1,
+                Event::End(_) => skip_depth -= 1,
+                Event::Eof => return Err(XmlError("document ends inside an element".into())),
+                _ => {}
+            }
+            continue;
+        }
+        match &event {
+            Event::Eof => break,
+            Event::Start(start) => {
+                let local = start.local_name();
+                if !saw_root {
+                    saw_root = true;
+                    if local.as_ref() != b"CompleteMultipartUpload" {
+                        return Err(XmlError(
+                            "the root element is not CompleteMultipartUpload".into(),
+                        ));
+                    }
+                }
+                if dropped.iter().any(|d| d.as_bytes() == local.as_ref()) {
+                    skip_depth = 1;
+                    continue;
+                }
+                in_etag = local.as_ref() == b"ETag";
+            }
+            Event::Empty(empty)
+                if dropped
+                    .iter()
+                    .any(|d| d.as_bytes() == empty.local_name().as_ref()) =>
+            {
+                continue
+            }
+            Event::End(_) => in_etag = false,
+            Event::Text(text) if in_etag => {
+                let value = text.unescape().map_err(xml_error)?;
+                writer
+                    .write_event(Event::Text(BytesText::new(&etag_of(&value))))
+                    .map_err(xml_error)?;
+                continue;
+            }
+            _ => {}
+        }
+        writer.write_event(event).map_err(xml_error)?;
+    }
+    if !saw_root {
+        return Err(XmlError("the document is empty".into()));
+    }
+    Ok(writer.into_inner())
+}
+
+/// Returns the local name of the root element.
+pub fn root_name(xml: &[u8]) -> Option<String> {
+    let mut reader = Reader::from_reader(xml);
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(start) | Event::Empty(start) => {
+                return Some(String::from_utf8_lossy(start.local_name().as_ref()).into_owned())
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
 /// Returns the text of the first element `name` anywhere in `xml`.
 pub fn find_text(xml: &[u8], name: &str) -> Option<String> {
     let mut reader = Reader::from_reader(xml);
@@ -214,6 +335,32 @@ mod tests {
     fn truncated_listing_rejected() {
         assert!(
             rewrite_listing(b"<L><Contents><Size>1</Size>", |s, _| s, |e| e.to_string()).is_err()
+        );
+    }
+
+    #[test]
+    fn complete_request_drops_checksums() {
+        let xml = br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"a-0"</ETag><ChecksumCRC32>AAAA</ChecksumCRC32><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>"#;
+        let out =
+            rewrite_complete_request(xml, &["ChecksumCRC32"], |e| e.replace("-0", "")).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains("Checksum"), "{out}");
+        assert!(out.contains("<ETag>&quot;a&quot;</ETag>"), "{out}");
+        assert!(out.contains("<PartNumber>1</PartNumber>"), "{out}");
+        assert!(rewrite_complete_request(b"<Other/>", &[], |e| e.to_string()).is_err());
+        assert!(rewrite_complete_request(b"", &[], |e| e.to_string()).is_err());
+    }
+
+    #[test]
+    fn upload_id_text_replaced() {
+        let xml = b"<InitiateMultipartUploadResult><Bucket>b</Bucket><UploadId>up</UploadId></InitiateMultipartUploadResult>";
+        let out =
+            String::from_utf8(rewrite_text(xml, "UploadId", |old| format!("{old}~t")).unwrap())
+                .unwrap();
+        assert!(out.contains("<UploadId>up~t</UploadId>"), "{out}");
+        assert_eq!(
+            root_name(xml).as_deref(),
+            Some("InitiateMultipartUploadResult")
         );
     }
 

@@ -4,17 +4,20 @@
 #![allow(dead_code)]
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use s3seal::audit::Auditor;
 use s3seal::config::{Config, EmbeddedConfig};
 use s3seal::embedded::EmbeddedStore;
 use s3seal::keys::Keyring;
 use s3seal::server::RunningServer;
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 pub const ACCESS_KEY_ID: &str = "AKIDS3SEALTEST";
 pub const KEY_NAME: &str = "test";
 
 pub struct Harness {
     pub dir: tempfile::TempDir,
+    pub config_toml: String,
     pub proxy: Option<RunningServer>,
     pub endpoint: String,
     pub upstream: EmbeddedStore,
@@ -23,6 +26,32 @@ pub struct Harness {
     pub client: aws_sdk_s3::Client,
     /// Client of the upstream, bypassing the proxy.
     pub direct: aws_sdk_s3::Client,
+    pub keyring_path: PathBuf,
+    pub audit_log: PathBuf,
+    pub audit_key: PathBuf,
+    /// `http://addr` of the operator listener, when `Options::metrics` is set.
+    pub metrics_endpoint: Option<String>,
+    /// Secrets of the clients in `Options::extra_clients`, by access key id.
+    pub client_secrets: HashMap<String, String>,
+}
+
+/// How to start a harness. `Default` gives the standard configuration.
+#[derive(Default)]
+pub struct Options {
+    /// TOML appended to the configuration.
+    pub extra: String,
+    /// Bucket rules in place of [`BUCKET_RULES`].
+    pub bucket_rules: Option<String>,
+    /// More clients, each with a random secret.
+    pub extra_clients: Vec<String>,
+    /// Lines for the `[audit]` section, after `file`, `key_file` and `fsync`.
+    pub audit: String,
+    /// Start the operator listener on an ephemeral port.
+    pub metrics: bool,
+    /// Upstream endpoint in place of the embedded store's.
+    pub upstream_endpoint: Option<String>,
+    /// Auditor in place of the audit log file.
+    pub auditor: Option<Auditor>,
 }
 
 /// Bucket rules of the test configuration.
@@ -48,6 +77,15 @@ impl Harness {
 
     /// Starts the harness with extra TOML appended to the configuration.
     pub async fn start_with(extra: &str) -> Self {
+        Self::start_with_options(Options {
+            extra: extra.into(),
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// Starts the harness as `options` say.
+    pub async fn start_with_options(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let upstream = s3seal::embedded::start(&EmbeddedConfig {
             data_dir: dir.path().join("store"),
@@ -68,6 +106,25 @@ impl Harness {
             )
             .unwrap();
 
+        let mut client_secrets = HashMap::new();
+        let mut extra_clients = String::new();
+        for id in &options.extra_clients {
+            let secret = random_secret();
+            let path = dir.path().join(format!("secret-{id}"));
+            write_private(&path, &secret);
+            extra_clients.push_str(&format!(
+                "[[clients]]\naccess_key_id = \"{id}\"\nsecret_file = \"{}\"\n\n",
+                path.display()
+            ));
+            client_secrets.insert(id.clone(), secret);
+        }
+        let audit_log = dir.path().join("audit.log");
+        let audit_key = dir.path().join("audit-key");
+        let metrics = if options.metrics {
+            "[metrics]\nlisten = \"127.0.0.1:0\"\n"
+        } else {
+            ""
+        };
         let toml = format!(
             r#"
 [server]
@@ -80,20 +137,42 @@ credentials_file = "{upstream_credentials}"
 [keys]
 keyring_file = "{keyring}"
 
+[audit]
+file = "{audit_file}"
+key_file = "{audit_key}"
+fsync = "never"
+{audit}
+
+{metrics}
+
 [[clients]]
 access_key_id = "{ACCESS_KEY_ID}"
 secret_file = "{client_secret}"
-{BUCKET_RULES}
+
+{extra_clients}
+{rules}
 {extra}
 "#,
-            endpoint = upstream.endpoint,
+            endpoint = options
+                .upstream_endpoint
+                .as_deref()
+                .unwrap_or(&upstream.endpoint),
             upstream_credentials = dir.path().join("upstream-credentials").display(),
             keyring = keyring_path.display(),
             client_secret = dir.path().join("client-secret").display(),
+            audit_file = audit_log.display(),
+            audit_key = audit_key.display(),
+            audit = options.audit,
+            rules = options.bucket_rules.as_deref().unwrap_or(BUCKET_RULES),
+            extra = options.extra,
         );
         let config = Config::from_toml(&toml).unwrap();
-        let proxy = s3seal::server::spawn(config).await.unwrap();
+        let proxy = s3seal::server::spawn_with_auditor(config, options.auditor)
+            .await
+            .unwrap();
+        let config_toml = toml;
         let endpoint = format!("http://{}", proxy.plain_addr.unwrap());
+        let metrics_endpoint = proxy.metrics_addr.map(|addr| format!("http://{addr}"));
         let client = s3_client(&endpoint, ACCESS_KEY_ID, &secret);
         let direct = s3_client(
             &upstream.endpoint,
@@ -102,13 +181,51 @@ secret_file = "{client_secret}"
         );
         Self {
             dir,
+            config_toml,
             proxy: Some(proxy),
             endpoint,
             upstream,
             secret,
             client,
             direct,
+            keyring_path,
+            audit_log,
+            audit_key,
+            metrics_endpoint,
+            client_secrets,
         }
+    }
+
+    /// Returns a client of the proxy for `access_key_id`, which is
+    /// [`ACCESS_KEY_ID`] or one of `Options::extra_clients`.
+    pub fn client_for(&self, access_key_id: &str) -> aws_sdk_s3::Client {
+        let secret = if access_key_id == ACCESS_KEY_ID {
+            &self.secret
+        } else {
+            &self.client_secrets[access_key_id]
+        };
+        s3_client(&self.endpoint, access_key_id, secret)
+    }
+
+    /// Returns the audit log's records as JSON values.
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        read_audit_records(&self.audit_log)
+    }
+
+    /// Stops the proxy and starts a new one with the same configuration, as
+    /// a restart or a second replica would. The client follows the new port.
+    pub async fn restart_proxy(&mut self) {
+        // Dropping the client closes its pooled connections, so the old
+        // proxy, and with it the lock on the audit log, goes away.
+        self.client = s3_client("http://127.0.0.1:9", ACCESS_KEY_ID, &self.secret);
+        if let Some(proxy) = self.proxy.take() {
+            proxy.shutdown().await;
+        }
+        let config = Config::from_toml(&self.config_toml).unwrap();
+        let proxy = s3seal::server::spawn(config).await.unwrap();
+        self.endpoint = format!("http://{}", proxy.plain_addr.unwrap());
+        self.client = s3_client(&self.endpoint, ACCESS_KEY_ID, &self.secret);
+        self.proxy = Some(proxy);
     }
 
     /// Creates a bucket through the proxy.
@@ -168,6 +285,25 @@ pub fn s3_client(endpoint: &str, access_key_id: &str, secret: &str) -> aws_sdk_s
         .credentials_provider(credentials)
         .build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Reads an audit log's records as JSON values, one per line.
+pub fn read_audit_records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Sends a GET to `url` without a signature and returns the status and
+/// body, for the operator endpoints.
+pub async fn http_get(url: &str) -> (u16, String) {
+    let request = http::Request::get(url)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = reqwest_lite::send(request).await;
+    (response.status, response.text())
 }
 
 pub fn random_secret() -> String {

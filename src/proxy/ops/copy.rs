@@ -6,12 +6,13 @@
 use super::forward::{self, bad_gateway};
 use super::sealed;
 use crate::auth::Authenticated;
-use crate::crypto::{self, DecryptBody, EncryptBody};
+use crate::crypto::{self, EncryptBody};
 use crate::policy::BucketPolicy;
 use crate::proxy::body::ProxyBody;
 use crate::proxy::response;
 use crate::proxy::Context;
 use crate::s3::headers::{COPIED_OBJECT_HEADERS, SEAL_META_PREFIX};
+use crate::s3::range::ByteRange;
 use crate::s3::{etag, listing, ErrorCode, S3Error};
 use crate::upstream::{self, BoxError, UpstreamRequest};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -188,23 +189,13 @@ async fn read_source(
     source: &CopySource,
     method: Method,
     map_etags: bool,
+    range: Option<ByteRange>,
 ) -> Result<Response<Incoming>, S3Error> {
-    let mut headers = HeaderMap::new();
-    for (from, to) in [
-        ("x-amz-copy-source-if-match", "if-match"),
-        ("x-amz-copy-source-if-none-match", "if-none-match"),
-        ("x-amz-copy-source-if-modified-since", "if-modified-since"),
-        (
-            "x-amz-copy-source-if-unmodified-since",
-            "if-unmodified-since",
-        ),
-    ] {
-        if let Some(value) = ctx.parts.headers.get(from) {
-            headers.insert(to, value.clone());
-        }
-    }
-    if map_etags {
-        sealed::map_conditional_etags(&mut headers);
+    let mut headers = copy_source_conditions(&ctx.parts.headers, map_etags);
+    if let Some(ByteRange::Bounded { first, last }) = range {
+        let value = HeaderValue::from_str(&format!("bytes={first}-{last}"))
+            .map_err(|e| S3Error::new(ErrorCode::InternalError, "invalid range").with_source(e))?;
+        headers.insert(http::header::RANGE, value);
     }
     let request = UpstreamRequest {
         method,
@@ -219,6 +210,189 @@ async fn read_source(
         .send(request, upstream::empty_body())
         .await
         .map_err(bad_gateway)
+}
+
+/// Opens the copy source as plaintext: decrypted from an encrypting
+/// bucket, as stored from a passthrough bucket. Returns the source's
+/// headers, the plaintext length and the body.
+async fn open_source(
+    ctx: &Context<'_>,
+    source: &CopySource,
+    source_policy: &BucketPolicy,
+    range: Option<ByteRange>,
+) -> Result<(HeaderMap, u64, ProxyBody), S3Error> {
+    if !matches!(source_policy, BucketPolicy::Encrypt { .. }) {
+        let response = read_source(ctx, source, Method::GET, false, range).await?;
+        if !response.status().is_success() {
+            return Err(source_failure(response.status()));
+        }
+        let (parts, body) = response.into_parts();
+        let len = sealed::header_u64(&parts.headers, "content-length").ok_or_else(|| {
+            S3Error::new(
+                ErrorCode::BadGateway,
+                "the copy source response has no Content-Length",
+            )
+        })?;
+        return Ok((
+            parts.headers,
+            len,
+            body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+        ));
+    }
+    let request = super::read::ReadRequest {
+        bucket: &source.bucket,
+        key: &source.key,
+        query: source.query(),
+        headers: copy_source_conditions(&ctx.parts.headers, true),
+        range,
+        part_number: None,
+    };
+    match super::read::open(ctx, request).await? {
+        super::read::ReadOutcome::Opened(opened) => Ok((opened.headers, opened.len, opened.body)),
+        super::read::ReadOutcome::Upstream(response) => Err(source_failure(response.status())),
+    }
+}
+
+/// Turns the client's `x-amz-copy-source-if-*` headers into plain
+/// conditional headers for reading the source.
+fn copy_source_conditions(client: &HeaderMap, map_etags: bool) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (from, to) in [
+        ("x-amz-copy-source-if-match", "if-match"),
+        ("x-amz-copy-source-if-none-match", "if-none-match"),
+        ("x-amz-copy-source-if-modified-since", "if-modified-since"),
+        (
+            "x-amz-copy-source-if-unmodified-since",
+            "if-unmodified-since",
+        ),
+    ] {
+        if let Some(value) = client.get(from) {
+            headers.insert(to, value.clone());
+        }
+    }
+    if map_etags {
+        sealed::map_conditional_etags(&mut headers);
+    }
+    headers
+}
+
+/// UploadPartCopy into an encrypting bucket: the source range is read as
+/// plaintext and encrypted as the part.
+pub(crate) async fn upload_part_copy(
+    ctx: &Context<'_>,
+    _auth: Authenticated,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let source = parse_copy_source(&ctx.parts.headers)?;
+    let source_policy = ctx.proxy.policy.for_bucket(&source.bucket);
+    if let BucketPolicy::Deny { .. } = source_policy {
+        return Err(S3Error::new(
+            ErrorCode::AccessDenied,
+            format!(
+                "Access Denied: copy source bucket {:?} is denied",
+                source.bucket
+            ),
+        ));
+    }
+    let part_number = ctx
+        .s3
+        .query_value("partNumber")
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            S3Error::new(
+                ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
+    let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
+    let (upstream_id, upload_key) =
+        sealed::open_upload_id(ctx, client_id, ctx.bucket(), ctx.key())?;
+    let range = match ctx
+        .parts
+        .headers
+        .get("x-amz-copy-source-range")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(value) => match crate::s3::range::parse(value) {
+            Some(ByteRange::Bounded { first, last }) => Some(ByteRange::Bounded { first, last }),
+            _ => {
+                return Err(S3Error::new(
+                    ErrorCode::InvalidArgument,
+                    "The x-amz-copy-source-range value must be of the form bytes=first-last",
+                ))
+            }
+        },
+        None => None,
+    };
+    let (_, plaintext_len, plaintext) = open_source(ctx, &source, &source_policy, range).await?;
+    if let Some(ByteRange::Bounded { first, last }) = range {
+        if last - first + 1 != plaintext_len {
+            return Err(S3Error::new(
+                ErrorCode::InvalidRange,
+                "The x-amz-copy-source-range is outside the source object",
+            ));
+        }
+    }
+    let upstream_body =
+        super::multipart::seal_part(plaintext, plaintext_len, &upload_key, part_number)?;
+
+    let mut headers = HeaderMap::new();
+    for (name, value) in &ctx.parts.headers {
+        let name_str = name.as_str();
+        if name_str.starts_with("x-amz-server-side-encryption")
+            || name_str == "x-amz-expected-bucket-owner"
+            || name_str == "x-amz-request-payer"
+        {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let query = format!(
+        "partNumber={part_number}&uploadId={}",
+        upstream::encode_query_component(&upstream_id)
+    );
+    let request = UpstreamRequest {
+        method: Method::PUT,
+        bucket: ctx.s3.bucket.clone(),
+        key: ctx.s3.key.clone(),
+        query,
+        headers,
+        content_length: Some(crate::crypto::multipart::part_stored_len(plaintext_len)),
+    };
+    let put_response = ctx
+        .proxy
+        .upstream
+        .send(request, upstream_body)
+        .await
+        .map_err(bad_gateway)?;
+    if !put_response.status().is_success() {
+        return Ok(response::relay_sealed(put_response));
+    }
+    let etag_value = etag::to_client(
+        put_response
+            .headers()
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
+    let last_modified = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyPartResult><LastModified>{}</LastModified><ETag>{}</ETag></CopyPartResult>",
+        crate::s3::error::escape_xml(&last_modified),
+        crate::s3::error::escape_xml(&etag_value)
+    );
+    let mut out = HeaderMap::new();
+    out.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    out.insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
+    Ok(response::with_parts(
+        StatusCode::OK,
+        out,
+        response::full(xml),
+    ))
 }
 
 /// Maps a failed source read to the error S3 gives for a copy.
@@ -247,32 +421,27 @@ async fn rewrap_copy(
     source: &CopySource,
     key_name: &str,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let head = read_source(ctx, source, Method::HEAD, true).await?;
+    let head = read_source(ctx, source, Method::HEAD, true, None).await?;
     if !head.status().is_success() {
         return Err(source_failure(head.status()));
     }
     let source_headers = head.into_parts().0.headers;
+    if super::read::is_multipart_layout(&source_headers) {
+        // A server-side copy of a multipart object gets a single-part ETag,
+        // from which listings could no longer compute its size.
+        let policy = ctx.proxy.policy.for_bucket(&source.bucket);
+        let target = BucketPolicy::Encrypt {
+            key_name: key_name.to_string(),
+            rule_index: 0,
+        };
+        return streamed_copy(ctx, source, &policy, &target).await;
+    }
     let envelope = match sealed::envelope_from_headers(&source_headers) {
         Some(envelope) => envelope?,
         None => return Err(sealed::not_encrypted(&source.bucket, &source.key)),
     };
     let data_key = sealed::open_data_key(ctx, &envelope, &source.bucket, &source.key)?;
-    let kek = ctx.proxy.keyring.current(key_name).map_err(|e| {
-        S3Error::new(
-            ErrorCode::InternalError,
-            "the target bucket's key-encryption key is not available",
-        )
-        .with_source(e)
-    })?;
-    let new_envelope = crypto::wrap_data_key(
-        &kek.key,
-        key_name,
-        kek.version,
-        &data_key,
-        ctx.bucket(),
-        ctx.key(),
-        &mut rand::rngs::OsRng,
-    );
+    let new_envelope = sealed::wrap_data_key(ctx, key_name, &data_key, ctx.bucket(), ctx.key())?;
 
     let mut headers = target_headers(&ctx.parts.headers, &source_headers);
     sealed::envelope_to_headers(&new_envelope, &mut headers)?;
@@ -357,48 +526,13 @@ async fn streamed_copy(
     source_policy: &BucketPolicy,
     target_policy: &BucketPolicy,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let source_encrypted = matches!(source_policy, BucketPolicy::Encrypt { .. });
-    let source_response = read_source(ctx, source, Method::GET, source_encrypted).await?;
-    if !source_response.status().is_success() {
-        return Err(source_failure(source_response.status()));
-    }
-    let (source_parts, source_body) = source_response.into_parts();
-    let stored_len =
-        sealed::header_u64(&source_parts.headers, "content-length").ok_or_else(|| {
-            S3Error::new(
-                ErrorCode::BadGateway,
-                "the copy source response has no Content-Length",
-            )
-        })?;
-
-    let (plaintext, plaintext_len): (ProxyBody, u64) = if source_encrypted {
-        let envelope = match sealed::envelope_from_headers(&source_parts.headers) {
-            Some(envelope) => envelope?,
-            None => return Err(sealed::not_encrypted(&source.bucket, &source.key)),
-        };
-        let data_key = sealed::open_data_key(ctx, &envelope, &source.bucket, &source.key)?;
-        let len = crypto::plaintext_len(stored_len).ok_or_else(|| {
-            S3Error::new(
-                ErrorCode::InternalError,
-                "the copy source's length is not a valid ciphertext length",
-            )
-        })?;
-        let body = DecryptBody::full(source_body, &data_key, 0, len)
-            .map_err(super::objects::crypto_error)?;
-        (body.boxed_unsync(), len)
-    } else {
-        (
-            source_body
-                .map_err(|e| Box::new(e) as BoxError)
-                .boxed_unsync(),
-            stored_len,
-        )
-    };
+    let (source_headers, plaintext_len, plaintext) =
+        open_source(ctx, source, source_policy, None).await?;
     if plaintext_len > MAX_COPY_BYTES {
         return Err(S3Error::new(ErrorCode::InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"));
     }
 
-    let mut headers = target_headers(&ctx.parts.headers, &source_parts.headers);
+    let mut headers = target_headers(&ctx.parts.headers, &source_headers);
     headers.remove(http::header::CONTENT_ENCODING);
     let (upstream_body, content_length) = match target_policy {
         BucketPolicy::Encrypt { key_name, .. } => {
@@ -411,7 +545,7 @@ async fn streamed_copy(
         }
         _ => (plaintext, plaintext_len),
     };
-    if let Some(value) = source_parts.headers.get(http::header::CONTENT_ENCODING) {
+    if let Some(value) = source_headers.get(http::header::CONTENT_ENCODING) {
         if !replaces_metadata(&ctx.parts.headers) {
             headers.insert(http::header::CONTENT_ENCODING, value.clone());
         }

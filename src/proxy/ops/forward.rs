@@ -21,6 +21,17 @@ pub(crate) async fn forward(
     body: Incoming,
     sealed_bucket: bool,
 ) -> Result<Response<ProxyBody>, S3Error> {
+    forward_with_query(ctx, auth, body, sealed_bucket, ctx.s3.upstream_query()).await
+}
+
+/// Forwards the request with `query` in place of the client's query.
+pub(crate) async fn forward_with_query(
+    ctx: &Context<'_>,
+    auth: Authenticated,
+    body: Incoming,
+    sealed_bucket: bool,
+    query: String,
+) -> Result<Response<ProxyBody>, S3Error> {
     let content_length = auth.plaintext_len(ctx.parts)?;
     let mut headers = ctx.parts.headers.clone();
     sealed::strip_transfer_encoding_headers(&mut headers, auth.payload_mode());
@@ -41,7 +52,7 @@ pub(crate) async fn forward(
         method: ctx.parts.method.clone(),
         bucket: ctx.s3.bucket.clone(),
         key: ctx.s3.key.clone(),
-        query: ctx.s3.upstream_query(),
+        query,
         headers,
         content_length: content_length.or(
             if ctx.parts.method == http::Method::PUT || ctx.parts.method == http::Method::POST {

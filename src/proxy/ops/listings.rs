@@ -63,9 +63,19 @@ pub(crate) async fn list_objects(
     Ok(Response::from_parts(parts, response::full(rewritten)))
 }
 
-/// Returns the plaintext size of a listed object from its stored size.
-/// Sizes that no ciphertext has (objects that were stored without s3seal)
-/// are shown as stored.
-fn listed_plaintext_size(stored: u64, _etag: &str) -> u64 {
-    crypto::plaintext_len(stored).unwrap_or(stored)
+/// Returns the plaintext size of a listed object from its stored size and
+/// ETag: a multipart ETag (`-N`) gives the part count of the multipart
+/// layout. Sizes that no ciphertext has (objects that were stored without
+/// s3seal) are shown as stored.
+fn listed_plaintext_size(stored: u64, etag: &str) -> u64 {
+    let parts = etag
+        .trim_matches('"')
+        .rsplit_once('-')
+        .and_then(|(_, n)| n.parse::<u32>().ok())
+        .filter(|&n| n > 0);
+    match parts {
+        Some(count) => crypto::multipart::multipart_plaintext_len(stored, count),
+        None => crypto::plaintext_len(stored),
+    }
+    .unwrap_or(stored)
 }

@@ -4,7 +4,9 @@
 mod copy;
 mod forward;
 mod listings;
+mod multipart;
 mod objects;
+mod read;
 mod sealed;
 
 use super::body::ProxyBody;
@@ -47,16 +49,12 @@ pub(crate) async fn dispatch(
         Operation::ListObjects | Operation::ListObjectsV2 | Operation::ListObjectVersions => {
             listings::list_objects(ctx, auth).await
         }
-        Operation::CreateMultipartUpload
-        | Operation::UploadPart
-        | Operation::UploadPartCopy
-        | Operation::CompleteMultipartUpload
-        | Operation::ListParts => Err(S3Error::new(
-            ErrorCode::NotImplemented,
-            "multipart uploads to an encrypting bucket are not supported yet; \
-             raise the client's multipart threshold (aws cli: multipart_threshold, rclone: --s3-upload-cutoff) \
-             or upload objects up to 5 GiB with a single PutObject",
-        )),
+        Operation::CreateMultipartUpload => multipart::create(ctx, key_name, auth, body).await,
+        Operation::UploadPart => multipart::upload_part(ctx, auth, body).await,
+        Operation::UploadPartCopy => copy::upload_part_copy(ctx, auth).await,
+        Operation::CompleteMultipartUpload => multipart::complete(ctx, auth, body).await,
+        Operation::AbortMultipartUpload => multipart::abort(ctx, auth, body).await,
+        Operation::ListParts => multipart::list_parts(ctx, auth).await,
         Operation::SelectObjectContent => Err(S3Error::new(
             ErrorCode::NotImplemented,
             "SelectObjectContent cannot run on an encrypting bucket: the upstream holds only ciphertext",
@@ -71,7 +69,6 @@ pub(crate) async fn dispatch(
         | Operation::HeadBucket
         | Operation::DeleteObjects
         | Operation::DeleteObject
-        | Operation::AbortMultipartUpload
         | Operation::ListMultipartUploads
         | Operation::Forward => forward::forward(ctx, auth, body, true).await,
         Operation::PostObject | Operation::CopyObject => Err(S3Error::new(ErrorCode::InternalError, "operation routed twice")),

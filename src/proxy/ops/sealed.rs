@@ -4,6 +4,8 @@
 
 use crate::auth::PayloadMode;
 use crate::crypto::{self, DataKey, Envelope};
+use crate::keys::{KeyAccessError, ObjectRef};
+use crate::proxy::unencrypted::NotEncrypted;
 use crate::proxy::Context;
 use crate::s3::headers::{PLAINTEXT_DIGEST_HEADERS, SEAL_META_PREFIX};
 use crate::s3::{etag, ErrorCode, S3Error};
@@ -135,18 +137,49 @@ pub(crate) fn new_data_key(
     bucket: &str,
     key: &str,
 ) -> Result<(DataKey, Envelope), S3Error> {
-    let kek = ctx.proxy.keyring.current(key_name).map_err(key_error)?;
-    let data_key = DataKey::generate(&mut rand::rngs::OsRng);
-    let envelope = crypto::wrap_data_key(
-        &kek.key,
-        key_name,
-        kek.version,
-        &data_key,
-        bucket,
-        key,
-        &mut rand::rngs::OsRng,
-    );
-    Ok((data_key, envelope))
+    let object = ObjectRef { bucket, key };
+    ctx.proxy
+        .keys
+        .generate(&ctx.access, key_name, object, |kek| {
+            let data_key = DataKey::generate(&mut rand::rngs::OsRng);
+            let envelope = crypto::wrap_data_key(
+                kek.secret,
+                kek.name,
+                kek.version,
+                &data_key,
+                bucket,
+                key,
+                &mut rand::rngs::OsRng,
+            );
+            Ok::<_, std::convert::Infallible>((data_key, envelope))
+        })
+        .map_err(key_access_error)
+}
+
+/// Wraps an existing data key for `bucket`/`key` under the current version
+/// of `key_name`, as the target of a copy.
+pub(crate) fn wrap_data_key(
+    ctx: &Context<'_>,
+    key_name: &str,
+    data_key: &DataKey,
+    bucket: &str,
+    key: &str,
+) -> Result<Envelope, S3Error> {
+    let object = ObjectRef { bucket, key };
+    ctx.proxy
+        .keys
+        .wrap(&ctx.access, key_name, object, |kek| {
+            Ok::<_, std::convert::Infallible>(crypto::wrap_data_key(
+                kek.secret,
+                kek.name,
+                kek.version,
+                data_key,
+                bucket,
+                key,
+                &mut rand::rngs::OsRng,
+            ))
+        })
+        .map_err(key_access_error)
 }
 
 /// Unwraps the data key of `bucket`/`key` from its envelope.
@@ -156,38 +189,132 @@ pub(crate) fn open_data_key(
     bucket: &str,
     key: &str,
 ) -> Result<DataKey, S3Error> {
-    let kek = ctx
-        .proxy
-        .keyring
-        .version(&envelope.kek_name, envelope.kek_version)
-        .map_err(key_error)?;
-    crypto::unwrap_data_key(&kek.key, envelope, bucket, key).map_err(|e| {
-        S3Error::new(
+    let object = ObjectRef { bucket, key };
+    let kek_name = &envelope.kek_name;
+    let opened =
+        ctx.proxy
+            .keys
+            .unwrap(&ctx.access, kek_name, envelope.kek_version, object, |kek| {
+                crypto::unwrap_data_key(kek.secret, envelope, bucket, key)
+            });
+    opened.map_err(|error| match error {
+        KeyAccessError::Operation(e) => S3Error::new(
             ErrorCode::AccessDenied,
             "the object's data key failed authentication: it was not written under this bucket and key, or its metadata was altered",
         )
-        .with_source(e)
+        .with_source(e),
+        other => key_access_error(other),
     })
 }
 
-fn key_error(error: crate::keys::KeyringError) -> S3Error {
-    S3Error::new(
-        ErrorCode::InternalError,
-        "a key-encryption key needed for this object is not available",
-    )
-    .with_source(error)
+/// Maps a failed key access: a missing key is an internal error, and an
+/// audit record that could not be written is 503, which clients retry.
+fn key_access_error<E>(error: KeyAccessError<E>) -> S3Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match error {
+        KeyAccessError::Audit(_) => S3Error::new(
+            ErrorCode::ServiceUnavailable,
+            "the key-access audit log cannot be written, so s3seal refuses requests that need a key; retry later",
+        )
+        .with_source(error),
+        _ => S3Error::new(
+            ErrorCode::InternalError,
+            "a key-encryption key needed for this object is not available",
+        )
+        .with_source(error),
+    }
 }
 
 /// Returns the error for an object in an encrypting bucket that carries no
 /// envelope.
+/// The error carries [`NotEncrypted`] as its source, which the proxy
+/// checks to serve the object as stored when the bucket's rule sets
+/// `allow_unencrypted_reads`.
 pub(crate) fn not_encrypted(bucket: &str, key: &str) -> S3Error {
     S3Error::new(
         ErrorCode::AccessDenied,
         format!("object {key:?} in encrypting bucket {bucket:?} was not written through s3seal and is not encrypted; reading it is refused"),
     )
+    .with_source(NotEncrypted)
 }
 
 /// Reads a numeric header.
 pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Makes the client-facing upload id: the upstream id with the upload's
+/// data key wrapped under the KEK version that wrapped the object envelope.
+pub(crate) fn seal_upload_id(
+    ctx: &Context<'_>,
+    envelope: &Envelope,
+    upload_key: &DataKey,
+    bucket: &str,
+    key: &str,
+    upstream_upload_id: &str,
+) -> Result<String, S3Error> {
+    let object = ObjectRef { bucket, key };
+    ctx.proxy
+        .keys
+        .wrap_version(
+            &ctx.access,
+            &envelope.kek_name,
+            envelope.kek_version,
+            object,
+            |kek| {
+                Ok::<_, std::convert::Infallible>(crypto::multipart::seal_upload_id(
+                    kek.secret,
+                    kek.name,
+                    kek.version,
+                    upload_key,
+                    bucket,
+                    key,
+                    upstream_upload_id,
+                    &mut rand::rngs::OsRng,
+                ))
+            },
+        )
+        .map_err(key_access_error)
+}
+
+/// Returns the upstream upload id and the upload's data key from a
+/// client-facing upload id.
+pub(crate) fn open_upload_id(
+    ctx: &Context<'_>,
+    client_id: &str,
+    bucket: &str,
+    key: &str,
+) -> Result<(String, DataKey), S3Error> {
+    let no_upload = || {
+        S3Error::new(
+            ErrorCode::NoSuchUpload,
+            "The specified upload does not exist, or its upload id was not issued by s3seal's CreateMultipartUpload",
+        )
+    };
+    let parsed = crypto::multipart::parse_upload_id(client_id).map_err(|_| no_upload())?;
+    let Some((kek_name, kek_version, wrapped)) = parsed.token else {
+        return Err(no_upload());
+    };
+    let object = ObjectRef { bucket, key };
+    let opened = ctx
+        .proxy
+        .keys
+        .unwrap(&ctx.access, kek_name, kek_version, object, |kek| {
+            crypto::multipart::open_upload_token(
+                kek.secret,
+                kek_name,
+                kek_version,
+                wrapped,
+                bucket,
+                key,
+                parsed.upstream,
+            )
+        });
+    let upload_key = opened.map_err(|error| match error {
+        KeyAccessError::Operation(e) => no_upload().with_source(e),
+        other => key_access_error(other),
+    })?;
+    Ok((parsed.upstream.to_string(), upload_key))
 }

@@ -1,0 +1,433 @@
+//! The upstream S3 server of the benchmark: an in-memory store, or s3s-fs
+//! on a directory (put it on tmpfs).
+//!
+//! The in-memory store implements only what the benchmark and rclone need:
+//! CreateBucket, HeadBucket, PutObject, GetObject (with one byte range),
+//! HeadObject, DeleteObject and ListObjectsV2 without pagination. It does not
+//! check signatures, computes no MD5 and returns ETags of the form
+//! `"<32 hex digits>-1"`, which clients do not take for an MD5. A PutObject
+//! whose key starts with `discard/` reads the body and stores nothing, so
+//! that large upload figures do not fill memory.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::common::{self, bytes_body, empty_body, text_body, BoxBody};
+
+/// Key prefix whose uploads are read and dropped.
+const DISCARD_PREFIX: &str = "discard/";
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// Objects in memory, no signature check.
+    Memory,
+    /// s3s-fs 0.14 on --data-dir, with SigV4 checks.
+    S3sFs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UpstreamArgs {
+    /// File that receives `{"endpoint": "http://127.0.0.1:PORT"}` once the
+    /// listener is bound.
+    #[arg(long)]
+    ready_file: PathBuf,
+    #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+    store: StoreKind,
+    /// Directory of the s3s-fs store.
+    #[arg(long, required_if_eq("store", "s3s-fs"))]
+    data_dir: Option<PathBuf>,
+    /// Access key id that s3s-fs accepts.
+    #[arg(long, default_value = "BENCHUPSTREAM")]
+    access_key_id: String,
+    /// Secret access key that s3s-fs accepts.
+    #[arg(long, env = "S3SEAL_BENCH_UPSTREAM_SECRET", hide_env_values = true)]
+    secret_access_key: String,
+    /// Seconds after which the server exits by itself.
+    #[arg(long, default_value_t = 3600)]
+    max_seconds: u64,
+}
+
+pub async fn run(args: UpstreamArgs) -> anyhow::Result<()> {
+    common::exit_after(Duration::from_secs(args.max_seconds));
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    match args.store {
+        StoreKind::Memory => {
+            let store = Arc::new(MemoryStore::default());
+            common::write_ready_file(&args.ready_file, addr)?;
+            eprintln!("in-memory S3 store listening on {addr}");
+            let service = service_fn(move |request| {
+                let store = Arc::clone(&store);
+                async move { Ok::<_, std::convert::Infallible>(store.handle(request).await) }
+            });
+            serve(listener, service).await
+        }
+        StoreKind::S3sFs => {
+            let data_dir = args.data_dir.expect("clap requires --data-dir for s3s-fs");
+            std::fs::create_dir_all(&data_dir)?;
+            let fs = s3s_fs::FileSystem::new(&data_dir).map_err(|error| {
+                anyhow::anyhow!("failed to open {}: {error:?}", data_dir.display())
+            })?;
+            let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+            builder.set_auth(s3s::auth::SimpleAuth::from_single(
+                args.access_key_id,
+                args.secret_access_key,
+            ));
+            let service = builder.build();
+            common::write_ready_file(&args.ready_file, addr)?;
+            eprintln!("s3s-fs listening on {addr}, data in {}", data_dir.display());
+            serve(listener, service).await
+        }
+    }
+}
+
+/// Serves HTTP/1.1 on `listener` with one task per connection.
+pub async fn serve<S, B>(listener: TcpListener, service: S) -> anyhow::Result<()>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<common::BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<common::BoxError>,
+{
+    loop {
+        let (socket, _) = match listener.accept().await {
+            Ok(connection) => connection,
+            Err(error) => {
+                eprintln!("failed to accept a connection: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let service = service.clone();
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(socket), service)
+                .await;
+            if let Err(error) = connection {
+                eprintln!("connection ended with an error: {error}");
+            }
+        });
+    }
+}
+
+struct StoredObject {
+    body: Bytes,
+    etag: String,
+    last_modified: SystemTime,
+    /// `x-amz-meta-*` and `content-type` headers of the upload.
+    headers: HeaderMap,
+}
+
+#[derive(Default)]
+struct MemoryStore {
+    buckets: Mutex<HashSet<String>>,
+    objects: Mutex<BTreeMap<(String, String), Arc<StoredObject>>>,
+    next_etag: AtomicU64,
+}
+
+impl MemoryStore {
+    async fn handle(&self, request: Request<Incoming>) -> Response<BoxBody> {
+        let path = request.uri().path().trim_start_matches('/').to_owned();
+        let query = request.uri().query().unwrap_or("").to_owned();
+        let (bucket, key) = match path.split_once('/') {
+            Some((bucket, key)) if !key.is_empty() => (bucket.to_owned(), Some(key.to_owned())),
+            Some((bucket, _)) => (bucket.to_owned(), None),
+            None => (path.clone(), None),
+        };
+        let method = request.method().clone();
+        match (method, key) {
+            (Method::PUT, None) => {
+                self.buckets.lock().unwrap().insert(bucket);
+                status_only(StatusCode::OK)
+            }
+            (Method::HEAD, None) => status_only(StatusCode::OK),
+            (Method::GET, None) => self.list(&bucket, &query),
+            (Method::PUT, Some(key)) => {
+                if request.headers().contains_key("x-amz-copy-source") || !query.is_empty() {
+                    return s3_error(StatusCode::NOT_IMPLEMENTED, "NotImplemented", &path);
+                }
+                self.put(bucket, key, request).await
+            }
+            (Method::GET, Some(key)) => self.get(&bucket, &key, request.headers(), true),
+            (Method::HEAD, Some(key)) => self.get(&bucket, &key, request.headers(), false),
+            (Method::DELETE, Some(key)) => {
+                self.objects.lock().unwrap().remove(&(bucket, key));
+                status_only(StatusCode::NO_CONTENT)
+            }
+            _ => s3_error(StatusCode::NOT_IMPLEMENTED, "NotImplemented", &path),
+        }
+    }
+
+    async fn put(
+        &self,
+        bucket: String,
+        key: String,
+        request: Request<Incoming>,
+    ) -> Response<BoxBody> {
+        let (parts, mut body) = request.into_parts();
+        let discard = key.starts_with(DISCARD_PREFIX);
+        let declared = common_content_length(&parts.headers).unwrap_or(0);
+        let mut stored = BytesMut::with_capacity(if discard { 0 } else { declared as usize });
+        let mut received = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(error) => {
+                    eprintln!("upload of {bucket}/{key} failed: {error}");
+                    return s3_error(StatusCode::BAD_REQUEST, "IncompleteBody", &key);
+                }
+            };
+            if let Ok(data) = frame.into_data() {
+                received += data.len() as u64;
+                if !discard {
+                    stored.extend_from_slice(&data);
+                }
+            }
+        }
+        if received != declared {
+            return s3_error(StatusCode::BAD_REQUEST, "IncompleteBody", &key);
+        }
+
+        let etag = format!(
+            "\"{:032x}-1\"",
+            self.next_etag.fetch_add(1, Ordering::Relaxed)
+        );
+        if !discard {
+            let mut headers = HeaderMap::new();
+            for (name, value) in &parts.headers {
+                if name.as_str().starts_with("x-amz-meta-") || name == http::header::CONTENT_TYPE {
+                    headers.insert(name.clone(), value.clone());
+                }
+            }
+            let object = StoredObject {
+                body: stored.freeze(),
+                etag: etag.clone(),
+                last_modified: SystemTime::now(),
+                headers,
+            };
+            self.objects
+                .lock()
+                .unwrap()
+                .insert((bucket, key), Arc::new(object));
+        }
+        let mut response = status_only(StatusCode::OK);
+        response.headers_mut().insert(
+            http::header::ETAG,
+            HeaderValue::from_str(&etag).expect("ASCII ETag"),
+        );
+        response
+    }
+
+    fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        request_headers: &HeaderMap,
+        with_body: bool,
+    ) -> Response<BoxBody> {
+        let object = self
+            .objects
+            .lock()
+            .unwrap()
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .cloned();
+        let Some(object) = object else {
+            if with_body {
+                return s3_error(StatusCode::NOT_FOUND, "NoSuchKey", key);
+            }
+            return status_only(StatusCode::NOT_FOUND);
+        };
+
+        let total = object.body.len() as u64;
+        let range = request_headers
+            .get(http::header::RANGE)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| parse_range(value, total));
+        let (status, start, end) = match range {
+            None => (StatusCode::OK, 0, total),
+            Some(Some((start, end))) => (StatusCode::PARTIAL_CONTENT, start, end),
+            Some(None) => return s3_error(StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange", key),
+        };
+
+        let body = if with_body {
+            bytes_body(object.body.slice(start as usize..end as usize))
+        } else {
+            empty_body()
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.extend(object.headers.clone());
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(end - start));
+        headers.insert(
+            http::header::ETAG,
+            HeaderValue::from_str(&object.etag).expect("ASCII ETag"),
+        );
+        headers.insert(
+            http::header::LAST_MODIFIED,
+            HeaderValue::from_str(&httpdate::fmt_http_date(object.last_modified))
+                .expect("ASCII date"),
+        );
+        headers.insert(
+            http::header::ACCEPT_RANGES,
+            HeaderValue::from_static("bytes"),
+        );
+        if status == StatusCode::PARTIAL_CONTENT {
+            let content_range = format!("bytes {start}-{}/{total}", end - 1);
+            headers.insert(
+                http::header::CONTENT_RANGE,
+                HeaderValue::from_str(&content_range).expect("ASCII range"),
+            );
+        }
+        response
+    }
+
+    /// ListObjectsV2 (and V1, answered the same way) with `prefix` and
+    /// `delimiter`, every key in one page.
+    fn list(&self, bucket: &str, query: &str) -> Response<BoxBody> {
+        let mut prefix = String::new();
+        let mut delimiter = String::new();
+        for (name, value) in url_query_pairs(query) {
+            match name.as_str() {
+                "prefix" => prefix = value,
+                "delimiter" => delimiter = value,
+                _ => {}
+            }
+        }
+        let objects = self.objects.lock().unwrap();
+        let mut contents = String::new();
+        let mut common_prefixes = std::collections::BTreeSet::new();
+        for ((object_bucket, key), object) in objects.iter() {
+            if object_bucket != bucket || !key.starts_with(&prefix) {
+                continue;
+            }
+            let rest = &key[prefix.len()..];
+            if !delimiter.is_empty() {
+                if let Some(index) = rest.find(&delimiter) {
+                    common_prefixes.insert(format!("{prefix}{}", &rest[..index + delimiter.len()]));
+                    continue;
+                }
+            }
+            let modified = time::OffsetDateTime::from(object.last_modified)
+                .format(&time::format_description::well_known::Rfc3339)
+                .expect("a valid date formats");
+            contents.push_str(&format!(
+                "<Contents><Key>{}</Key><LastModified>{modified}</LastModified><ETag>{}</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
+                xml_escape(key),
+                xml_escape(&object.etag),
+                object.body.len()
+            ));
+        }
+        let prefixes: String = common_prefixes
+            .iter()
+            .map(|p| {
+                format!(
+                    "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
+                    xml_escape(p)
+                )
+            })
+            .collect();
+        let count = contents.matches("<Contents>").count() + common_prefixes.len();
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>{}</Name><Prefix>{}</Prefix><KeyCount>{count}</KeyCount><MaxKeys>1000</MaxKeys><Delimiter>{}</Delimiter><IsTruncated>false</IsTruncated>{contents}{prefixes}</ListBucketResult>",
+            xml_escape(bucket),
+            xml_escape(&prefix),
+            xml_escape(&delimiter)
+        );
+        let mut response = Response::new(text_body(xml));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        response
+    }
+}
+
+fn common_content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Parses one `bytes=` range of an object of `total` bytes into a
+/// half-open interval, or returns `None` if it is invalid or unsatisfiable.
+fn parse_range(value: &str, total: u64) -> Option<(u64, u64)> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    let (first, last) = spec.split_once('-')?;
+    let (start, end) = match (first.trim(), last.trim()) {
+        ("", suffix) => {
+            let suffix: u64 = suffix.parse().ok()?;
+            (total.saturating_sub(suffix), total)
+        }
+        (first, "") => (first.parse().ok()?, total),
+        (first, last) => (
+            first.parse().ok()?,
+            last.parse::<u64>().ok()?.saturating_add(1).min(total),
+        ),
+    };
+    (start < end).then_some((start, end))
+}
+
+fn url_query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |text: &str| {
+                percent_encoding::percent_decode_str(&text.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn status_only(status: StatusCode) -> Response<BoxBody> {
+    let mut response = Response::new(empty_body());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
+    response
+}
+
+fn s3_error(status: StatusCode, code: &str, resource: &str) -> Response<BoxBody> {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{code}</Message><Resource>{}</Resource></Error>",
+        xml_escape(resource)
+    );
+    let mut response = Response::new(text_body(xml));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    response
+}

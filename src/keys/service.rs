@@ -1,0 +1,623 @@
+//! The audited door to key-encryption keys. [`KeyService`] owns the loaded
+//! keyring and the audit log, and every use of a key version goes through
+//! one of its methods, each of which writes exactly one audit record.
+//!
+//! The cipher work happens in closures that the caller passes in, because
+//! `crypto` builds on the key types of this module and `keys` must not
+//! depend on `crypto` in turn. A closure receives the key version as a
+//! [`Kek`] and its result decides the record's outcome.
+
+use super::keyring::{KeyVersion, Keyring, KeyringError};
+use super::SecretKey;
+use crate::audit::{AuditAction, AuditError, AuditEvent, AuditKey, Auditor, FsyncPolicy};
+use crate::config::{AuditConfig, AuditFsync};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Who asked for a key and in which request. The proxy builds one per
+/// request; CLI commands leave the request fields empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessContext {
+    pub request_id: Option<String>,
+    /// The client's access key id.
+    pub principal: Option<String>,
+    pub client_addr: Option<String>,
+    /// S3 operation name, such as `PutObject`, or the CLI command.
+    pub operation: String,
+    /// Bucket of the request. The audit record names the bucket of the
+    /// object whose data key is used, which differs for a copy source.
+    pub bucket: Option<String>,
+    /// Object key of the request.
+    pub object_key: Option<String>,
+}
+
+impl AccessContext {
+    /// Returns a context for a command or start-up step outside any request.
+    pub fn command(operation: impl Into<String>) -> Self {
+        Self {
+            operation: operation.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// One key-encryption key version, lent to a closure of [`KeyService`].
+#[derive(Clone, Copy)]
+pub struct Kek<'a> {
+    pub name: &'a str,
+    pub version: u32,
+    pub secret: &'a SecretKey,
+}
+
+impl fmt::Debug for Kek<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kek")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The object whose data key a key operation produces or opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectRef<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+}
+
+/// A failed key operation.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyAccessError<E> {
+    /// The key or key version is not in the keyring.
+    #[error(transparent)]
+    Key(KeyringError),
+    /// The closure failed, for example because a wrapped key did not
+    /// authenticate.
+    #[error("{0}")]
+    Operation(E),
+    /// The audit record could not be written and `audit.fail_closed` is
+    /// set, so the result of the operation was discarded.
+    #[error(
+        "the key operation was not performed because its audit record could not be written: {0}"
+    )]
+    Audit(AuditError),
+}
+
+/// A start-up failure of the key service.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyServiceError {
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error("audit log: {0}")]
+    Audit(#[from] AuditError),
+}
+
+/// Counters of key operations and audit writes, for the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct KeyStats {
+    /// Key operations by action and outcome: `[action][0]` counts
+    /// successes and `[action][1]` failures, actions in [`ACTIONS`] order.
+    operations: [[AtomicU64; 2]; ACTIONS.len()],
+    audit_records: AtomicU64,
+    audit_failures: AtomicU64,
+}
+
+/// Every audit action, in the order of [`KeyStats`] counters.
+pub const ACTIONS: [AuditAction; 8] = [
+    AuditAction::Load,
+    AuditAction::Generate,
+    AuditAction::Wrap,
+    AuditAction::Unwrap,
+    AuditAction::Create,
+    AuditAction::Rotate,
+    AuditAction::Export,
+    AuditAction::Delete,
+];
+
+/// Returns the lowercase name of an action, as in the audit log.
+pub fn action_name(action: AuditAction) -> &'static str {
+    match action {
+        AuditAction::Load => "load",
+        AuditAction::Generate => "generate",
+        AuditAction::Wrap => "wrap",
+        AuditAction::Unwrap => "unwrap",
+        AuditAction::Create => "create",
+        AuditAction::Rotate => "rotate",
+        AuditAction::Export => "export",
+        AuditAction::Delete => "delete",
+    }
+}
+
+fn action_index(action: AuditAction) -> usize {
+    ACTIONS.iter().position(|a| *a == action).unwrap_or(0)
+}
+
+impl KeyStats {
+    fn count_operation(&self, action: AuditAction, ok: bool) {
+        self.operations[action_index(action)][usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Returns the number of operations with `action` that succeeded
+    /// (`ok`) or failed.
+    pub fn operations(&self, action: AuditAction, ok: bool) -> u64 {
+        self.operations[action_index(action)][usize::from(!ok)].load(Ordering::Relaxed)
+    }
+
+    /// Returns the number of audit records written.
+    pub fn audit_records(&self) -> u64 {
+        self.audit_records.load(Ordering::Relaxed)
+    }
+
+    /// Returns the number of audit records that could not be written.
+    pub fn audit_failures(&self) -> u64 {
+        self.audit_failures.load(Ordering::Relaxed)
+    }
+}
+
+/// The loaded keyring behind the audit log.
+pub struct KeyService {
+    keyring: Keyring,
+    auditor: Arc<Auditor>,
+    /// Path of the audit log file, when the auditor writes one.
+    audit_path: Option<PathBuf>,
+    fail_closed: bool,
+    stats: KeyStats,
+    /// Whether the last audit write failed, so that a recovery is logged
+    /// once.
+    audit_failing: AtomicBool,
+}
+
+impl fmt::Debug for KeyService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyService")
+            .field("keyring", &self.keyring)
+            .field("audit_path", &self.audit_path)
+            .field("fail_closed", &self.fail_closed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the audit log of `config`, creating the audit key when it is
+/// missing.
+pub fn open_auditor(config: &AuditConfig) -> Result<Auditor, AuditError> {
+    let key = AuditKey::load_or_create(&config.key_file)?;
+    let fsync = match config.fsync {
+        AuditFsync::Always => FsyncPolicy::Always,
+        AuditFsync::Never => FsyncPolicy::Never,
+    };
+    Auditor::open_file(&config.file, key, fsync, config.stdout)
+}
+
+/// Returns the current UTC time in RFC 3339, for the `created` field of
+/// new key versions.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl KeyService {
+    /// Opens the audit log and loads the keyring for the server, writing
+    /// one `load` record per key version.
+    ///
+    /// `required` names the keys that bucket rules refer to. A missing one
+    /// fails the start, unless `create_missing` is set: then it is created
+    /// and recorded with a `create` record. `auditor` replaces the audit
+    /// log of `config` when given.
+    pub fn start(
+        config: &crate::config::Config,
+        required: &[&str],
+        auditor: Option<Auditor>,
+    ) -> Result<Self, KeyServiceError> {
+        let (auditor, audit_path) = match auditor {
+            Some(auditor) => (auditor, None),
+            None => (
+                open_auditor(&config.audit)?,
+                Some(config.audit.file.clone()),
+            ),
+        };
+        let path = &config.keys.keyring_file;
+        let keys = &config.keys;
+        let keyring = if keys.create_missing {
+            Keyring::load_or_empty(path)?
+        } else {
+            Keyring::load(path)?
+        };
+        let mut service = Self {
+            keyring,
+            auditor: Arc::new(auditor),
+            audit_path,
+            fail_closed: config.audit.fail_closed,
+            stats: KeyStats::default(),
+            audit_failing: AtomicBool::new(false),
+        };
+        service.record_loads()?;
+
+        let missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|name| !service.keyring.contains(name))
+            .collect();
+        for name in missing {
+            if !keys.create_missing {
+                return Err(KeyringError::KeyNotFound(name.to_string()).into());
+            }
+            let context = AccessContext::command("serve");
+            let mut keyring = service.keyring.clone();
+            let created = keyring
+                .create_key(path, name, &mut rand::rngs::OsRng, &now_rfc3339())
+                .map(|()| 1);
+            let outcome = created.as_ref().map(|_| ()).map_err(ToString::to_string);
+            service.record_command(&context, name, Some(1), AuditAction::Create, outcome)?;
+            created?;
+            service.keyring = keyring;
+            tracing::warn!(
+                key = name,
+                keyring = %path.display(),
+                "created a development key-encryption key because keys.create_missing is set; \
+                 back up the keyring, because objects encrypted under it cannot be read without it"
+            );
+        }
+        Ok(service)
+    }
+
+    /// Builds a service from a loaded keyring and an auditor, without
+    /// writing any record. `audit_path` is the log file that the readiness
+    /// check probes.
+    pub fn new(
+        keyring: Keyring,
+        auditor: Auditor,
+        audit_path: Option<PathBuf>,
+        fail_closed: bool,
+    ) -> Self {
+        Self {
+            keyring,
+            auditor: Arc::new(auditor),
+            audit_path,
+            fail_closed,
+            stats: KeyStats::default(),
+            audit_failing: AtomicBool::new(false),
+        }
+    }
+
+    /// Writes one `load` record for every key version in the keyring.
+    fn record_loads(&self) -> Result<(), KeyServiceError> {
+        let context = AccessContext::command("serve");
+        for (name, version) in self.keyring.versions() {
+            self.record_command(
+                &context,
+                name,
+                Some(version.version),
+                AuditAction::Load,
+                Ok(()),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records a start-up or command event. A failed write is returned
+    /// when `fail_closed` is set and only logged otherwise.
+    fn record_command(
+        &self,
+        context: &AccessContext,
+        key_name: &str,
+        key_version: Option<u32>,
+        action: AuditAction,
+        outcome: Result<(), String>,
+    ) -> Result<(), AuditError> {
+        let event = AuditEvent {
+            request_id: context.request_id.clone(),
+            principal: context.principal.clone(),
+            client_addr: context.client_addr.clone(),
+            operation: context.operation.clone(),
+            bucket: None,
+            object_key: None,
+            key_name: key_name.into(),
+            key_version,
+            action,
+            outcome,
+        };
+        self.stats.count_operation(action, event.outcome.is_ok());
+        self.write(event)
+    }
+
+    /// Runs `operation` with the current version of `key_name` to generate
+    /// and wrap a new data key for `object`, and records one `generate`
+    /// event.
+    pub fn generate<T, E: fmt::Display>(
+        &self,
+        context: &AccessContext,
+        key_name: &str,
+        object: ObjectRef<'_>,
+        operation: impl FnOnce(Kek<'_>) -> Result<T, E>,
+    ) -> Result<T, KeyAccessError<E>> {
+        let version = self.keyring.current(key_name);
+        self.run(
+            context,
+            AuditAction::Generate,
+            key_name,
+            None,
+            version,
+            object,
+            operation,
+        )
+    }
+
+    /// Runs `operation` with the current version of `key_name` to wrap an
+    /// existing data key for `object`, and records one `wrap` event.
+    pub fn wrap<T, E: fmt::Display>(
+        &self,
+        context: &AccessContext,
+        key_name: &str,
+        object: ObjectRef<'_>,
+        operation: impl FnOnce(Kek<'_>) -> Result<T, E>,
+    ) -> Result<T, KeyAccessError<E>> {
+        let version = self.keyring.current(key_name);
+        self.run(
+            context,
+            AuditAction::Wrap,
+            key_name,
+            None,
+            version,
+            object,
+            operation,
+        )
+    }
+
+    /// Runs `operation` with version `version` of `key_name` to wrap a
+    /// data key for `object`, and records one `wrap` event. A multipart
+    /// upload wraps its part key under the version of its object envelope.
+    pub fn wrap_version<T, E: fmt::Display>(
+        &self,
+        context: &AccessContext,
+        key_name: &str,
+        version: u32,
+        object: ObjectRef<'_>,
+        operation: impl FnOnce(Kek<'_>) -> Result<T, E>,
+    ) -> Result<T, KeyAccessError<E>> {
+        let found = self.keyring.version(key_name, version);
+        self.run(
+            context,
+            AuditAction::Wrap,
+            key_name,
+            Some(version),
+            found,
+            object,
+            operation,
+        )
+    }
+
+    /// Runs `operation` with version `version` of `key_name` to unwrap the
+    /// data key of `object`, and records one `unwrap` event.
+    pub fn unwrap<T, E: fmt::Display>(
+        &self,
+        context: &AccessContext,
+        key_name: &str,
+        version: u32,
+        object: ObjectRef<'_>,
+        operation: impl FnOnce(Kek<'_>) -> Result<T, E>,
+    ) -> Result<T, KeyAccessError<E>> {
+        let found = self.keyring.version(key_name, version);
+        self.run(
+            context,
+            AuditAction::Unwrap,
+            key_name,
+            Some(version),
+            found,
+            object,
+            operation,
+        )
+    }
+
+    /// Runs `operation` on a found key version, then records the outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn run<T, E: fmt::Display>(
+        &self,
+        context: &AccessContext,
+        action: AuditAction,
+        key_name: &str,
+        requested_version: Option<u32>,
+        found: Result<&KeyVersion, KeyringError>,
+        object: ObjectRef<'_>,
+        operation: impl FnOnce(Kek<'_>) -> Result<T, E>,
+    ) -> Result<T, KeyAccessError<E>> {
+        let (result, key_version) = match found {
+            Ok(version) => {
+                let kek = Kek {
+                    name: key_name,
+                    version: version.version,
+                    secret: &version.key,
+                };
+                (
+                    operation(kek).map_err(KeyAccessError::Operation),
+                    Some(version.version),
+                )
+            }
+            Err(error) => (Err(KeyAccessError::Key(error)), requested_version),
+        };
+        let outcome = match &result {
+            Ok(_) => Ok(()),
+            Err(KeyAccessError::Key(error)) => Err(error.to_string()),
+            Err(KeyAccessError::Operation(error)) => Err(error.to_string()),
+            Err(KeyAccessError::Audit(error)) => Err(error.to_string()),
+        };
+        let event = AuditEvent {
+            request_id: context.request_id.clone(),
+            principal: context.principal.clone(),
+            client_addr: context.client_addr.clone(),
+            operation: context.operation.clone(),
+            bucket: Some(object.bucket.into()),
+            object_key: Some(object.key.into()),
+            key_name: key_name.into(),
+            key_version,
+            action,
+            outcome,
+        };
+        self.stats.count_operation(action, result.is_ok());
+        match self.write(event) {
+            Ok(()) => result,
+            // The result, such as a data key, is dropped and zeroized here.
+            Err(error) => Err(KeyAccessError::Audit(error)),
+        }
+    }
+
+    /// Writes a record, counts it and applies `fail_closed` to a failure:
+    /// the error is returned when it is set and only logged otherwise.
+    fn write(&self, event: AuditEvent) -> Result<(), AuditError> {
+        match self.auditor.record(event) {
+            Ok(_) => {
+                self.stats.audit_records.fetch_add(1, Ordering::Relaxed);
+                if self.audit_failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("audit log writes succeed again");
+                }
+                Ok(())
+            }
+            Err(error) => {
+                self.stats.audit_failures.fetch_add(1, Ordering::Relaxed);
+                // The first failure of a run of failures is logged at error
+                // level; the rest are counted and reported by their requests.
+                if !self.audit_failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        %error,
+                        fail_closed = self.fail_closed,
+                        "failed to write an audit record"
+                    );
+                } else {
+                    tracing::debug!(%error, "failed to write an audit record");
+                }
+                if self.fail_closed {
+                    Err(error)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Returns the counters of key operations and audit writes.
+    pub fn stats(&self) -> &KeyStats {
+        &self.stats
+    }
+
+    /// Returns the loaded keyring, for listing names and versions. Its key
+    /// material stays private to this module.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Checks that the audit log can take records.
+    ///
+    /// For a log file, the check creates, writes and removes the file
+    /// `<log>.probe` next to it, which fails when the directory is gone,
+    /// not writable or out of space, and it checks that the log itself
+    /// still exists at its path. It writes nothing into the log. Without a
+    /// log file, the check reports whether the last record was written.
+    pub fn check_audit_sink(&self) -> Result<(), String> {
+        let Some(path) = &self.audit_path else {
+            return if self.audit_failing.load(Ordering::Relaxed) {
+                Err("the last audit record could not be written".into())
+            } else {
+                Ok(())
+            };
+        };
+        probe_directory(path)
+    }
+}
+
+fn probe_directory(log: &Path) -> Result<(), String> {
+    use std::io::Write;
+    if !log.exists() {
+        return Err(format!(
+            "audit log {} no longer exists; records go to a deleted file until s3seal restarts",
+            log.display()
+        ));
+    }
+    let mut probe_name = log.as_os_str().to_owned();
+    probe_name.push(".probe");
+    let probe = PathBuf::from(probe_name);
+    let result = std::fs::File::create(&probe).and_then(|mut file| file.write_all(b"probe\n"));
+    let removed = std::fs::remove_file(&probe);
+    result.map_err(|e| {
+        format!(
+            "failed to write {} next to the audit log: {e}",
+            probe.display()
+        )
+    })?;
+    removed.map_err(|e| format!("failed to remove {}: {e}", probe.display()))
+}
+
+/// A key-management command from the CLI: creates or rotates a key in the
+/// keyring file and records the command in the audit log.
+pub struct KeyAdmin<'a> {
+    pub keyring_path: &'a Path,
+    pub auditor: &'a Auditor,
+}
+
+/// A failed key-management command.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyAdminError {
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    /// The keyring changed but its audit record could not be written.
+    #[error(
+        "the keyring was changed, but the audit record of the change could not be written: {0}"
+    )]
+    AuditAfterChange(AuditError),
+    /// The command failed and its audit record could not be written either.
+    #[error("{error}; its audit record could not be written either: {audit}")]
+    AuditAfterFailure {
+        error: KeyringError,
+        audit: AuditError,
+    },
+}
+
+impl KeyAdmin<'_> {
+    /// Creates key `name` with version 1 and writes one `create` record.
+    pub fn create(&self, name: &str) -> Result<u32, KeyAdminError> {
+        let result = Keyring::load_or_empty(self.keyring_path).and_then(|mut keyring| {
+            keyring
+                .create_key(
+                    self.keyring_path,
+                    name,
+                    &mut rand::rngs::OsRng,
+                    &now_rfc3339(),
+                )
+                .map(|()| 1)
+        });
+        self.record("keys create", name, AuditAction::Create, result)
+    }
+
+    /// Adds a new current version to key `name` and writes one `rotate`
+    /// record.
+    pub fn rotate(&self, name: &str) -> Result<u32, KeyAdminError> {
+        let result = Keyring::load(self.keyring_path).and_then(|mut keyring| {
+            keyring.rotate_key(
+                self.keyring_path,
+                name,
+                &mut rand::rngs::OsRng,
+                &now_rfc3339(),
+            )
+        });
+        self.record("keys rotate", name, AuditAction::Rotate, result)
+    }
+
+    fn record(
+        &self,
+        command: &str,
+        name: &str,
+        action: AuditAction,
+        result: Result<u32, KeyringError>,
+    ) -> Result<u32, KeyAdminError> {
+        let mut event = AuditEvent::new(command, name, action);
+        event.key_version = result.as_ref().ok().copied();
+        event.outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+        match (result, self.auditor.record(event)) {
+            (Ok(version), Ok(_)) => Ok(version),
+            (Ok(_), Err(audit)) => Err(KeyAdminError::AuditAfterChange(audit)),
+            (Err(error), Ok(_)) => Err(KeyAdminError::Keyring(error)),
+            (Err(error), Err(audit)) => Err(KeyAdminError::AuditAfterFailure { error, audit }),
+        }
+    }
+}

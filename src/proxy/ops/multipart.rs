@@ -1,0 +1,355 @@
+//! Multipart uploads to encrypting buckets.
+//!
+//! CreateMultipartUpload generates the upload's data key, stores its
+//! envelope as the object's metadata, and hands the client an upload id
+//! that carries the data key wrapped under the bucket's key-encryption key
+//! (see `crypto::multipart`). Every later call finds the key in the upload
+//! id it is given, so parts may arrive in any order, in parallel, through
+//! any s3seal process, and across restarts.
+//!
+//! Each part is stored as a part header plus its segments, sealed under a
+//! key derived from the upload key and the header's fresh salt.
+
+use super::forward::{self, bad_gateway};
+use super::read::{LAYOUT_FIELD, LAYOUT_MULTIPART};
+use super::sealed;
+use crate::auth::Authenticated;
+use crate::crypto::multipart::{self as layout, PartHeader};
+use crate::crypto::{self, DataKey, EncryptBody};
+use crate::proxy::body::{CaptureErrors, ErrorSlot, Prepend, ProxyBody};
+use crate::proxy::response;
+use crate::proxy::Context;
+use crate::s3::{etag, listing, ErrorCode, S3Error};
+use crate::upstream::{self, UpstreamRequest};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+/// Largest part S3 accepts: 5 GiB.
+const MAX_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Returns the upstream upload id and the query with it in place of the
+/// client's upload id.
+fn upstream_query(ctx: &Context<'_>) -> Result<(String, String), S3Error> {
+    let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
+    let parsed = layout::parse_upload_id(client_id).map_err(|_| no_such_upload())?;
+    let upstream_id = parsed.upstream.to_string();
+    let query: Vec<(String, String)> = ctx
+        .s3
+        .query
+        .iter()
+        .map(|(name, value)| {
+            if name == "uploadId" {
+                (name.clone(), upstream_id.clone())
+            } else {
+                (name.clone(), value.clone())
+            }
+        })
+        .collect();
+    Ok((upstream_id, crate::proxy::request::encode_query(&query)))
+}
+
+fn no_such_upload() -> S3Error {
+    S3Error::new(
+        ErrorCode::NoSuchUpload,
+        "The specified upload does not exist, or its upload id was not issued by s3seal's CreateMultipartUpload",
+    )
+}
+
+/// Reads a small upstream XML body within the configured limit.
+async fn read_xml(ctx: &Context<'_>, body: Incoming) -> Result<Bytes, S3Error> {
+    let limit = ctx.proxy.config.server.max_xml_body_bytes;
+    Ok(http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            S3Error::new(
+                ErrorCode::BadGateway,
+                "failed to read the upstream XML response",
+            )
+            .with_source(e)
+        })?
+        .to_bytes())
+}
+
+fn xml_response(mut parts: http::response::Parts, xml: Vec<u8>) -> Response<ProxyBody> {
+    response::strip_hop_by_hop(&mut parts.headers);
+    response::strip_sealed_headers(&mut parts.headers);
+    parts
+        .headers
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
+    Response::from_parts(parts, response::full(xml))
+}
+
+fn bad_xml(error: listing::XmlError) -> S3Error {
+    S3Error::new(
+        ErrorCode::BadGateway,
+        "the upstream sent XML that could not be read",
+    )
+    .with_source(error)
+}
+
+pub(crate) async fn create(
+    ctx: &Context<'_>,
+    key_name: &str,
+    auth: Authenticated,
+    _body: Incoming,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let mut headers = ctx.parts.headers.clone();
+    sealed::reject_seal_metadata(&headers)?;
+    sealed::strip_transfer_encoding_headers(&mut headers, auth.payload_mode());
+    sealed::strip_plaintext_digests(&mut headers);
+    let (data_key, envelope) = sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key())?;
+    sealed::envelope_to_headers(&envelope, &mut headers)?;
+    headers.insert(LAYOUT_FIELD, HeaderValue::from_static(LAYOUT_MULTIPART));
+
+    let request = UpstreamRequest {
+        method: Method::POST,
+        bucket: ctx.s3.bucket.clone(),
+        key: ctx.s3.key.clone(),
+        query: ctx.s3.upstream_query(),
+        headers,
+        content_length: Some(0),
+    };
+    let upstream_response = ctx
+        .proxy
+        .upstream
+        .send(request, upstream::empty_body())
+        .await
+        .map_err(bad_gateway)?;
+    if !upstream_response.status().is_success() {
+        return Ok(response::relay_sealed(upstream_response));
+    }
+    let (parts, body) = upstream_response.into_parts();
+    let xml = read_xml(ctx, body).await?;
+    let upstream_id = listing::find_text(&xml, "UploadId")
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            S3Error::new(
+                ErrorCode::BadGateway,
+                "the upstream's CreateMultipartUpload response has no UploadId",
+            )
+        })?;
+    let client_id = sealed::seal_upload_id(
+        ctx,
+        &envelope,
+        &data_key,
+        ctx.bucket(),
+        ctx.key(),
+        &upstream_id,
+    )?;
+    let rewritten =
+        listing::rewrite_text(&xml, "UploadId", |_| client_id.clone()).map_err(bad_xml)?;
+    Ok(xml_response(parts, rewritten))
+}
+
+pub(crate) async fn upload_part(
+    ctx: &Context<'_>,
+    auth: Authenticated,
+    body: Incoming,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let part_number = part_number(ctx)?;
+    let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
+    let (upstream_id, upload_key) =
+        sealed::open_upload_id(ctx, client_id, ctx.bucket(), ctx.key())?;
+    let (_, query) = upstream_query(ctx)?;
+    let plaintext_len = auth.plaintext_len(ctx.parts)?.ok_or_else(|| {
+        S3Error::new(
+            ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        )
+    })?;
+    if plaintext_len > MAX_PART_BYTES {
+        return Err(S3Error::new(
+            ErrorCode::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed part size of 5 GiB",
+        ));
+    }
+    tracing::debug!(part_number, upload_id = %upstream_id, plaintext_len, "encrypting part");
+
+    let mut headers = ctx.parts.headers.clone();
+    sealed::strip_transfer_encoding_headers(&mut headers, auth.payload_mode());
+    sealed::strip_plaintext_digests(&mut headers);
+    let slot = ErrorSlot::default();
+    let verified = auth.verify_body(ctx.parts, body)?;
+    let plaintext = CaptureErrors::new(verified, slot.clone());
+    let upstream_body = seal_part(plaintext, plaintext_len, &upload_key, part_number)?;
+
+    let request = UpstreamRequest {
+        method: Method::PUT,
+        bucket: ctx.s3.bucket.clone(),
+        key: ctx.s3.key.clone(),
+        query,
+        headers,
+        content_length: Some(layout::part_stored_len(plaintext_len)),
+    };
+    let result = ctx.proxy.upstream.send(request, upstream_body).await;
+    if let Some(error) = slot.take() {
+        return Err(error);
+    }
+    let mut response = response::relay_sealed(result.map_err(bad_gateway)?);
+    sealed::map_response_etag(response.headers_mut());
+    Ok(response)
+}
+
+/// Builds the stored form of one part: its header, then its segments.
+pub(crate) fn seal_part<B>(
+    plaintext: B,
+    plaintext_len: u64,
+    upload_key: &DataKey,
+    part_number: u32,
+) -> Result<ProxyBody, S3Error>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::upstream::BoxError>,
+{
+    let header = PartHeader::new(part_number, plaintext_len, &mut rand::rngs::OsRng);
+    let part_key = header.part_key(upload_key);
+    let segments = EncryptBody::new(plaintext, plaintext_len, &part_key, part_number)
+        .map_err(super::objects::crypto_error)?;
+    Ok(Prepend::new(Bytes::copy_from_slice(&header.to_bytes()), segments).boxed_unsync())
+}
+
+fn part_number(ctx: &Context<'_>) -> Result<u32, S3Error> {
+    ctx.s3
+        .query_value("partNumber")
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            S3Error::new(
+                ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })
+}
+
+/// Elements of a CompleteMultipartUpload part that describe the plaintext
+/// and mean nothing for the stored ciphertext.
+const PLAINTEXT_PART_ELEMENTS: &[&str] = &[
+    "ChecksumCRC32",
+    "ChecksumCRC32C",
+    "ChecksumCRC64NVME",
+    "ChecksumSHA1",
+    "ChecksumSHA256",
+];
+
+pub(crate) async fn complete(
+    ctx: &Context<'_>,
+    auth: Authenticated,
+    body: Incoming,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let (_, query) = upstream_query(ctx)?;
+    let limit = ctx.proxy.config.server.max_xml_body_bytes;
+    let payload_mode = auth.payload_mode();
+    let verified = auth.verify_body(ctx.parts, body)?;
+    let request_xml = http_body_util::Limited::new(verified, limit)
+        .collect()
+        .await
+        .map_err(|e| match e.downcast::<S3Error>() {
+            Ok(error) => *error,
+            Err(other) => S3Error::new(ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema").with_source(other),
+        })?
+        .to_bytes();
+    let upstream_xml = listing::rewrite_complete_request(&request_xml, PLAINTEXT_PART_ELEMENTS, etag::to_upstream)
+        .map_err(|e| S3Error::new(ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema").with_source(e))?;
+
+    let mut headers = ctx.parts.headers.clone();
+    sealed::strip_transfer_encoding_headers(&mut headers, payload_mode);
+    sealed::strip_plaintext_digests(&mut headers);
+    sealed::map_conditional_etags(&mut headers);
+    let request = UpstreamRequest {
+        method: Method::POST,
+        bucket: ctx.s3.bucket.clone(),
+        key: ctx.s3.key.clone(),
+        query,
+        headers,
+        content_length: Some(upstream_xml.len() as u64),
+    };
+    let upstream_response = ctx
+        .proxy
+        .upstream
+        .send(request, upstream::full_body(upstream_xml))
+        .await
+        .map_err(bad_gateway)?;
+    if !upstream_response.status().is_success() {
+        return Ok(response::relay_sealed(upstream_response));
+    }
+    let (mut parts, body) = upstream_response.into_parts();
+    let xml = read_xml(ctx, body).await?;
+    if listing::root_name(&xml).as_deref() == Some("Error") {
+        // S3 reports a failed completion as 200 with an <Error> document, so
+        // the status must come from the code.
+        let code = listing::find_text(&xml, "Code").unwrap_or_default();
+        parts.status = match code.as_str() {
+            "NoSuchUpload" => StatusCode::NOT_FOUND,
+            "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "MalformedXML"
+            | "InvalidRequest" => StatusCode::BAD_REQUEST,
+            "SlowDown" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        tracing::warn!(%code, "the upstream reported CompleteMultipartUpload as failed in a 200 response");
+        return Ok(xml_response(parts, xml.to_vec()));
+    }
+    let rewritten = listing::rewrite_etags(&xml, etag::to_client).map_err(bad_xml)?;
+    Ok(xml_response(parts, rewritten))
+}
+
+pub(crate) async fn abort(
+    ctx: &Context<'_>,
+    auth: Authenticated,
+    body: Incoming,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let (_, query) = upstream_query(ctx)?;
+    forward::forward_with_query(ctx, auth, body, true, query).await
+}
+
+pub(crate) async fn list_parts(
+    ctx: &Context<'_>,
+    _auth: Authenticated,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let (_, query) = upstream_query(ctx)?;
+    let client_id = ctx
+        .s3
+        .query_value("uploadId")
+        .unwrap_or_default()
+        .to_string();
+    let request = UpstreamRequest {
+        method: Method::GET,
+        bucket: ctx.s3.bucket.clone(),
+        key: ctx.s3.key.clone(),
+        query,
+        headers: super::objects::upstream_read_headers(ctx.parts.headers.clone()),
+        content_length: None,
+    };
+    let upstream_response = ctx
+        .proxy
+        .upstream
+        .send(request, upstream::empty_body())
+        .await
+        .map_err(bad_gateway)?;
+    if !upstream_response.status().is_success() {
+        return Ok(response::relay_sealed(upstream_response));
+    }
+    let (parts, body) = upstream_response.into_parts();
+    let xml = read_xml(ctx, body).await?;
+    let sizes = listing::rewrite_entries(
+        &xml,
+        &["Part"],
+        |stored, _| part_plaintext_len(stored),
+        etag::to_client,
+    )
+    .map_err(bad_xml)?;
+    let rewritten =
+        listing::rewrite_text(&sizes, "UploadId", |_| client_id.clone()).map_err(bad_xml)?;
+    Ok(xml_response(parts, rewritten))
+}
+
+/// Returns the plaintext length of a stored part, or the stored length for
+/// a part that was not written by s3seal.
+fn part_plaintext_len(stored: u64) -> u64 {
+    stored
+        .checked_sub(layout::PART_HEADER_LEN)
+        .and_then(crypto::plaintext_len)
+        .unwrap_or(stored)
+}

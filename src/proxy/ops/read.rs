@@ -1,0 +1,538 @@
+//! Reading an object of an encrypting bucket as plaintext: whole, a byte
+//! range, or one part, for single-part and multipart objects alike. Used by
+//! GetObject, HeadObject with `partNumber`, and the copy operations.
+//!
+//! A whole-object read is one upstream request. A range or part read first
+//! fetches the stored object's first 32 bytes: that response carries the
+//! stored length and the envelope, and for a multipart object the first
+//! part header, from which the part layout follows. Then it fetches only
+//! the segments that overlap the range.
+
+use super::forward::bad_gateway;
+use super::sealed;
+use crate::crypto::multipart::{MultipartDecryptBody, PartHeader, PartLayout, PART_HEADER_LEN};
+use crate::crypto::{self, DataKey, DecryptBody, Envelope};
+use crate::proxy::body::{read_prefix, Prepend, ProxyBody, SkipPrefix};
+use crate::proxy::Context;
+use crate::s3::range::{self, ByteRange, Resolved};
+use crate::s3::{ErrorCode, S3Error};
+use crate::upstream::{self, BoxError, UpstreamRequest};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+/// Metadata field that marks an object stored in the multipart layout.
+pub(crate) const LAYOUT_FIELD: &str = "x-amz-meta-s3seal-layout";
+pub(crate) const LAYOUT_MULTIPART: &str = "multipart";
+
+/// What to read.
+pub(crate) struct ReadRequest<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    /// Upstream query (for example `versionId`), already encoded.
+    pub query: String,
+    /// Conditional and SSE headers for the upstream, ETags already mapped.
+    pub headers: HeaderMap,
+    pub range: Option<ByteRange>,
+    pub part_number: Option<u32>,
+}
+
+/// An object opened for reading.
+pub(crate) struct Opened {
+    /// The upstream response headers of the first request.
+    pub headers: HeaderMap,
+    pub plaintext_total: u64,
+    /// Inclusive plaintext bounds when a range or part was served.
+    pub served: Option<(u64, u64)>,
+    /// Part count of a multipart object.
+    pub parts_count: Option<u32>,
+    pub len: u64,
+    pub body: ProxyBody,
+}
+
+pub(crate) enum ReadOutcome {
+    Opened(Opened),
+    /// An upstream response that is not an object (404, 304, 412, ...).
+    Upstream(Response<Incoming>),
+}
+
+fn invalid_range() -> S3Error {
+    S3Error::new(
+        ErrorCode::InvalidRange,
+        "The requested range is not satisfiable",
+    )
+}
+
+fn protocol_error(what: &str) -> S3Error {
+    S3Error::new(ErrorCode::BadGateway, format!("the upstream sent {what}"))
+}
+
+fn invalid_stored_length() -> S3Error {
+    S3Error::new(
+        ErrorCode::InternalError,
+        "the stored object's length is not a valid ciphertext length",
+    )
+}
+
+async fn get(
+    ctx: &Context<'_>,
+    req: &ReadRequest<'_>,
+    method: Method,
+    range: Option<(u64, Option<u64>)>,
+) -> Result<Response<Incoming>, S3Error> {
+    let mut headers = req.headers.clone();
+    headers.remove(http::header::RANGE);
+    if let Some((first, last)) = range {
+        let value = match last {
+            Some(last) => format!("bytes={first}-{last}"),
+            None => format!("bytes={first}-"),
+        };
+        headers.insert(
+            http::header::RANGE,
+            HeaderValue::from_str(&value).map_err(|e| {
+                S3Error::new(ErrorCode::InternalError, "invalid range header").with_source(e)
+            })?,
+        );
+    }
+    let request = UpstreamRequest {
+        method,
+        bucket: Some(req.bucket.to_string()),
+        key: Some(req.key.to_string()),
+        query: req.query.clone(),
+        headers,
+        content_length: None,
+    };
+    ctx.proxy
+        .upstream
+        .send(request, upstream::empty_body())
+        .await
+        .map_err(bad_gateway)
+}
+
+/// Returns the part count from a multipart ETag (`"...-N"`).
+pub(crate) fn etag_parts(headers: &HeaderMap) -> Option<u32> {
+    let etag = headers
+        .get(http::header::ETAG)?
+        .to_str()
+        .ok()?
+        .trim_matches('"');
+    let (_, count) = etag.rsplit_once('-')?;
+    count.parse().ok().filter(|&n| n > 0)
+}
+
+pub(crate) fn is_multipart_layout(headers: &HeaderMap) -> bool {
+    headers.get(LAYOUT_FIELD).and_then(|v| v.to_str().ok()) == Some(LAYOUT_MULTIPART)
+}
+
+/// Returns the envelope of a stored object, or the not-encrypted error.
+fn envelope(req: &ReadRequest<'_>, headers: &HeaderMap) -> Result<Envelope, S3Error> {
+    match sealed::envelope_from_headers(headers) {
+        Some(envelope) => envelope,
+        None => Err(sealed::not_encrypted(req.bucket, req.key)),
+    }
+}
+
+/// Opens an object of an encrypting bucket.
+pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutcome, S3Error> {
+    if req.range.is_none() && req.part_number.is_none() {
+        return open_whole(ctx, req).await;
+    }
+    let probe = get(ctx, &req, Method::GET, Some((0, Some(PART_HEADER_LEN - 1)))).await?;
+    let status = probe.status();
+    if status == StatusCode::RANGE_NOT_SATISFIABLE {
+        return Err(invalid_range());
+    }
+    if !(status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT) {
+        return Ok(ReadOutcome::Upstream(probe));
+    }
+    let (parts, body) = probe.into_parts();
+    let stored_total = stored_total(status, &parts.headers)?;
+    let envelope = envelope(&req, &parts.headers)?;
+    let data_key = sealed::open_data_key(ctx, &envelope, req.bucket, req.key)?;
+    let (first_bytes, _) = read_prefix(body, PART_HEADER_LEN as usize)
+        .await
+        .map_err(|e| protocol_error("a failed body").with_source(e))?;
+
+    if is_multipart_layout(&parts.headers) {
+        let header = PartHeader::parse(
+            first_bytes
+                .get(..PART_HEADER_LEN as usize)
+                .unwrap_or(&first_bytes),
+        )
+        .map_err(stored_error)?;
+        let layout = layout(
+            ctx,
+            &req,
+            &parts.headers,
+            header.plaintext_len,
+            stored_total,
+        )
+        .await?;
+        return serve_multipart(ctx, &req, parts.headers, data_key, layout)
+            .await
+            .map(ReadOutcome::Opened);
+    }
+
+    let plaintext_total = crypto::plaintext_len(stored_total).ok_or_else(invalid_stored_length)?;
+    let (first, last) = match (req.part_number, req.range) {
+        (Some(1), _) if plaintext_total > 0 => (0, plaintext_total - 1),
+        (Some(_), _) => {
+            return Err(S3Error::new(
+                ErrorCode::InvalidPartNumber,
+                "The requested partnumber is not satisfiable",
+            ))
+        }
+        (None, Some(range)) => match range.resolve(plaintext_total) {
+            Resolved::Satisfiable { first, last } => (first, last),
+            Resolved::Unsatisfiable => return Err(invalid_range()),
+        },
+        (None, None) => return Err(invalid_range()),
+    };
+    let window = crypto::segment_window(plaintext_total, first, last).map_err(stored_error)?;
+    let response = get(
+        ctx,
+        &req,
+        Method::GET,
+        Some((
+            window.ciphertext_start,
+            Some(window.ciphertext_end_inclusive),
+        )),
+    )
+    .await?;
+    if !response.status().is_success() {
+        return Err(protocol_error(
+            "an error for a range that the first response allowed",
+        ));
+    }
+    let offset = body_offset(response.status(), response.headers())?;
+    let skip = window
+        .ciphertext_start
+        .checked_sub(offset)
+        .ok_or_else(|| protocol_error("a range that starts after the requested bytes"))?;
+    let body = DecryptBody::new(
+        SkipPrefix::new(response.into_body(), skip),
+        &data_key,
+        0,
+        plaintext_total,
+        &window,
+    )
+    .map_err(stored_error)?;
+    Ok(ReadOutcome::Opened(Opened {
+        headers: parts.headers,
+        plaintext_total,
+        served: Some((first, last)),
+        parts_count: None,
+        len: last - first + 1,
+        body: body.boxed_unsync(),
+    }))
+}
+
+async fn open_whole(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutcome, S3Error> {
+    let response = get(ctx, &req, Method::GET, None).await?;
+    let status = response.status();
+    if !(status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT) {
+        return Ok(ReadOutcome::Upstream(response));
+    }
+    let (parts, body) = response.into_parts();
+    if status == StatusCode::PARTIAL_CONTENT {
+        return Err(protocol_error(
+            "a partial response to a whole-object request",
+        ));
+    }
+    let stored_total = sealed::header_u64(&parts.headers, "content-length")
+        .ok_or_else(|| protocol_error("a response without Content-Length"))?;
+    let envelope = envelope(&req, &parts.headers)?;
+    let data_key = sealed::open_data_key(ctx, &envelope, req.bucket, req.key)?;
+
+    if is_multipart_layout(&parts.headers) {
+        let (first_bytes, rest) = read_prefix(body, PART_HEADER_LEN as usize)
+            .await
+            .map_err(|e| protocol_error("a failed body").with_source(e))?;
+        let header = PartHeader::parse(
+            first_bytes
+                .get(..PART_HEADER_LEN as usize)
+                .unwrap_or(&first_bytes),
+        )
+        .map_err(stored_error)?;
+        let layout = layout(
+            ctx,
+            &req,
+            &parts.headers,
+            header.plaintext_len,
+            stored_total,
+        )
+        .await?;
+        let plaintext_total = layout.plaintext_len();
+        let parts_count = layout.parts.len() as u32;
+        let source = Prepend::new(first_bytes, rest);
+        let body =
+            MultipartDecryptBody::from_part_start(source, data_key, layout, 0, 0, plaintext_total);
+        return Ok(ReadOutcome::Opened(Opened {
+            headers: parts.headers,
+            plaintext_total,
+            served: None,
+            parts_count: Some(parts_count),
+            len: plaintext_total,
+            body: body.boxed_unsync(),
+        }));
+    }
+
+    let plaintext_total = crypto::plaintext_len(stored_total).ok_or_else(invalid_stored_length)?;
+    let body = DecryptBody::full(body, &data_key, 0, plaintext_total).map_err(stored_error)?;
+    Ok(ReadOutcome::Opened(Opened {
+        headers: parts.headers,
+        plaintext_total,
+        served: None,
+        parts_count: None,
+        len: plaintext_total,
+        body: body.boxed_unsync(),
+    }))
+}
+
+/// Finds the part layout: every part but the last as long as the first
+/// when the stored length agrees, otherwise by reading every part header.
+async fn layout(
+    ctx: &Context<'_>,
+    req: &ReadRequest<'_>,
+    headers: &HeaderMap,
+    first_len: u64,
+    stored_total: u64,
+) -> Result<PartLayout, S3Error> {
+    if let Some(parts) = etag_parts(headers) {
+        if let Some(layout) = PartLayout::uniform(parts, first_len, stored_total) {
+            return Ok(layout);
+        }
+    }
+    // Parts of different sizes: one small request per part header.
+    let mut lens = Vec::new();
+    let mut offset = 0u64;
+    while offset < stored_total {
+        if lens.len() >= 10_000 {
+            return Err(stored_error(crypto::CryptoError::TrailingData {
+                segment: 0,
+            }));
+        }
+        let response = get(
+            ctx,
+            req,
+            Method::GET,
+            Some((offset, Some(offset + PART_HEADER_LEN - 1))),
+        )
+        .await?;
+        if !response.status().is_success() {
+            return Err(protocol_error("an error while reading a part header"));
+        }
+        let (bytes, _) = read_prefix(response.into_body(), PART_HEADER_LEN as usize)
+            .await
+            .map_err(|e| protocol_error("a failed body").with_source(e))?;
+        let header = PartHeader::parse(bytes.get(..PART_HEADER_LEN as usize).unwrap_or(&bytes))
+            .map_err(stored_error)?;
+        if header.part_number as usize != lens.len() + 1 {
+            return Err(stored_error(crypto::CryptoError::MalformedEnvelopeField {
+                field: "part-header",
+                reason: "parts are out of order".into(),
+            }));
+        }
+        offset += header.stored_len();
+        lens.push(header.plaintext_len);
+    }
+    let layout = PartLayout::from_lens(&lens);
+    if layout.stored_len() != stored_total {
+        return Err(stored_error(crypto::CryptoError::TrailingData {
+            segment: 0,
+        }));
+    }
+    Ok(layout)
+}
+
+/// Serves a range or one part of a multipart object.
+async fn serve_multipart(
+    ctx: &Context<'_>,
+    req: &ReadRequest<'_>,
+    headers: HeaderMap,
+    data_key: DataKey,
+    layout: PartLayout,
+) -> Result<Opened, S3Error> {
+    let plaintext_total = layout.plaintext_len();
+    let (first, last) = match (req.part_number, req.range) {
+        (Some(number), _) => {
+            let span = layout
+                .parts
+                .get((number as usize).wrapping_sub(1))
+                .ok_or_else(|| {
+                    S3Error::new(
+                        ErrorCode::InvalidPartNumber,
+                        "The requested partnumber is not satisfiable",
+                    )
+                })?;
+            if span.plaintext_len == 0 {
+                return Err(invalid_range());
+            }
+            (
+                span.plaintext_offset,
+                span.plaintext_offset + span.plaintext_len - 1,
+            )
+        }
+        (None, Some(range)) => match range.resolve(plaintext_total) {
+            Resolved::Satisfiable { first, last } => (first, last),
+            Resolved::Unsatisfiable => return Err(invalid_range()),
+        },
+        (None, None) => return Err(invalid_range()),
+    };
+    let first_index = layout.part_index_at(first).ok_or_else(invalid_range)?;
+    let last_index = layout.part_index_at(last).ok_or_else(invalid_range)?;
+    let first_span = layout.parts[first_index];
+    let last_span = layout.parts[last_index];
+
+    let offset_in_first = first - first_span.plaintext_offset;
+    let first_segment = offset_in_first / crypto::SEGMENT_LEN;
+    let offset_in_last = last - last_span.plaintext_offset;
+    let last_segment_end =
+        ((offset_in_last / crypto::SEGMENT_LEN) + 1) * crypto::SEALED_SEGMENT_LEN;
+    let stored_end = last_span.stored_offset
+        + PART_HEADER_LEN
+        + last_segment_end.min(crypto::ciphertext_len(last_span.plaintext_len))
+        - 1;
+    let len = last - first + 1;
+    let parts_count = Some(layout.parts.len() as u32);
+
+    let body: ProxyBody = if first_segment == 0 {
+        let response = get(
+            ctx,
+            req,
+            Method::GET,
+            Some((first_span.stored_offset, Some(stored_end))),
+        )
+        .await?;
+        let source = checked_body(response, first_span.stored_offset)?;
+        MultipartDecryptBody::from_part_start(
+            source,
+            data_key,
+            layout,
+            first_index,
+            offset_in_first,
+            len,
+        )
+        .boxed_unsync()
+    } else {
+        let header_response = get(
+            ctx,
+            req,
+            Method::GET,
+            Some((
+                first_span.stored_offset,
+                Some(first_span.stored_offset + PART_HEADER_LEN - 1),
+            )),
+        )
+        .await?;
+        let header_body = checked_body(header_response, first_span.stored_offset)?;
+        let (bytes, _) = read_prefix(header_body, PART_HEADER_LEN as usize)
+            .await
+            .map_err(|e| protocol_error("a failed body").with_source(e))?;
+        let header = PartHeader::parse(bytes.get(..PART_HEADER_LEN as usize).unwrap_or(&bytes))
+            .map_err(stored_error)?;
+        let segment_start =
+            first_span.stored_offset + PART_HEADER_LEN + first_segment * crypto::SEALED_SEGMENT_LEN;
+        let response = get(
+            ctx,
+            req,
+            Method::GET,
+            Some((segment_start, Some(stored_end))),
+        )
+        .await?;
+        let source = checked_body(response, segment_start)?;
+        let skip = offset_in_first - first_segment * crypto::SEGMENT_LEN;
+        MultipartDecryptBody::from_segment(
+            source,
+            data_key,
+            layout,
+            first_index,
+            &header,
+            first_segment,
+            skip,
+            len,
+        )
+        .map_err(stored_error)?
+        .boxed_unsync()
+    };
+    Ok(Opened {
+        headers,
+        plaintext_total,
+        served: Some((first, last)),
+        parts_count,
+        len,
+        body,
+    })
+}
+
+/// Checks that a ranged response starts where requested and returns its body.
+fn checked_body(
+    response: Response<Incoming>,
+    expected_offset: u64,
+) -> Result<SkipPrefix<Incoming>, S3Error> {
+    if !response.status().is_success() {
+        return Err(protocol_error("an error for a range inside the object"));
+    }
+    let offset = body_offset(response.status(), response.headers())?;
+    let skip = expected_offset
+        .checked_sub(offset)
+        .ok_or_else(|| protocol_error("a range that starts after the requested bytes"))?;
+    Ok(SkipPrefix::new(response.into_body(), skip))
+}
+
+fn body_offset(status: StatusCode, headers: &HeaderMap) -> Result<u64, S3Error> {
+    if status != StatusCode::PARTIAL_CONTENT {
+        return Ok(0);
+    }
+    match headers
+        .get(http::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(range::parse_content_range)
+    {
+        Some((Some((first, _)), _)) => Ok(first),
+        _ => Err(protocol_error(
+            "a 206 response without a valid Content-Range",
+        )),
+    }
+}
+
+fn stored_total(status: StatusCode, headers: &HeaderMap) -> Result<u64, S3Error> {
+    if status == StatusCode::PARTIAL_CONTENT {
+        match headers
+            .get(http::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(range::parse_content_range)
+        {
+            Some((_, total)) => Ok(total),
+            None => Err(protocol_error(
+                "a 206 response without a valid Content-Range",
+            )),
+        }
+    } else {
+        sealed::header_u64(headers, "content-length")
+            .ok_or_else(|| protocol_error("a response without Content-Length"))
+    }
+}
+
+/// Maps a format error found in stored data.
+pub(crate) fn stored_error(error: crypto::CryptoError) -> S3Error {
+    S3Error::new(
+        ErrorCode::InternalError,
+        "the stored object failed authentication: it was altered, truncated or replaced upstream",
+    )
+    .with_source(error)
+}
+
+/// Decrypts the first frame before the status line goes out, so that a
+/// tampered first segment (and so any tampered object of one segment) is
+/// reported as an error response instead of an aborted body.
+pub(crate) async fn prefetch_first_frame(body: ProxyBody) -> Result<ProxyBody, S3Error> {
+    if body.is_end_stream() {
+        return Ok(body);
+    }
+    let (first, rest) = read_prefix(body, 1).await.map_err(|error: BoxError| {
+        S3Error::new(ErrorCode::InternalError, "the stored object failed authentication: it was altered, truncated or replaced upstream").with_source(error)
+    })?;
+    Ok(Prepend::new(first, rest).boxed_unsync())
+}

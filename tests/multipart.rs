@@ -1,0 +1,587 @@
+//! Multipart uploads through s3seal with aws-sdk-s3, against an in-process
+//! s3s-fs upstream: part order, part sizes, ranges across part boundaries,
+//! part reads, copies, aborts and a restart in the middle of an upload.
+
+mod common;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use common::{pattern, Harness};
+
+const MIB: usize = 1024 * 1024;
+
+async fn upload_part(
+    h: &Harness,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    number: i32,
+    data: Vec<u8>,
+) -> CompletedPart {
+    let out = h
+        .client
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(number)
+        .body(ByteStream::from(data))
+        .send()
+        .await
+        .unwrap();
+    CompletedPart::builder()
+        .part_number(number)
+        .e_tag(out.e_tag().unwrap())
+        .build()
+}
+
+/// Uploads `parts` (in reverse order, two at a time) and completes the
+/// upload. Returns the whole plaintext and the final ETag.
+async fn multipart_object(
+    h: &Harness,
+    bucket: &str,
+    key: &str,
+    sizes: &[usize],
+) -> (Vec<u8>, String) {
+    let created = h
+        .client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let upload_id = created.upload_id().unwrap().to_string();
+    let parts: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| pattern(len, i as u8 + 1))
+        .collect();
+    let mut completed = Vec::new();
+    let numbered: Vec<(i32, Vec<u8>)> = parts
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, d)| (i as i32 + 1, d))
+        .rev()
+        .collect();
+    for pair in numbered.chunks(2) {
+        let uploads = pair
+            .iter()
+            .map(|(number, data)| upload_part(h, bucket, key, &upload_id, *number, data.clone()));
+        completed.extend(futures_util::future::join_all(uploads).await);
+    }
+    completed.sort_by_key(|p| p.part_number());
+    let done = h
+        .client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (parts.concat(), done.e_tag().unwrap().to_string())
+}
+
+async fn get_range(h: &Harness, bucket: &str, key: &str, range: &str) -> (Vec<u8>, Option<String>) {
+    let out = h
+        .client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(range)
+        .send()
+        .await
+        .unwrap();
+    let content_range = out.content_range().map(str::to_string);
+    (
+        out.body.collect().await.unwrap().into_bytes().to_vec(),
+        content_range,
+    )
+}
+
+#[tokio::test]
+async fn parts_out_of_order_round_trip() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-order").await;
+    let sizes = [5 * MIB, 5 * MIB, 1];
+    let (data, etag) = multipart_object(&h, &bucket, "obj", &sizes).await;
+    assert!(etag.ends_with("-3\""), "{etag}");
+
+    let out = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("obj")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.e_tag(), Some(etag.as_str()));
+    assert_eq!(out.content_length(), Some(data.len() as i64));
+    assert_eq!(
+        out.body.collect().await.unwrap().into_bytes().to_vec(),
+        data
+    );
+
+    let head = h
+        .client
+        .head_object()
+        .bucket(&bucket)
+        .key("obj")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(data.len() as i64));
+    assert_eq!(head.e_tag(), Some(etag.as_str()));
+
+    let listed = h
+        .client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let entry = &listed.contents()[0];
+    assert_eq!(entry.size(), Some(data.len() as i64));
+
+    let (stored, metadata) = h.stored(&bucket, "obj").await;
+    assert_eq!(
+        metadata.get("s3seal-layout").map(String::as_str),
+        Some("multipart")
+    );
+    assert!(
+        !stored.windows(64).any(|w| w == &data[1000..1064]),
+        "plaintext visible upstream"
+    );
+}
+
+#[tokio::test]
+async fn ranges_across_part_boundaries() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-ranges").await;
+    let sizes = [5 * MIB, 5 * MIB, 300_000];
+    let (data, _) = multipart_object(&h, &bucket, "r", &sizes).await;
+    let total = data.len();
+    let boundaries = [5 * MIB, 10 * MIB];
+    let mut cases: Vec<(usize, usize)> = Vec::new();
+    for &b in &boundaries {
+        cases.extend([
+            (b - 1, b),
+            (b - 10, b + 10),
+            (b, b),
+            (b - 65_536, b + 65_536),
+            (b - 1, b - 1),
+        ]);
+    }
+    cases.extend([
+        (0, 0),
+        (0, total - 1),
+        (1, 10 * MIB + 5),
+        (total - 5, total - 1),
+    ]);
+    for (first, last) in cases {
+        let (body, content_range) =
+            get_range(&h, &bucket, "r", &format!("bytes={first}-{last}")).await;
+        assert_eq!(body, &data[first..=last], "range {first}-{last}");
+        assert_eq!(
+            content_range,
+            Some(format!("bytes {first}-{last}/{total}")),
+            "range {first}-{last}"
+        );
+    }
+    let (body, _) = get_range(&h, &bucket, "r", "bytes=-70000").await;
+    assert_eq!(body, &data[total - 70_000..]);
+    let (body, _) = get_range(&h, &bucket, "r", &format!("bytes={}-", 10 * MIB - 3)).await;
+    assert_eq!(body, &data[10 * MIB - 3..]);
+}
+
+#[tokio::test]
+async fn unaligned_parts_read_back() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-unaligned").await;
+    let sizes = [5 * MIB + 1, 5 * MIB + 1, 1];
+    let (data, _) = multipart_object(&h, &bucket, "u", &sizes).await;
+    let out = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("u")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.content_length(), Some(data.len() as i64));
+    assert_eq!(
+        out.body.collect().await.unwrap().into_bytes().to_vec(),
+        data
+    );
+    for (first, last) in [(5 * MIB - 2, 5 * MIB + 2), (10 * MIB, 10 * MIB + 2), (3, 9)] {
+        let (body, _) = get_range(&h, &bucket, "u", &format!("bytes={first}-{last}")).await;
+        assert_eq!(body, &data[first..=last], "range {first}-{last}");
+    }
+}
+
+#[tokio::test]
+async fn part_number_reads() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-parts").await;
+    let sizes = [5 * MIB, 5 * MIB, 1000];
+    let (data, _) = multipart_object(&h, &bucket, "p", &sizes).await;
+    let mut offset = 0;
+    for (i, &len) in sizes.iter().enumerate() {
+        let number = i as i32 + 1;
+        let out = h
+            .client
+            .get_object()
+            .bucket(&bucket)
+            .key("p")
+            .part_number(number)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.parts_count(), Some(3));
+        assert_eq!(out.content_length(), Some(len as i64));
+        assert_eq!(
+            out.body.collect().await.unwrap().into_bytes().to_vec(),
+            &data[offset..offset + len],
+            "part {number}"
+        );
+        let head = h
+            .client
+            .head_object()
+            .bucket(&bucket)
+            .key("p")
+            .part_number(number)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.content_length(),
+            Some(len as i64),
+            "HEAD part {number}"
+        );
+        offset += len;
+    }
+    let err = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("p")
+        .part_number(4)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(416));
+}
+
+#[tokio::test]
+async fn list_parts_shows_plaintext_sizes() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-list").await;
+    let created = h
+        .client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("l")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = created.upload_id().unwrap();
+    upload_part(&h, &bucket, "l", upload_id, 1, pattern(5 * MIB, 1)).await;
+    upload_part(&h, &bucket, "l", upload_id, 2, pattern(12_345, 2)).await;
+    let parts = h
+        .client
+        .list_parts()
+        .bucket(&bucket)
+        .key("l")
+        .upload_id(upload_id)
+        .send()
+        .await
+        .unwrap();
+    // s3s-fs lists parts in directory order, so sort by part number.
+    let mut listed: Vec<(i32, i64)> = parts
+        .parts()
+        .iter()
+        .map(|p| (p.part_number().unwrap_or(0), p.size().unwrap_or(-1)))
+        .collect();
+    listed.sort();
+    let sizes: Vec<i64> = listed.into_iter().map(|(_, size)| size).collect();
+    assert_eq!(sizes, vec![5 * MIB as i64, 12_345]);
+    assert_eq!(parts.upload_id(), Some(upload_id));
+
+    h.client
+        .abort_multipart_upload()
+        .bucket(&bucket)
+        .key("l")
+        .upload_id(upload_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        h.direct
+            .head_object()
+            .bucket(&bucket)
+            .key("l")
+            .send()
+            .await
+            .is_err(),
+        "an aborted upload left an object"
+    );
+}
+
+#[tokio::test]
+async fn reuploaded_part_replaces_data() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-retry").await;
+    let created = h
+        .client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = created.upload_id().unwrap();
+    upload_part(&h, &bucket, "k", upload_id, 1, pattern(70_000, 1)).await;
+    let second = upload_part(&h, &bucket, "k", upload_id, 1, pattern(70_000, 9)).await;
+    h.client
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .upload_id(upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().parts(second).build())
+        .send()
+        .await
+        .unwrap();
+    let out = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.body.collect().await.unwrap().into_bytes().to_vec(),
+        pattern(70_000, 9)
+    );
+}
+
+#[tokio::test]
+async fn forged_upload_id_rejected() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-forged").await;
+    let created = h
+        .client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("a")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = created.upload_id().unwrap().to_string();
+    // The token is bound to the object key, so it does not open another key's upload.
+    let err = h
+        .client
+        .upload_part()
+        .bucket(&bucket)
+        .key("b")
+        .upload_id(&upload_id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(404));
+    let bare = upload_id.split("~s3s1~").next().unwrap();
+    let err = h
+        .client
+        .upload_part()
+        .bucket(&bucket)
+        .key("a")
+        .upload_id(bare)
+        .part_number(1)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_service_error()
+            .and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e)),
+        Some("NoSuchUpload")
+    );
+}
+
+#[tokio::test]
+async fn restart_between_parts() {
+    let mut h = Harness::start().await;
+    let bucket = h.bucket("mp-restart").await;
+    let created = h
+        .client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("r")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = created.upload_id().unwrap().to_string();
+    let first = upload_part(&h, &bucket, "r", &upload_id, 1, pattern(5 * MIB, 1)).await;
+    h.restart_proxy().await;
+    let second = upload_part(&h, &bucket, "r", &upload_id, 2, pattern(1000, 2)).await;
+    h.client
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("r")
+        .upload_id(&upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(first)
+                .parts(second)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("r")
+        .send()
+        .await
+        .unwrap();
+    let body = out.body.collect().await.unwrap().into_bytes().to_vec();
+    assert_eq!(body, [pattern(5 * MIB, 1), pattern(1000, 2)].concat());
+}
+
+#[tokio::test]
+async fn upload_part_copy_from_both_modes() {
+    let h = Harness::start().await;
+    let sealed = h.bucket("mp-copy").await;
+    let plain = h.bucket("plain-mp-copy").await;
+    let source = pattern(6 * MIB, 3);
+    h.client
+        .put_object()
+        .bucket(&sealed)
+        .key("src")
+        .body(ByteStream::from(source.clone()))
+        .send()
+        .await
+        .unwrap();
+    h.client
+        .put_object()
+        .bucket(&plain)
+        .key("src")
+        .body(ByteStream::from(source.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    let created = h
+        .client
+        .create_multipart_upload()
+        .bucket(&sealed)
+        .key("dst")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = created.upload_id().unwrap();
+    let first = h
+        .client
+        .upload_part_copy()
+        .bucket(&sealed)
+        .key("dst")
+        .upload_id(upload_id)
+        .part_number(1)
+        .copy_source(format!("{sealed}/src"))
+        .copy_source_range(format!("bytes=0-{}", 5 * MIB - 1))
+        .send()
+        .await
+        .unwrap();
+    let second = h
+        .client
+        .upload_part_copy()
+        .bucket(&sealed)
+        .key("dst")
+        .upload_id(upload_id)
+        .part_number(2)
+        .copy_source(format!("{plain}/src"))
+        .copy_source_range(format!("bytes={}-{}", 5 * MIB, 6 * MIB - 1))
+        .send()
+        .await
+        .unwrap();
+    let parts = [
+        (1, first.copy_part_result().unwrap().e_tag().unwrap()),
+        (2, second.copy_part_result().unwrap().e_tag().unwrap()),
+    ];
+    let completed = CompletedMultipartUpload::builder()
+        .set_parts(Some(
+            parts
+                .iter()
+                .map(|(n, e)| CompletedPart::builder().part_number(*n).e_tag(*e).build())
+                .collect(),
+        ))
+        .build();
+    h.client
+        .complete_multipart_upload()
+        .bucket(&sealed)
+        .key("dst")
+        .upload_id(upload_id)
+        .multipart_upload(completed)
+        .send()
+        .await
+        .unwrap();
+    let out = h
+        .client
+        .get_object()
+        .bucket(&sealed)
+        .key("dst")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.body.collect().await.unwrap().into_bytes().to_vec(),
+        source
+    );
+}
+
+#[tokio::test]
+async fn copy_of_multipart_object_reads_back() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-copyobj").await;
+    let (data, _) = multipart_object(&h, &bucket, "m", &[5 * MIB, 100]).await;
+    h.client
+        .copy_object()
+        .bucket(&bucket)
+        .key("copy")
+        .copy_source(format!("{bucket}/m"))
+        .send()
+        .await
+        .unwrap();
+    let out = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("copy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.body.collect().await.unwrap().into_bytes().to_vec(),
+        data
+    );
+    let listed = h
+        .client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("copy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents()[0].size(), Some(data.len() as i64));
+}

@@ -1,0 +1,412 @@
+//! The operator surface: `/metrics`, `/healthz` and `/readyz` over HTTP,
+//! and the log policy that no secret reaches a log line at any level.
+
+mod common;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::{http_get, reqwest_lite, Harness, Options, ACCESS_KEY_ID};
+use s3seal::audit::{AuditError, AuditKey, AuditSink, Auditor};
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn metrics_harness() -> Harness {
+    Harness::start_with_options(Options {
+        metrics: true,
+        ..Options::default()
+    })
+    .await
+}
+
+/// Scrapes `/metrics` and returns the value of the sample `series`, such
+/// as `s3seal_requests_total{operation="PutObject",status="200"}`, or 0
+/// when it is absent.
+async fn sample(h: &Harness, series: &str) -> f64 {
+    let text = scrape(h).await;
+    sample_in(&text, series)
+}
+
+fn sample_in(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter_map(|line| line.rsplit_once(' '))
+        .find(|(name, _)| *name == series)
+        .map(|(_, value)| value.parse().unwrap())
+        .unwrap_or(0.0)
+}
+
+async fn scrape(h: &Harness) -> String {
+    let url = format!("{}/metrics", h.metrics_endpoint.as_ref().unwrap());
+    let (status, text) = http_get(&url).await;
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
+#[tokio::test]
+async fn metrics_move_after_requests() {
+    let h = metrics_harness().await;
+    let bucket = h.bucket("metered").await;
+    let put_series = r#"s3seal_requests_total{operation="PutObject",status="200"}"#;
+    let get_series = r#"s3seal_requests_total{operation="GetObject",status="200"}"#;
+    let generate = r#"s3seal_key_operations_total{action="generate",outcome="ok"}"#;
+    let unwrap = r#"s3seal_key_operations_total{action="unwrap",outcome="ok"}"#;
+    let unwrap_failed = r#"s3seal_key_operations_total{action="unwrap",outcome="error"}"#;
+    let latency_count = r#"s3seal_request_duration_seconds_count{operation="PutObject"}"#;
+
+    let before = scrape(&h).await;
+    assert_eq!(sample_in(&before, r#"s3seal_key_operations_total{action="load",outcome="ok"}"#), 1.0);
+    assert_eq!(sample_in(&before, "s3seal_audit_records_total"), 1.0);
+    assert_eq!(sample_in(&before, "s3seal_audit_write_failures_total"), 0.0);
+
+    let body = vec![7u8; 100_000];
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    let got = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().len(), body.len());
+    let missing = h.client.get_object().bucket(&bucket).key("none").send().await;
+    assert!(missing.is_err());
+
+    let after = scrape(&h).await;
+    let delta = |series: &str| sample_in(&after, series) - sample_in(&before, series);
+    assert_eq!(delta(put_series), 1.0);
+    assert_eq!(delta(get_series), 1.0);
+    assert_eq!(
+        delta(r#"s3seal_requests_total{operation="GetObject",status="404"}"#),
+        1.0
+    );
+    assert_eq!(delta(generate), 1.0);
+    assert_eq!(delta(unwrap), 1.0);
+    assert_eq!(delta(unwrap_failed), 0.0);
+    assert_eq!(delta(latency_count), 1.0);
+    assert_eq!(delta("s3seal_audit_records_total"), 2.0);
+    assert!(delta("s3seal_client_received_bytes_total") >= 100_000.0);
+    assert!(delta("s3seal_client_sent_bytes_total") >= 100_000.0);
+    assert_eq!(sample_in(&after, "s3seal_requests_in_flight"), 0.0);
+    assert!(after.contains("# TYPE s3seal_request_duration_seconds histogram"));
+    assert!(after.contains(
+        r#"s3seal_request_duration_seconds_bucket{operation="PutObject",le="+Inf"} 1"#
+    ));
+}
+
+#[tokio::test]
+async fn health_endpoints_answer() {
+    let h = metrics_harness().await;
+    let base = h.metrics_endpoint.clone().unwrap();
+
+    let (status, body) = http_get(&format!("{base}/healthz")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, "ok\n");
+
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("keyring: ok, 1 keys loaded"), "{body}");
+    assert!(body.contains("audit: ok"), "{body}");
+    assert!(body.contains("upstream: ok"), "{body}");
+
+    let (status, _) = http_get(&format!("{base}/other")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn readyz_unavailable_when_upstream_down() {
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let h = Harness::start_with_options(Options {
+        metrics: true,
+        upstream_endpoint: Some(dead_endpoint),
+        ..Options::default()
+    })
+    .await;
+    let base = h.metrics_endpoint.clone().unwrap();
+
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("upstream: failed"), "{body}");
+    assert!(body.contains("audit: ok"), "{body}");
+    let (status, _) = http_get(&format!("{base}/healthz")).await;
+    assert_eq!(status, 200);
+
+    let failed = h.client.list_objects_v2().bucket("any").send().await;
+    assert!(failed.is_err());
+    let text = scrape(&h).await;
+    assert!(
+        sample_in(&text, r#"s3seal_upstream_errors_total{kind="request_failed"}"#) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample_in(&text, r#"s3seal_requests_total{operation="ListObjectsV2",status="502"}"#)
+            >= 1.0,
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn readyz_unavailable_without_audit_log() {
+    let h = metrics_harness().await;
+    let base = h.metrics_endpoint.clone().unwrap();
+    std::fs::remove_file(&h.audit_log).unwrap();
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("audit: failed"), "{body}");
+    assert!(body.contains("no longer exists"), "{body}");
+}
+
+#[derive(Clone, Default)]
+struct SwitchSink {
+    fail: Arc<AtomicBool>,
+}
+
+impl AuditSink for SwitchSink {
+    fn append(&self, _line: &[u8]) -> Result<(), AuditError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(AuditError::Sink("test sink set to fail".into()));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn audit_failures_counted_and_unready() {
+    let sink = SwitchSink::default();
+    let auditor = Auditor::new(
+        AuditKey::from_bytes([5; 32]),
+        vec![Box::new(sink.clone())],
+        None,
+    )
+    .unwrap();
+    let h = Harness::start_with_options(Options {
+        metrics: true,
+        audit: "fail_closed = false".into(),
+        auditor: Some(auditor),
+        ..Options::default()
+    })
+    .await;
+    let base = h.metrics_endpoint.clone().unwrap();
+    let bucket = h.bucket("failing").await;
+
+    sink.fail.store(true, Ordering::SeqCst);
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sample(&h, "s3seal_audit_write_failures_total").await, 1.0);
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("audit: failed"), "{body}");
+
+    sink.fail.store(false, Ordering::SeqCst);
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("k2")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Reads the second line of a file: the secret of a two-line credentials
+/// file.
+fn second_line(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Polls `path` until it exists and parses as JSON.
+fn wait_for_ready_file(path: &std::path::Path, child: &mut std::process::Child) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(value) = serde_json::from_str(&text) {
+                return value;
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("s3seal exited with {status} before it was ready");
+        }
+        assert!(Instant::now() < deadline, "s3seal did not start in 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn trace_logs_contain_no_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = common::random_secret();
+    common::write_private(&dir.path().join("client-secret"), &secret);
+    s3seal::keys::Keyring::default()
+        .create_key(
+            &dir.path().join("keyring.json"),
+            "main",
+            &mut rand::rngs::OsRng,
+            "2026-01-01T00:00:00Z",
+        )
+        .unwrap();
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+ready_file = "ready.json"
+
+[keys]
+keyring_file = "keyring.json"
+
+[audit]
+file = "audit.log"
+key_file = "audit-key"
+
+[metrics]
+listen = "127.0.0.1:0"
+
+[[clients]]
+access_key_id = "{ACCESS_KEY_ID}"
+secret_file = "client-secret"
+
+[[buckets]]
+match = "plain-*"
+mode = "passthrough"
+
+[[buckets]]
+match = "*"
+mode = "encrypt"
+key = "main"
+"#
+    );
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+
+    let log_path = dir.path().join("stderr.log");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_s3seal"));
+    command
+        .args(["serve", "--config", "config.toml"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("S3SEAL_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let ready = wait_for_ready_file(&dir.path().join("ready.json"), &mut child);
+    let endpoint = format!("http://{}", ready["listen"].as_str().unwrap());
+    let metrics = format!("http://{}", ready["metrics_listen"].as_str().unwrap());
+
+    let mut authorizations = Vec::new();
+    let mut signed = |method: &str, path: &str, body: &[u8]| {
+        let url = format!("{endpoint}{path}");
+        let headers =
+            reqwest_lite::sign_headers(method, &url, &[], ACCESS_KEY_ID, &secret);
+        let authorization = headers
+            .iter()
+            .find(|(name, _)| name == "authorization")
+            .unwrap()
+            .1
+            .clone();
+        authorizations.push(authorization);
+        let mut builder = http::Request::builder().method(method).uri(&url);
+        for (name, value) in &headers {
+            if name != "host" {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+        }
+        builder
+            .body(http_body_util::Full::new(bytes::Bytes::from(body.to_vec())))
+            .unwrap()
+    };
+    let requests = vec![
+        signed("PUT", "/logged", b""),
+        signed("PUT", "/logged/object", b"a secret-free body"),
+        signed("GET", "/logged/object", b""),
+        signed("HEAD", "/logged/object", b""),
+        signed("PUT", "/plain-logged", b""),
+    ];
+    for request in requests {
+        let response = reqwest_lite::send(request).await;
+        assert!(response.status < 300, "{}: {}", response.status, response.text());
+    }
+    // An SDK client sends aws-chunked bodies with chunk signatures.
+    let client = common::s3_client(&endpoint, ACCESS_KEY_ID, &secret);
+    client
+        .put_object()
+        .bucket("logged")
+        .key("sdk")
+        .body(ByteStream::from(vec![1u8; 70_000]))
+        .send()
+        .await
+        .unwrap();
+    // A wrong secret is rejected and logged.
+    let wrong = common::s3_client(&endpoint, ACCESS_KEY_ID, &common::random_secret());
+    assert!(wrong.list_buckets().send().await.is_err());
+    let (status, _) = http_get(&format!("{metrics}/readyz")).await;
+    assert_eq!(status, 200);
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut log = String::new();
+    std::fs::File::open(&log_path)
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("TRACE"), "the log was not written at trace level");
+    assert!(log.contains("request served"), "{log}");
+
+    let keyring: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("keyring.json")).unwrap())
+            .unwrap();
+    let kek = keyring["keys"]["main"]["versions"][0]["material"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let audit_key = std::fs::read_to_string(dir.path().join("audit-key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let upstream_secret = second_line(&dir.path().join("data/embedded-credentials"));
+
+    let mut secrets = vec![
+        ("client secret", secret.clone()),
+        ("upstream secret", upstream_secret),
+        ("KEK material", kek),
+        ("audit key", audit_key),
+    ];
+    for authorization in &authorizations {
+        secrets.push(("Authorization header", authorization.clone()));
+        let signature = authorization.rsplit_once("Signature=").unwrap().1;
+        secrets.push(("request signature", signature.to_string()));
+    }
+    for (what, value) in &secrets {
+        assert!(!value.is_empty(), "{what} is empty");
+        assert!(
+            !log.contains(value.as_str()),
+            "the {what} appears in the trace log"
+        );
+    }
+}

@@ -1,0 +1,455 @@
+//! Bucket rules through the proxy: per-permission client lists on
+//! passthrough and encrypting buckets, deny rules, copies that need read
+//! on the source and write on the target, and `allow_unencrypted_reads`.
+
+mod common;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::reqwest_lite::{self, Response};
+use common::{Harness, Options, ACCESS_KEY_ID};
+
+const READER: &str = "READER";
+const WRITER: &str = "WRITER";
+const LISTER: &str = "LISTER";
+const DELETER: &str = "DELETER";
+const COPIER: &str = "COPIER";
+const OUTSIDER: &str = "OUTSIDER";
+const PRINCIPALS: [&str; 6] = [READER, WRITER, LISTER, DELETER, COPIER, OUTSIDER];
+
+const RULES: &str = r#"
+[[buckets]]
+match = "plain-*"
+mode = "passthrough"
+read = ["READER", "COPIER"]
+write = ["WRITER"]
+list = ["LISTER"]
+delete = ["DELETER"]
+
+[[buckets]]
+match = "denied-*"
+mode = "deny"
+
+[[buckets]]
+match = "legacy-*"
+mode = "encrypt"
+key = "test"
+allow_unencrypted_reads = true
+
+[[buckets]]
+match = "sealed-*"
+mode = "encrypt"
+key = "test"
+read = ["READER"]
+write = ["WRITER", "COPIER"]
+list = ["LISTER"]
+delete = ["DELETER"]
+
+[[buckets]]
+match = "*"
+mode = "encrypt"
+key = "test"
+"#;
+
+/// The permission lists of rules 0 (`plain-*`) and 3 (`sealed-*`), as in
+/// [`RULES`].
+fn granted(bucket: &str, permission: &str, principal: &str) -> bool {
+    let plain = bucket.starts_with("plain-");
+    let list: &[&str] = match (plain, permission) {
+        (true, "read") => &[READER, COPIER],
+        (false, "read") => &[READER],
+        (true, "write") => &[WRITER],
+        (false, "write") => &[WRITER, COPIER],
+        (_, "list") => &[LISTER],
+        (_, "delete") => &[DELETER],
+        _ => unreachable!("unknown permission {permission}"),
+    };
+    list.contains(&principal)
+}
+
+fn rule_of(bucket: &str) -> (usize, &'static str) {
+    if bucket.starts_with("plain-") {
+        (0, "plain-*")
+    } else {
+        (3, "sealed-*")
+    }
+}
+
+async fn start() -> Harness {
+    Harness::start_with_options(Options {
+        bucket_rules: Some(RULES.into()),
+        extra_clients: PRINCIPALS.iter().map(|p| p.to_string()).collect(),
+        ..Options::default()
+    })
+    .await
+}
+
+fn secret_of<'a>(h: &'a Harness, principal: &str) -> &'a str {
+    if principal == ACCESS_KEY_ID {
+        &h.secret
+    } else {
+        &h.client_secrets[principal]
+    }
+}
+
+/// Sends a request signed by `principal`.
+async fn send(
+    h: &Harness,
+    principal: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let url = format!("{}{}", h.endpoint, path);
+    reqwest_lite::send_signed(
+        method,
+        &url,
+        headers,
+        body.to_vec(),
+        principal,
+        secret_of(h, principal),
+    )
+    .await
+}
+
+/// Creates `bucket` and the object `seed` in it as WRITER, through the
+/// proxy, and the objects that DELETE requests remove.
+async fn seed_bucket(h: &Harness, bucket: &str) {
+    let created = send(h, WRITER, "PUT", &format!("/{bucket}"), &[], b"").await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    for key in ["seed"].into_iter().chain(PRINCIPALS.iter().map(|p| *p)) {
+        let put = send(
+            h,
+            WRITER,
+            "PUT",
+            &format!("/{bucket}/{key}"),
+            &[],
+            b"seed data",
+        )
+        .await;
+        assert_eq!(put.status, 200, "{}", put.text());
+    }
+}
+
+/// One request of an operation class: method, path, success status.
+fn request_for(bucket: &str, permission: &str, principal: &str) -> (&'static str, String, u16) {
+    match permission {
+        "read" => ("GET", format!("/{bucket}/seed"), 200),
+        "write" => ("PUT", format!("/{bucket}/new-{principal}"), 200),
+        "list" => ("GET", format!("/{bucket}?list-type=2"), 200),
+        "delete" => ("DELETE", format!("/{bucket}/{principal}"), 204),
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn permissions_table() {
+    let h = start().await;
+    for bucket in ["plain-perm", "sealed-perm"] {
+        seed_bucket(&h, bucket).await;
+    }
+
+    let mut checked = 0;
+    for bucket in ["plain-perm", "sealed-perm"] {
+        let (index, pattern) = rule_of(bucket);
+        for permission in ["read", "write", "list", "delete"] {
+            for principal in PRINCIPALS {
+                let (method, path, ok_status) = request_for(bucket, permission, principal);
+                let response = send(&h, principal, method, &path, &[], b"body").await;
+                let case = format!("{principal} {method} {path}: {}", response.text());
+                if granted(bucket, permission, principal) {
+                    assert_eq!(response.status, ok_status, "{case}");
+                } else {
+                    assert_eq!(response.status, 403, "{case}");
+                    assert!(
+                        response.text().contains("<Code>AccessDenied</Code>"),
+                        "{case}"
+                    );
+                    let message = format!(
+                        "bucket rule {index} (match = &quot;{pattern}&quot;) does not grant \
+                         {permission} on bucket &quot;{bucket}&quot; to {principal}"
+                    );
+                    assert!(response.text().contains(&message), "{case}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 4 * PRINCIPALS.len());
+}
+
+#[tokio::test]
+async fn head_needs_read() {
+    let h = start().await;
+    seed_bucket(&h, "sealed-head").await;
+    for principal in PRINCIPALS {
+        let response = send(&h, principal, "HEAD", "/sealed-head/seed", &[], b"").await;
+        let expected = if granted("sealed-head", "read", principal) {
+            200
+        } else {
+            403
+        };
+        assert_eq!(response.status, expected, "{principal}");
+    }
+}
+
+#[tokio::test]
+async fn bucket_create_is_write_and_delete_is_delete() {
+    let h = start().await;
+    let denied = send(&h, READER, "PUT", "/sealed-new", &[], b"").await;
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    assert!(
+        denied.text().contains("does not grant write"),
+        "{}",
+        denied.text()
+    );
+
+    let created = send(&h, WRITER, "PUT", "/sealed-new", &[], b"").await;
+    assert_eq!(created.status, 200, "{}", created.text());
+
+    let denied = send(&h, WRITER, "DELETE", "/sealed-new", &[], b"").await;
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    assert!(
+        denied.text().contains("does not grant delete"),
+        "{}",
+        denied.text()
+    );
+
+    let deleted = send(&h, DELETER, "DELETE", "/sealed-new", &[], b"").await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+}
+
+#[tokio::test]
+async fn copy_needs_source_read_and_target_write() {
+    let h = start().await;
+    seed_bucket(&h, "plain-src").await;
+    seed_bucket(&h, "sealed-dst").await;
+    let source = [("x-amz-copy-source", "/plain-src/seed")];
+
+    // COPIER reads plain-* and writes sealed-*.
+    let copied = send(&h, COPIER, "PUT", "/sealed-dst/copy", &source, b"").await;
+    assert_eq!(copied.status, 200, "{}", copied.text());
+    let read = send(&h, READER, "GET", "/sealed-dst/copy", &[], b"").await;
+    assert_eq!(read.body, b"seed data");
+
+    // WRITER writes sealed-* but may not read plain-*.
+    let denied = send(&h, WRITER, "PUT", "/sealed-dst/copy2", &source, b"").await;
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    assert!(
+        denied.text().contains(
+            "copy source: bucket rule 0 (match = &quot;plain-*&quot;) does not grant read"
+        ),
+        "{}",
+        denied.text()
+    );
+
+    // READER reads plain-* but may not write sealed-*.
+    let denied = send(&h, READER, "PUT", "/sealed-dst/copy3", &source, b"").await;
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    assert!(
+        denied
+            .text()
+            .contains("does not grant write on bucket &quot;sealed-dst&quot;"),
+        "{}",
+        denied.text()
+    );
+}
+
+#[tokio::test]
+async fn deny_rule_denies_every_operation() {
+    let h = start().await;
+    h.direct
+        .create_bucket()
+        .bucket("denied-one")
+        .send()
+        .await
+        .unwrap();
+    let requests = [
+        ("GET", "/denied-one/k"),
+        ("HEAD", "/denied-one/k"),
+        ("PUT", "/denied-one/k"),
+        ("GET", "/denied-one?list-type=2"),
+        ("DELETE", "/denied-one/k"),
+        ("PUT", "/denied-two"),
+    ];
+    for (method, path) in requests {
+        let response = send(&h, ACCESS_KEY_ID, method, path, &[], b"x").await;
+        assert_eq!(response.status, 403, "{method} {path}");
+        if method != "HEAD" {
+            assert!(
+                response
+                    .text()
+                    .contains("bucket rule 1 (match = &quot;denied-*&quot;) denies bucket"),
+                "{method} {path}: {}",
+                response.text()
+            );
+        }
+    }
+
+    // A copy out of a denied bucket is denied by the source check.
+    let copy = send(
+        &h,
+        ACCESS_KEY_ID,
+        "PUT",
+        "/other/k",
+        &[("x-amz-copy-source", "/denied-one/k")],
+        b"",
+    )
+    .await;
+    assert_eq!(copy.status, 403);
+    assert!(
+        copy.text().contains("copy source: bucket rule 1"),
+        "{}",
+        copy.text()
+    );
+}
+
+#[tokio::test]
+async fn absent_lists_allow_every_client() {
+    let h = start().await;
+    for principal in [ACCESS_KEY_ID, OUTSIDER] {
+        let bucket = format!("open-{}", principal.to_ascii_lowercase());
+        let created = send(&h, principal, "PUT", &format!("/{bucket}"), &[], b"").await;
+        assert_eq!(created.status, 200, "{}", created.text());
+        let put = send(&h, principal, "PUT", &format!("/{bucket}/k"), &[], b"data").await;
+        assert_eq!(put.status, 200);
+        let get = send(&h, principal, "GET", &format!("/{bucket}/k"), &[], b"").await;
+        assert_eq!(get.body, b"data");
+    }
+}
+
+/// Stores `body` in the upstream directly, without an envelope.
+async fn put_unencrypted(h: &Harness, bucket: &str, key: &str, body: &'static [u8]) {
+    h.direct
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from_static(body))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn unencrypted_reads_when_allowed() {
+    let h = start().await;
+    let legacy = h.bucket("legacy-data").await;
+    let body: &[u8] = b"written before s3seal was deployed";
+    put_unencrypted(&h, &legacy, "old", b"written before s3seal was deployed").await;
+
+    let got = h
+        .client
+        .get_object()
+        .bucket(&legacy)
+        .key("old")
+        .send()
+        .await
+        .unwrap();
+    let etag = got.e_tag().unwrap().to_string();
+    assert!(etag.ends_with("-0\""), "{etag}");
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        body
+    );
+
+    let head = h
+        .client
+        .head_object()
+        .bucket(&legacy)
+        .key("old")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(body.len() as i64));
+    assert_eq!(head.e_tag(), Some(etag.as_str()));
+
+    let ranged = h
+        .client
+        .get_object()
+        .bucket(&legacy)
+        .key("old")
+        .range("bytes=8-13")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ranged.body.collect().await.unwrap().into_bytes().as_ref(),
+        &body[8..14]
+    );
+
+    // The client's ETag matches in conditional requests.
+    let not_modified = h
+        .client
+        .get_object()
+        .bucket(&legacy)
+        .key("old")
+        .if_none_match(&etag)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        not_modified.raw_response().map(|r| r.status().as_u16()),
+        Some(304)
+    );
+
+    // Encrypted objects in the same bucket are still decrypted.
+    h.client
+        .put_object()
+        .bucket(&legacy)
+        .key("new")
+        .body(ByteStream::from_static(b"sealed"))
+        .send()
+        .await
+        .unwrap();
+    let (stored, _) = h.stored(&legacy, "new").await;
+    assert_ne!(stored, b"sealed");
+    let new = h
+        .client
+        .get_object()
+        .bucket(&legacy)
+        .key("new")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        new.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"sealed"
+    );
+}
+
+#[tokio::test]
+async fn unencrypted_reads_refused_by_default() {
+    let h = start().await;
+    let bucket = h.bucket("strict-data").await;
+    put_unencrypted(&h, &bucket, "old", b"plain").await;
+    let response = send(&h, ACCESS_KEY_ID, "GET", "/strict-data/old", &[], b"").await;
+    assert_eq!(response.status, 403);
+    assert!(
+        response
+            .text()
+            .contains("is not encrypted; reading it is refused"),
+        "{}",
+        response.text()
+    );
+    let head = send(&h, ACCESS_KEY_ID, "HEAD", "/strict-data/old", &[], b"").await;
+    assert_eq!(head.status, 403);
+}
+
+#[tokio::test]
+async fn unknown_principal_in_rule_rejected() {
+    let text = r#"
+[[clients]]
+access_key_id = "KNOWN1"
+secret_env = "UNUSED_SECRET"
+
+[[buckets]]
+match = "*"
+mode = "passthrough"
+read = ["KNOWN1", "TYPO1"]
+"#;
+    let error = s3seal::config::Config::from_toml(text)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("buckets[0].read[1]"), "{error}");
+    assert!(error.contains("\"TYPO1\""), "{error}");
+}
