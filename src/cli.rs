@@ -146,16 +146,43 @@ impl From<String> for CommandError {
     }
 }
 
-/// Installs the tracing subscriber: `RUST_LOG` wins over `log.filter`.
+/// Crates whose debug and trace events contain whole request headers. The
+/// embedded store (s3s 0.14) logs every request it receives at debug,
+/// `Authorization` header and all, so these crates log at info at most,
+/// whatever `RUST_LOG` says.
+const HEADER_LOGGING_CRATES: &[&str] = &["s3s", "s3s_fs"];
+
+/// Returns whether an event or span of `target` may carry request headers
+/// at `level`.
+fn logs_headers(target: &str, level: &tracing::Level) -> bool {
+    *level > tracing::Level::INFO
+        && HEADER_LOGGING_CRATES.iter().any(|name| {
+            target == *name
+                || target
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with("::"))
+        })
+}
+
+/// Installs the tracing subscriber: `RUST_LOG` wins over `log.filter`,
+/// except for the crates in [`HEADER_LOGGING_CRATES`].
 pub fn install_tracing(format: LogFormat, default_filter: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let no_headers = tracing_subscriber::filter::filter_fn(|metadata| {
+        !logs_headers(metadata.target(), metadata.level())
+    });
+    let registry = tracing_subscriber::registry().with(filter).with(no_headers);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let result = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => registry.with(layer.json()).try_init(),
+        LogFormat::Text => registry.with(layer).try_init(),
     };
     if let Err(error) = result {
         eprintln!("failed to install the log subscriber: {error}");
@@ -352,5 +379,22 @@ fn print_rule(rule: &EffectiveRule<'_>) {
             "      allow_unencrypted_reads = {}",
             settings.allow_unencrypted_reads
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn header_logging_crates_capped_at_info() {
+        assert!(logs_headers("s3s::service", &Level::DEBUG));
+        assert!(logs_headers("s3s", &Level::TRACE));
+        assert!(logs_headers("s3s_fs::s3", &Level::DEBUG));
+        assert!(!logs_headers("s3s::service", &Level::INFO));
+        assert!(!logs_headers("s3s::service", &Level::WARN));
+        assert!(!logs_headers("s3seal::proxy", &Level::TRACE));
+        assert!(!logs_headers("hyper", &Level::TRACE));
     }
 }

@@ -745,6 +745,8 @@ mod tests {
     }
 
     #[test]
+    // `Jail::expect_with` fixes the closure's error type to figment's.
+    #[allow(clippy::result_large_err)]
     fn environment_needs_double_underscore() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("S3SEAL_UPSTREAM_ACCESS_KEY_ID", "not config");
@@ -754,6 +756,67 @@ mod tests {
             assert_eq!(config.server.region, "eu-west-1");
             Ok(())
         });
+    }
+
+    #[test]
+    fn audit_and_metrics_defaults() {
+        let config = Config::from_toml(MINIMAL).unwrap();
+        assert_eq!(config.audit.file, PathBuf::from("data/audit.log"));
+        assert_eq!(config.audit.key_file, PathBuf::from("data/audit-key"));
+        assert_eq!(config.audit.fsync, AuditFsync::Always);
+        assert!(config.audit.fail_closed);
+        assert!(!config.audit.stdout);
+        assert_eq!(config.metrics.listen, None);
+        assert_eq!(config.metrics.path, "/metrics");
+    }
+
+    #[test]
+    fn metrics_path_checked() {
+        for path in ["metrics", "/readyz", "/m?x"] {
+            let text = format!("{MINIMAL}\n[metrics]\npath = \"{path}\"\n");
+            let err = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains("metrics.path"), "{path}: {err}");
+        }
+    }
+
+    #[test]
+    fn audit_key_file_must_differ_from_log() {
+        let text = format!("{MINIMAL}\n[audit]\nfile = \"a\"\nkey_file = \"a\"\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("audit.key_file"), "{err}");
+    }
+
+    #[test]
+    fn permission_lists_checked() {
+        let cases = [
+            ("read = [\"OTHER1\"]", "buckets[0].read[0]"),
+            ("write = [\"*\", \"AKIDTEST\"]", "buckets[0].write"),
+        ];
+        for (line, field) in cases {
+            let text = format!("{MINIMAL}{line}\n");
+            let err = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains(field), "{line}: {err}");
+        }
+        let text = format!("{MINIMAL}read = [\"AKIDTEST\"]\ndelete = []\n");
+        let config = Config::from_toml(&text).unwrap();
+        assert_eq!(config.buckets[0].read, Some(vec!["AKIDTEST".to_string()]));
+        assert_eq!(config.buckets[0].delete, Some(Vec::new()));
+        assert_eq!(config.buckets[0].write, None);
+    }
+
+    #[test]
+    fn rule_settings_need_matching_mode() {
+        let passthrough = MINIMAL
+            .replace("mode = \"encrypt\"", "mode = \"passthrough\"")
+            .replace("key = \"main\"", "allow_unencrypted_reads = true");
+        let err = Config::from_toml(&passthrough).unwrap_err().to_string();
+        assert!(err.contains("buckets[0].allow_unencrypted_reads"), "{err}");
+
+        let deny = MINIMAL
+            .replace("mode = \"encrypt\"", "mode = \"deny\"")
+            .replace("key = \"main\"", "list = [\"*\"]");
+        let err = Config::from_toml(&deny).unwrap_err().to_string();
+        assert!(err.contains("buckets[0].list"), "{err}");
     }
 
     #[test]

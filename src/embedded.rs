@@ -49,7 +49,10 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
     let fs = s3s_fs::FileSystem::new(&config.data_dir)
         .map_err(|e| setup_err(&config.data_dir, &format!("{e:?}")))?;
     let service = {
-        let mut builder = s3s::service::S3ServiceBuilder::new(Store(fs));
+        let mut builder = s3s::service::S3ServiceBuilder::new(Store {
+            fs,
+            data_dir: config.data_dir.clone(),
+        });
         builder.set_auth(s3s::auth::SimpleAuth::from_single(
             access_key_id.clone(),
             secret.expose(),
@@ -92,10 +95,15 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
     })
 }
 
-/// s3s-fs with the ETag filled into listing entries. s3s-fs 0.14 lists
-/// objects without ETags, and a listing's ETag is how s3seal tells a
-/// multipart object, and its part count, from a single-part one.
-struct Store(s3s_fs::FileSystem);
+/// s3s-fs 0.14 with the differences from S3 that break clients mended:
+/// listings get their ETags (how s3seal tells a multipart object and its
+/// part count) and storage class, `encoding-type=url` is applied to the
+/// listed keys, an empty `delimiter` means none, and HEAD or GET of a key
+/// that is a directory in the store answers `NoSuchKey` instead of 500.
+struct Store {
+    fs: s3s_fs::FileSystem,
+    data_dir: std::path::PathBuf,
+}
 
 #[async_trait::async_trait]
 impl S3 for Store {
@@ -103,158 +111,225 @@ impl S3 for Store {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.0.create_bucket(req).await
+        self.fs.create_bucket(req).await
     }
 
     async fn copy_object(
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        self.0.copy_object(req).await
+        self.fs.copy_object(req).await
     }
 
     async fn delete_bucket(
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.0.delete_bucket(req).await
+        self.fs.delete_bucket(req).await
     }
 
     async fn delete_object(
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.0.delete_object(req).await
+        self.fs.delete_object(req).await
     }
 
     async fn delete_objects(
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.0.delete_objects(req).await
+        self.fs.delete_objects(req).await
     }
 
     async fn get_bucket_location(
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.0.get_bucket_location(req).await
+        self.fs.get_bucket_location(req).await
     }
 
     async fn get_object(
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        self.0.get_object(req).await
+        let is_directory = self.is_directory(&req.input.bucket, &req.input.key);
+        if is_directory {
+            return Err(s3s::s3_error!(NoSuchKey));
+        }
+        self.fs.get_object(req).await
     }
 
     async fn head_bucket(
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.0.head_bucket(req).await
+        self.fs.head_bucket(req).await
     }
 
     async fn head_object(
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.0.head_object(req).await
+        if self.is_directory(&req.input.bucket, &req.input.key) {
+            return Err(s3s::s3_error!(NoSuchKey));
+        }
+        self.fs.head_object(req).await
     }
 
     async fn list_buckets(
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        self.0.list_buckets(req).await
+        self.fs.list_buckets(req).await
     }
 
     async fn put_object(
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        self.0.put_object(req).await
+        self.fs.put_object(req).await
     }
 
     async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        self.0.create_multipart_upload(req).await
+        self.fs.create_multipart_upload(req).await
     }
 
     async fn upload_part(
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        self.0.upload_part(req).await
+        self.fs.upload_part(req).await
     }
 
     async fn upload_part_copy(
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        self.0.upload_part_copy(req).await
+        self.fs.upload_part_copy(req).await
     }
 
     async fn list_parts(
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        self.0.list_parts(req).await
+        self.fs.list_parts(req).await
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        self.0.complete_multipart_upload(req).await
+        self.fs.complete_multipart_upload(req).await
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        self.0.abort_multipart_upload(req).await
+        self.fs.abort_multipart_upload(req).await
     }
 
     async fn list_objects(
         &self,
-        req: S3Request<ListObjectsInput>,
+        mut req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
+        if req.input.delimiter.as_deref() == Some("") {
+            req.input.delimiter = None;
+        }
         let credentials = req.credentials.clone();
         let bucket = req.input.bucket.clone();
-        let mut response = self.0.list_objects(req).await?;
-        if let Some(contents) = response.output.contents.as_mut() {
-            self.fill_etags(&bucket, contents, &credentials).await;
+        let mut response = self.fs.list_objects(req).await?;
+        let output = &mut response.output;
+        if let Some(contents) = output.contents.as_mut() {
+            self.fill_entries(&bucket, contents, &credentials).await;
+        }
+        if is_url_encoding(output.encoding_type.as_ref()) {
+            for object in output.contents.iter_mut().flatten() {
+                url_encode(&mut object.key);
+            }
+            for prefix in output.common_prefixes.iter_mut().flatten() {
+                url_encode(&mut prefix.prefix);
+            }
+            url_encode(&mut output.prefix);
+            url_encode(&mut output.delimiter);
+            url_encode(&mut output.marker);
+            url_encode(&mut output.next_marker);
         }
         Ok(response)
     }
 
     async fn list_objects_v2(
         &self,
-        req: S3Request<ListObjectsV2Input>,
+        mut req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        if req.input.delimiter.as_deref() == Some("") {
+            req.input.delimiter = None;
+        }
         let credentials = req.credentials.clone();
         let bucket = req.input.bucket.clone();
-        let mut response = self.0.list_objects_v2(req).await?;
-        if let Some(contents) = response.output.contents.as_mut() {
-            self.fill_etags(&bucket, contents, &credentials).await;
+        let mut response = self.fs.list_objects_v2(req).await?;
+        let output = &mut response.output;
+        if let Some(contents) = output.contents.as_mut() {
+            self.fill_entries(&bucket, contents, &credentials).await;
+        }
+        if is_url_encoding(output.encoding_type.as_ref()) {
+            for object in output.contents.iter_mut().flatten() {
+                url_encode(&mut object.key);
+            }
+            for prefix in output.common_prefixes.iter_mut().flatten() {
+                url_encode(&mut prefix.prefix);
+            }
+            url_encode(&mut output.prefix);
+            url_encode(&mut output.delimiter);
+            url_encode(&mut output.start_after);
         }
         Ok(response)
     }
 }
 
+fn is_url_encoding(encoding: Option<&EncodingType>) -> bool {
+    encoding.is_some_and(|e| e.as_str() == EncodingType::URL)
+}
+
+/// Percent-encodes a listed value as S3 does for `encoding-type=url`.
+fn url_encode(value: &mut Option<String>) {
+    if let Some(text) = value.as_mut() {
+        *text = crate::upstream::encode_key(text);
+    }
+}
+
 impl Store {
-    /// Sets each entry's ETag from the object's HEAD. Entries whose HEAD
-    /// fails keep no ETag.
-    async fn fill_etags(
+    /// Returns whether `bucket`/`key` names a directory of the store.
+    fn is_directory(&self, bucket: &str, key: &str) -> bool {
+        !key.is_empty()
+            && self
+                .data_dir
+                .join(bucket)
+                .join(key.trim_end_matches('/'))
+                .is_dir()
+    }
+
+    /// Sets each entry's ETag from the object's HEAD, and its storage class.
+    /// Entries whose HEAD fails keep no ETag.
+    async fn fill_entries(
         &self,
         bucket: &str,
         contents: &mut [Object],
         credentials: &Option<s3s::auth::Credentials>,
     ) {
-        for object in contents.iter_mut().filter(|o| o.e_tag.is_none()) {
+        for object in contents.iter_mut() {
+            if object.storage_class.is_none() {
+                object.storage_class = Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                ));
+            }
+            if object.e_tag.is_some() {
+                continue;
+            }
             let Some(key) = object.key.clone() else {
                 continue;
             };
@@ -276,7 +351,7 @@ impl Store {
                 service: None,
                 trailing_headers: None,
             };
-            if let Ok(head) = self.0.head_object(request).await {
+            if let Ok(head) = self.fs.head_object(request).await {
                 object.e_tag = head.output.e_tag;
             }
         }

@@ -54,7 +54,13 @@ async fn metrics_move_after_requests() {
     let latency_count = r#"s3seal_request_duration_seconds_count{operation="PutObject"}"#;
 
     let before = scrape(&h).await;
-    assert_eq!(sample_in(&before, r#"s3seal_key_operations_total{action="load",outcome="ok"}"#), 1.0);
+    assert_eq!(
+        sample_in(
+            &before,
+            r#"s3seal_key_operations_total{action="load",outcome="ok"}"#
+        ),
+        1.0
+    );
     assert_eq!(sample_in(&before, "s3seal_audit_records_total"), 1.0);
     assert_eq!(sample_in(&before, "s3seal_audit_write_failures_total"), 0.0);
 
@@ -75,8 +81,17 @@ async fn metrics_move_after_requests() {
         .send()
         .await
         .unwrap();
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().len(), body.len());
-    let missing = h.client.get_object().bucket(&bucket).key("none").send().await;
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().len(),
+        body.len()
+    );
+    let missing = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("none")
+        .send()
+        .await;
     assert!(missing.is_err());
 
     let after = scrape(&h).await;
@@ -96,9 +111,8 @@ async fn metrics_move_after_requests() {
     assert!(delta("s3seal_client_sent_bytes_total") >= 100_000.0);
     assert_eq!(sample_in(&after, "s3seal_requests_in_flight"), 0.0);
     assert!(after.contains("# TYPE s3seal_request_duration_seconds histogram"));
-    assert!(after.contains(
-        r#"s3seal_request_duration_seconds_bucket{operation="PutObject",le="+Inf"} 1"#
-    ));
+    assert!(after
+        .contains(r#"s3seal_request_duration_seconds_bucket{operation="PutObject",le="+Inf"} 1"#));
 }
 
 #[tokio::test]
@@ -145,12 +159,17 @@ async fn readyz_unavailable_when_upstream_down() {
     assert!(failed.is_err());
     let text = scrape(&h).await;
     assert!(
-        sample_in(&text, r#"s3seal_upstream_errors_total{kind="request_failed"}"#) >= 1.0,
+        sample_in(
+            &text,
+            r#"s3seal_upstream_errors_total{kind="request_failed"}"#
+        ) >= 1.0,
         "{text}"
     );
     assert!(
-        sample_in(&text, r#"s3seal_requests_total{operation="ListObjectsV2",status="502"}"#)
-            >= 1.0,
+        sample_in(
+            &text,
+            r#"s3seal_requests_total{operation="ListObjectsV2",status="502"}"#
+        ) >= 1.0,
         "{text}"
     );
 }
@@ -239,7 +258,10 @@ fn second_line(path: &std::path::Path) -> String {
 }
 
 /// Polls `path` until it exists and parses as JSON.
-fn wait_for_ready_file(path: &std::path::Path, child: &mut std::process::Child) -> serde_json::Value {
+fn wait_for_ready_file(
+    path: &std::path::Path,
+    child: &mut std::process::Child,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(text) = std::fs::read_to_string(path) {
@@ -322,8 +344,7 @@ key = "main"
     let mut authorizations = Vec::new();
     let mut signed = |method: &str, path: &str, body: &[u8]| {
         let url = format!("{endpoint}{path}");
-        let headers =
-            reqwest_lite::sign_headers(method, &url, &[], ACCESS_KEY_ID, &secret);
+        let headers = reqwest_lite::sign_headers(method, &url, &[], ACCESS_KEY_ID, &secret);
         let authorization = headers
             .iter()
             .find(|(name, _)| name == "authorization")
@@ -350,7 +371,12 @@ key = "main"
     ];
     for request in requests {
         let response = reqwest_lite::send(request).await;
-        assert!(response.status < 300, "{}: {}", response.status, response.text());
+        assert!(
+            response.status < 300,
+            "{}: {}",
+            response.status,
+            response.text()
+        );
     }
     // An SDK client sends aws-chunked bodies with chunk signatures.
     let client = common::s3_client(&endpoint, ACCESS_KEY_ID, &secret);
@@ -375,7 +401,37 @@ key = "main"
         .unwrap()
         .read_to_string(&mut log)
         .unwrap();
-    assert!(log.contains("TRACE"), "the log was not written at trace level");
+    assert!(
+        log.contains("TRACE"),
+        "the log was not written at trace level"
+    );
+    // Every SigV4 Authorization value, the upstream's included, contains
+    // "Signature=".
+    assert!(
+        !log.contains("Signature="),
+        "a SigV4 Authorization value appears in the trace log"
+    );
+    // One info line per request, each with its own request id: five raw
+    // requests, the SDK's PutObject and the rejected ListBuckets.
+    let request_lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(" INFO request{req.id="))
+        .collect();
+    assert_eq!(request_lines.len(), 7, "{}", request_lines.join("\n"));
+    let mut ids: Vec<&str> = request_lines
+        .iter()
+        .map(|line| {
+            line.split("req.id=")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 7);
     assert!(log.contains("request served"), "{log}");
 
     let keyring: serde_json::Value =

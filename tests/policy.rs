@@ -117,7 +117,7 @@ async fn send(
 async fn seed_bucket(h: &Harness, bucket: &str) {
     let created = send(h, WRITER, "PUT", &format!("/{bucket}"), &[], b"").await;
     assert_eq!(created.status, 200, "{}", created.text());
-    for key in ["seed"].into_iter().chain(PRINCIPALS.iter().map(|p| *p)) {
+    for key in ["seed"].into_iter().chain(PRINCIPALS.iter().copied()) {
         let put = send(
             h,
             WRITER,
@@ -452,4 +452,99 @@ read = ["KNOWN1", "TYPO1"]
         .to_string();
     assert!(error.contains("buckets[0].read[1]"), "{error}");
     assert!(error.contains("\"TYPO1\""), "{error}");
+}
+
+/// Runs `s3seal config check` on `text` with extra arguments.
+fn config_check(text: &str, extra: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_s3seal"));
+    command
+        .args(["config", "check", "--config", path.to_str().unwrap()])
+        .args(extra);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("S3SEAL_") {
+            command.env_remove(name);
+        }
+    }
+    command.output().unwrap()
+}
+
+const CHECKED_CONFIG: &str = r#"
+[[clients]]
+access_key_id = "READER"
+secret_env = "UNUSED_SECRET"
+
+[[clients]]
+access_key_id = "WRITER"
+secret_env = "UNUSED_SECRET"
+
+[[buckets]]
+match = "logs-*"
+mode = "passthrough"
+write = ["WRITER"]
+
+[[buckets]]
+match = "old-*"
+mode = "deny"
+
+[[buckets]]
+match = "*"
+mode = "encrypt"
+key = "main"
+read = ["READER", "WRITER"]
+allow_unencrypted_reads = true
+"#;
+
+#[test]
+fn config_check_prints_effective_rules() {
+    let output = config_check(CHECKED_CONFIG, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected = [
+        "  [0] match = \"logs-*\": passthrough",
+        "      read   = [\"*\"]",
+        "      write  = [\"WRITER\"]",
+        "  [1] match = \"old-*\": deny",
+        "  [2] match = \"*\": encrypt with key \"main\"",
+        "      read   = [\"READER\", \"WRITER\"]",
+        "      allow_unencrypted_reads = true",
+    ];
+    for line in expected {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing in\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn config_check_names_rule_for_bucket() {
+    let output = config_check(CHECKED_CONFIG, &["--bucket", "logs-app"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        stdout.contains("bucket \"logs-app\" matches rule 0:"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("[2]"), "{stdout}");
+
+    let unmatched = CHECKED_CONFIG.replace("match = \"*\"", "match = \"data-*\"");
+    let output = config_check(&unmatched, &["--bucket", "other"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("matches no rule and is denied"), "{stdout}");
+}
+
+#[test]
+fn config_check_rejects_invalid_config() {
+    let invalid = CHECKED_CONFIG.replace("write = [\"WRITER\"]", "write = [\"NOBODY\"]");
+    let output = config_check(&invalid, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("buckets[0].write[0]"), "{stderr}");
 }

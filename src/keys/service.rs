@@ -621,3 +621,211 @@ impl KeyAdmin<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditSink;
+    use std::sync::Mutex;
+
+    /// Keeps record lines in memory, or fails while `fail` is set.
+    #[derive(Clone, Default)]
+    struct MemorySink {
+        lines: Arc<Mutex<Vec<String>>>,
+        fail: Arc<AtomicBool>,
+    }
+
+    impl AuditSink for MemorySink {
+        fn append(&self, line: &[u8]) -> Result<(), AuditError> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(AuditError::Sink("memory sink set to fail".into()));
+            }
+            let line = String::from_utf8(line.to_vec()).unwrap();
+            self.lines.lock().unwrap().push(line);
+            Ok(())
+        }
+    }
+
+    impl MemorySink {
+        fn records(&self) -> Vec<serde_json::Value> {
+            self.lines
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect()
+        }
+    }
+
+    fn service(fail_closed: bool) -> (KeyService, MemorySink, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let mut keyring = Keyring::default();
+        keyring
+            .create_key(&path, "main", &mut rand::rngs::OsRng, "t")
+            .unwrap();
+        let sink = MemorySink::default();
+        let auditor = Auditor::new(
+            AuditKey::from_bytes([1; 32]),
+            vec![Box::new(sink.clone())],
+            None,
+        )
+        .unwrap();
+        (
+            KeyService::new(keyring, auditor, None, fail_closed),
+            sink,
+            dir,
+        )
+    }
+
+    fn context() -> AccessContext {
+        AccessContext {
+            request_id: Some("REQ1".into()),
+            principal: Some("CLIENT1".into()),
+            client_addr: Some("127.0.0.1:1".into()),
+            operation: "PutObject".into(),
+            bucket: Some("b".into()),
+            object_key: Some("k".into()),
+        }
+    }
+
+    const OBJECT: ObjectRef<'static> = ObjectRef {
+        bucket: "b",
+        key: "k",
+    };
+
+    #[test]
+    fn each_access_writes_one_record() {
+        let (service, sink, _dir) = service(true);
+        let version = service
+            .generate(&context(), "main", OBJECT, |kek| {
+                Ok::<_, std::convert::Infallible>(kek.version)
+            })
+            .unwrap();
+        assert_eq!(version, 1);
+        service
+            .unwrap(&context(), "main", 1, OBJECT, |_| {
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .unwrap();
+
+        let records = sink.records();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0]["action"], "generate");
+        assert_eq!(records[0]["principal"], "CLIENT1");
+        assert_eq!(records[0]["request_id"], "REQ1");
+        assert_eq!(records[0]["key_version"], 1);
+        assert_eq!(records[1]["action"], "unwrap");
+        assert_eq!(service.stats().operations(AuditAction::Generate, true), 1);
+        assert_eq!(service.stats().audit_records(), 2);
+    }
+
+    #[test]
+    fn failures_recorded_with_error() {
+        let (service, sink, _dir) = service(true);
+        let missing = service.unwrap(&context(), "main", 7, OBJECT, |_| {
+            Ok::<_, std::convert::Infallible>(())
+        });
+        assert!(matches!(
+            missing,
+            Err(KeyAccessError::Key(KeyringError::VersionNotFound { .. }))
+        ));
+        let failed = service.unwrap(&context(), "main", 1, OBJECT, |_| {
+            Err::<(), _>("tag mismatch")
+        });
+        assert!(matches!(
+            failed,
+            Err(KeyAccessError::Operation("tag mismatch"))
+        ));
+
+        let records = sink.records();
+        assert_eq!(records[0]["outcome"], "error");
+        assert_eq!(records[0]["key_version"], 7);
+        assert!(records[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no version 7"));
+        assert_eq!(records[1]["error"], "tag mismatch");
+        assert_eq!(service.stats().operations(AuditAction::Unwrap, false), 2);
+    }
+
+    #[test]
+    fn fail_closed_discards_result() {
+        let (service, sink, _dir) = service(true);
+        sink.fail.store(true, Ordering::SeqCst);
+        let result = service.generate(&context(), "main", OBJECT, |_| {
+            Ok::<_, std::convert::Infallible>(42)
+        });
+        assert!(matches!(result, Err(KeyAccessError::Audit(_))));
+        assert_eq!(service.stats().audit_failures(), 1);
+        assert!(service.check_audit_sink().is_err());
+
+        sink.fail.store(false, Ordering::SeqCst);
+        assert!(service
+            .generate(&context(), "main", OBJECT, |_| {
+                Ok::<_, std::convert::Infallible>(42)
+            })
+            .is_ok());
+        assert!(service.check_audit_sink().is_ok());
+    }
+
+    #[test]
+    fn fail_open_returns_result() {
+        let (service, sink, _dir) = service(false);
+        sink.fail.store(true, Ordering::SeqCst);
+        let result = service.generate(&context(), "main", OBJECT, |_| {
+            Ok::<_, std::convert::Infallible>(42)
+        });
+        assert_eq!(result.unwrap(), 42);
+        assert_eq!(service.stats().audit_failures(), 1);
+        assert!(sink.records().is_empty());
+    }
+
+    #[test]
+    fn admin_records_create_and_rotate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let sink = MemorySink::default();
+        let auditor = Auditor::new(
+            AuditKey::from_bytes([1; 32]),
+            vec![Box::new(sink.clone())],
+            None,
+        )
+        .unwrap();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+        };
+        assert_eq!(admin.create("main").unwrap(), 1);
+        assert_eq!(admin.rotate("main").unwrap(), 2);
+        assert!(admin.rotate("other").is_err());
+
+        let records = sink.records();
+        let summary: Vec<(String, serde_json::Value, String)> = records
+            .iter()
+            .map(|r| {
+                (
+                    r["action"].as_str().unwrap().to_string(),
+                    r["key_version"].clone(),
+                    r["outcome"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("create".into(), 1.into(), "ok".into()),
+                ("rotate".into(), 2.into(), "ok".into()),
+                ("rotate".into(), serde_json::Value::Null, "error".into()),
+            ]
+        );
+        assert_eq!(
+            Keyring::load(&path)
+                .unwrap()
+                .current("main")
+                .unwrap()
+                .version,
+            2
+        );
+    }
+}

@@ -110,6 +110,9 @@ pub async fn handle(
                 }
             }
             Some(error) => tracing::info!(status, code = %error.code(), error = %error, elapsed_ms, "request rejected"),
+            None if status >= 500 => {
+                tracing::warn!(status, elapsed_ms, "request failed: the upstream answered with a server error, relayed to the client")
+            }
             None => tracing::info!(status, elapsed_ms, "request served"),
         }
         let request_id = request_id.clone();

@@ -166,6 +166,9 @@ pub fn classify(
             "Your key is too long",
         ));
     }
+    if let Some(key) = &key {
+        check_key_segments(key)?;
+    }
 
     let has = |name: &str| query.iter().any(|(n, _)| n == name);
     let method = &parts.method;
@@ -287,6 +290,25 @@ fn classify_object(
             ))
         }
     })
+}
+
+/// Rejects object keys with a `.` or `..` path segment. S3 stores such
+/// keys literally, but file-backed stores (s3s-fs among them) and HTTP
+/// intermediaries resolve them, which would let a request name an object of
+/// another bucket and escape that bucket's policy.
+pub fn check_key_segments(key: &str) -> Result<(), S3Error> {
+    if key
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(S3Error::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "object key {key:?} has a '.' or '..' path segment, which s3seal does not accept"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Returns the bucket of a virtual-hosted-style Host header.
@@ -470,6 +492,26 @@ mod tests {
         let long = format!("/bkt/{}", "a".repeat(1025));
         let err = classify(&parts(Method::GET, &long, &[]), None).unwrap_err();
         assert_eq!(err.code(), ErrorCode::KeyTooLongError);
+    }
+
+    #[test]
+    fn dot_segments_rejected() {
+        for uri in [
+            "/bkt/%2E%2E/other/k",
+            "/bkt/a/../b",
+            "/bkt/./a",
+            "/bkt/..%2F..%2Fother%2Fk",
+            "/bkt/..",
+        ] {
+            let err = classify(&parts(Method::GET, uri, &[]), None).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidArgument, "{uri}");
+        }
+        for uri in ["/bkt/a..b", "/bkt/.hidden", "/bkt/a/.../b"] {
+            assert!(
+                classify(&parts(Method::GET, uri, &[]), None).is_ok(),
+                "{uri}"
+            );
+        }
     }
 
     #[test]

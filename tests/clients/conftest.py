@@ -38,6 +38,10 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 _LOG_OFFSETS = pytest.StashKey[dict]()
 _LOGS: dict[str, Path] = {}
 
+# Size of the file that the multipart tests upload and download with each
+# client: 13 parts for aws cli and boto3 (8 MiB), 20 for rclone (5 MiB).
+LARGE_FILE_SIZE = 100 * 1024**2
+
 
 @dataclass(frozen=True)
 class Stack:
@@ -132,6 +136,7 @@ def stack(tmp_path_factory, moto, upstream_credentials) -> Stack:
         [str(binary), "keys", "create", harness.KEK_NAME, "--config", str(config)],
         env=env,
         timeout=60,
+        cwd=workdir,
     )
     assert created.returncode == 0, harness.describe(created)
 
@@ -199,17 +204,34 @@ def plain_bucket(make_bucket) -> str:
     return make_bucket("plain")
 
 
+@dataclass(frozen=True)
+class LargeFile:
+    path: Path
+    data: bytes
+
+
+@pytest.fixture(scope="session")
+def large_file(tmp_path_factory) -> LargeFile:
+    """A file of LARGE_FILE_SIZE random bytes, written once per session, and its content."""
+    data = os.urandom(LARGE_FILE_SIZE)
+    path = tmp_path_factory.mktemp("large") / "large.bin"
+    path.write_bytes(data)
+    return LargeFile(path, data)
+
+
 @pytest.fixture(scope="session")
 def aws_env(stack):
-    """Environment for the aws cli (v1) with a config file in the session directory."""
+    """Environment for the aws cli (v1) with a config file in the session directory.
+
+    The config keeps the default transfer settings: files of 8 MiB and more
+    go up in 8 MiB parts and come down in parallel 8 MiB ranged GETs.
+    """
     harness.require_binary("aws", "pip install awscli")
     config = stack.workdir / "aws-config"
     config.write_text(
         "[default]\n"
         f"region = {harness.REGION}\n"
         "s3 =\n"
-        f"    multipart_threshold = {harness.MULTIPART_THRESHOLD}\n"
-        f"    multipart_chunksize = {harness.MULTIPART_THRESHOLD}\n"
         "    addressing_style = path\n"
     )
     return harness.client_environment(
@@ -254,17 +276,17 @@ def rclone_config(stack) -> Path:
 
 @pytest.fixture(scope="session")
 def rclone(rclone_config):
-    """Return a function that runs rclone with the [s3seal] remote, single-part uploads and no retries."""
-    # rclone 1.60 allows at most 5 GiB for --s3-upload-cutoff.
-    cutoff = min(harness.MULTIPART_THRESHOLD, 5 * 1024**3)
+    """Return a function that runs rclone with the [s3seal] remote, default transfer settings and no retries.
+
+    rclone 1.60 uploads files from 200 MiB (--s3-upload-cutoff) in 5 MiB parts
+    (--s3-chunk-size) and downloads files from 250 MiB (--multi-thread-cutoff)
+    in 4 parallel ranged streams.
+    """
 
     def run_rclone(*args: str, timeout: float = 120):
         return harness.run(
             [
                 "rclone", "--config", str(rclone_config),
-                # A size without a suffix means KiB to rclone; "B" means bytes.
-                "--s3-upload-cutoff", f"{cutoff}B",
-                "--s3-chunk-size", f"{cutoff}B",
                 "--retries", "1", "--low-level-retries", "1",
                 *args,
             ],
@@ -277,11 +299,14 @@ def rclone(rclone_config):
 
 @pytest.fixture(scope="session")
 def s3cmd(stack):
-    """Return a function that runs s3cmd with a config for s3seal's plain HTTP listener."""
+    """Return a function that runs s3cmd with a config for s3seal's plain HTTP listener.
+
+    The config keeps s3cmd's default multipart settings: files above 15 MiB
+    go up in 15 MiB parts.
+    """
     harness.require_binary("s3cmd", "apt-get install s3cmd")
     host = stack.endpoint.removeprefix("http://")
     config = stack.workdir / "s3cmd.cfg"
-    single_part = harness.MULTIPART_THRESHOLD >= 5 * 1024**3
     config.write_text(
         "[default]\n"
         f"access_key = {stack.access_key_id}\n"
@@ -291,8 +316,6 @@ def s3cmd(stack):
         f"bucket_location = {harness.REGION}\n"
         "use_https = False\n"
         "signature_v2 = False\n"
-        f"enable_multipart = {not single_part}\n"
-        f"multipart_chunk_size_mb = {min(harness.MULTIPART_THRESHOLD // 1024**2, 5120)}\n"
         "progress_meter = False\n"
     )
     env = harness.client_environment({"HOME": str(stack.workdir)})

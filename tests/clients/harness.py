@@ -31,6 +31,7 @@ Facts about moto_server that this harness relies on, checked by running moto
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -58,11 +59,9 @@ from botocore.credentials import Credentials
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 
-# Clients upload objects of at most this many bytes in one PUT. s3seal rejects
-# multipart uploads on encrypting buckets with NotImplemented for now, so this
-# is 5 GiB, the S3 maximum for one PUT. Lower it (to 5 MiB at the least, the S3
-# minimum part size) once s3seal supports multipart uploads.
-MULTIPART_THRESHOLD = 5 * 1024**3
+# The S3 maximum size of one PUT. Tests that need a single-part upload of a
+# file above a client's multipart threshold raise the threshold to this.
+SINGLE_PUT_MAX = 5 * 1024**3
 
 # s3seal encrypts the body in segments of this many plaintext bytes and adds a
 # 16-byte authentication tag to each segment. An empty body is one segment.
@@ -78,6 +77,16 @@ SEAL_METADATA = (
     "s3seal-wrapped-key",
     "s3seal-commitment",
 )
+
+# A stored part of a multipart object starts with a header of this many bytes:
+# "S3P1", the part number (u32 big-endian), the part's plaintext length (u64
+# big-endian) and a 16-byte salt. The part's segments follow it.
+PART_HEADER_SIZE = 32
+PART_MAGIC = b"S3P1"
+
+# Metadata (without the x-amz-meta- prefix) that marks a multipart object upstream.
+LAYOUT_METADATA = "s3seal-layout"
+MULTIPART_LAYOUT = "multipart"
 
 # s3cmd 2.3.0 prints these warnings when the ETag of a PUT or GET response is
 # not the MD5 of the bytes it sent or received.
@@ -199,10 +208,91 @@ def assert_client_etag(etag: str, plaintext: bytes) -> None:
         )
 
 
+def assert_same_bytes(actual: bytes, expected: bytes, what: str) -> None:
+    """Assert that ACTUAL equals EXPECTED, and name the first differing offset if not.
+
+    pytest would otherwise try to print a diff of two large byte strings.
+    """
+    if actual == expected:
+        return
+    common = min(len(actual), len(expected))
+    block = 65536
+    offset = next(
+        (start for start in range(0, common, block) if actual[start : start + block] != expected[start : start + block]),
+        common,
+    )
+    while offset < common and actual[offset] == expected[offset]:
+        offset += 1
+    raise AssertionError(
+        f"{what} has {len(actual)} bytes, expected {len(expected)}; the first difference is at byte {offset}"
+    )
+
+
+def parse_s3_ls(stdout: str) -> dict[str, int]:
+    """Map object key to size from `aws s3 ls` output lines `DATE TIME SIZE KEY`."""
+    sizes = {}
+    for line in stdout.splitlines():
+        fields = line.split(maxsplit=3)
+        if len(fields) == 4 and fields[2].isdigit():
+            sizes[fields[3]] = int(fields[2])
+    return sizes
+
+
+def parse_rclone_ls(stdout: str) -> dict[str, int]:
+    """Map path to size from `rclone ls` output lines `SIZE PATH`."""
+    sizes = {}
+    for line in stdout.splitlines():
+        size, _, path = line.strip().partition(" ")
+        sizes[path] = int(size)
+    return sizes
+
+
+def parse_s3cmd_ls(stdout: str) -> dict[str, int]:
+    """Map URI to size from `s3cmd ls` output lines `DATE TIME SIZE URI`."""
+    sizes = {}
+    for line in stdout.splitlines():
+        fields = line.split(maxsplit=3)
+        if len(fields) == 4 and fields[2].isdigit():
+            sizes[fields[3]] = int(fields[2])
+    return sizes
+
+
+@contextlib.contextmanager
+def sent_headers(client, operation: str):
+    """Collect the headers of each OPERATION request that the boto3 CLIENT sends, names in lower case."""
+    captured: list[dict[str, str]] = []
+
+    def record(request, **_):
+        captured.append({name.lower(): header_text(value) for name, value in request.headers.items()})
+
+    unique_id = f"record-{uuid.uuid4().hex}"
+    event = f"before-send.s3.{operation}"
+    client.meta.events.register(event, record, unique_id=unique_id)
+    try:
+        yield captured
+    finally:
+        client.meta.events.unregister(event, unique_id=unique_id)
+
+
+def header_text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def sealed_size(plaintext_size: int) -> int:
     """Return the stored size of an encrypted object of PLAINTEXT_SIZE bytes."""
     segments = max(1, math.ceil(plaintext_size / SEGMENT_SIZE))
     return plaintext_size + TAG_SIZE * segments
+
+
+def split_parts(size: int, part_size: int) -> list[int]:
+    """Return the part sizes of a SIZE-byte upload cut into PART_SIZE-byte parts."""
+    full, rest = divmod(size, part_size)
+    return [part_size] * full + ([rest] if rest else [])
+
+
+def multipart_sealed_size(part_sizes: list[int]) -> int:
+    """Return the stored size of an encrypted multipart object with parts of PART_SIZES plaintext bytes."""
+    return sum(PART_HEADER_SIZE + sealed_size(size) for size in part_sizes)
 
 
 # ---------------------------------------------------------------------------
@@ -380,6 +470,12 @@ secret_access_key_env = "S3SEAL_UPSTREAM_SECRET_ACCESS_KEY"
 [keys]
 keyring_file = {toml_string(str(keyring))}
 
+# The default audit paths are relative to the working directory, where another
+# s3seal process may hold the lock on the audit log.
+[audit]
+file = {toml_string(str(path.parent / "audit.log"))}
+key_file = {toml_string(str(path.parent / "audit-key"))}
+
 [[clients]]
 access_key_id = "{CLIENT_ACCESS_KEY_ID}"
 secret_file = {toml_string(str(client_secret_file))}
@@ -505,6 +601,53 @@ class Upstream:
         )
         missing = [name for name in SEAL_METADATA if name not in metadata]
         assert not missing, f"{where} lacks metadata {missing}; it has {sorted(metadata)}"
+        assert metadata.get(LAYOUT_METADATA) != MULTIPART_LAYOUT, f"{where} is a multipart object, expected a single PUT"
+
+    def assert_encrypted_multipart(self, bucket: str, key: str, plaintext: bytes, part_size: int) -> None:
+        """Assert that the object is stored as s3seal multipart ciphertext of PLAINTEXT.
+
+        The client is expected to have cut PLAINTEXT into parts of PART_SIZE
+        bytes (the last one shorter). Each stored part must start with a part
+        header that names its part number and plaintext length, and no part
+        may contain its plaintext.
+        """
+        stored, metadata = self.read(bucket, key)
+        where = f"upstream object {bucket}/{key!r}"
+        part_sizes = split_parts(len(plaintext), part_size)
+
+        assert len(stored) == multipart_sealed_size(part_sizes), (
+            f"{where} has {len(stored)} bytes, expected {multipart_sealed_size(part_sizes)} "
+            f"for {len(part_sizes)} parts of {part_size} bytes ({len(plaintext)} plaintext bytes)"
+        )
+        missing = [name for name in SEAL_METADATA if name not in metadata]
+        assert not missing, f"{where} lacks metadata {missing}; it has {sorted(metadata)}"
+        assert metadata.get(LAYOUT_METADATA) == MULTIPART_LAYOUT, (
+            f"{where} has {LAYOUT_METADATA}={metadata.get(LAYOUT_METADATA)!r}, expected {MULTIPART_LAYOUT!r}"
+        )
+
+        stored_offset = 0
+        plaintext_offset = 0
+        for number, size in enumerate(part_sizes, start=1):
+            header = stored[stored_offset : stored_offset + PART_HEADER_SIZE]
+            assert header[:4] == PART_MAGIC, f"{where}: part {number} starts with {header[:4]!r}, not {PART_MAGIC!r}"
+            assert int.from_bytes(header[4:8], "big") == number, f"{where}: part {number} header: {header.hex()}"
+            assert int.from_bytes(header[8:16], "big") == size, f"{where}: part {number} header: {header.hex()}"
+
+            body = stored[stored_offset + PART_HEADER_SIZE : stored_offset + PART_HEADER_SIZE + sealed_size(size)]
+            part = plaintext[plaintext_offset : plaintext_offset + size]
+            # The first segment would start right after the header if the part
+            # were stored in plaintext, and a 64-byte sample of random data
+            # cannot occur in ciphertext by chance.
+            assert body[:size] != part, f"{where}: part {number} is stored as plaintext"
+            for sample_offset in (0, size // 2, max(0, size - 64)):
+                sample = part[sample_offset : sample_offset + 64]
+                if len(sample) >= 16:
+                    assert sample not in stored, (
+                        f"{where} contains plaintext bytes {sample_offset}.. of part {number}"
+                    )
+
+            stored_offset += PART_HEADER_SIZE + sealed_size(size)
+            plaintext_offset += size
 
     def assert_plain(self, bucket: str, key: str, plaintext: bytes) -> None:
         """Assert that the object is stored unchanged and without s3seal metadata."""

@@ -10,16 +10,6 @@ import harness
 RANGE_OBJECT_SIZE = 150_000  # three encryption segments, the last one partial
 
 
-def parse_s3_ls(stdout: str) -> dict[str, int]:
-    """Map object key to size from `aws s3 ls` output lines `DATE TIME SIZE KEY`."""
-    sizes = {}
-    for line in stdout.splitlines():
-        fields = line.split(maxsplit=3)
-        if len(fields) == 4 and fields[2].isdigit():
-            sizes[fields[3]] = int(fields[2])
-    return sizes
-
-
 def test_awscli_mb_cp_ls_rm(aws, upstream, tmp_path):
     bucket = harness.unique_name("enc")
     data = os.urandom(300_000)
@@ -40,14 +30,14 @@ def test_awscli_mb_cp_ls_rm(aws, upstream, tmp_path):
 
     listed = aws("s3", "ls", f"s3://{bucket}/dir/")
     assert listed.returncode == 0, harness.describe(listed)
-    assert parse_s3_ls(listed.stdout) == {"upload.bin": len(data)}, listed.stdout
+    assert harness.parse_s3_ls(listed.stdout) == {"upload.bin": len(data)}, listed.stdout
 
     removed = aws("s3", "rm", f"s3://{bucket}/dir/upload.bin")
     assert removed.returncode == 0, harness.describe(removed)
     assert not upstream.exists(bucket, "dir/upload.bin")
 
     listed_after = aws("s3", "ls", f"s3://{bucket}/dir/")
-    assert parse_s3_ls(listed_after.stdout) == {}, listed_after.stdout
+    assert harness.parse_s3_ls(listed_after.stdout) == {}, listed_after.stdout
 
 
 def test_awscli_put_get_object(aws, enc_bucket, upstream, tmp_path):

@@ -1,10 +1,8 @@
 """boto3 through s3seal: default checksums over TLS, required checksums only over HTTP, presigned URLs."""
 
-import contextlib
 import io
 import os
 import time
-import uuid
 
 import boto3.s3.transfer
 import botocore.exceptions
@@ -16,35 +14,14 @@ import harness
 SIZES = [1, 65535, 65536, 65537, 300_000]
 
 
-@contextlib.contextmanager
-def sent_headers(client, operation: str):
-    """Collect the headers of each OPERATION request the client sends."""
-    captured: list[dict[str, str]] = []
-
-    def record(request, **_):
-        captured.append({name.lower(): value for name, value in request.headers.items()})
-
-    unique_id = f"record-{uuid.uuid4().hex}"
-    event = f"before-send.s3.{operation}"
-    client.meta.events.register(event, record, unique_id=unique_id)
-    try:
-        yield captured
-    finally:
-        client.meta.events.unregister(event, unique_id=unique_id)
-
-
-def header_text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 @pytest.mark.parametrize("size", SIZES)
 def test_tls_put_get(s3_tls, enc_bucket, upstream, size):
     data = os.urandom(size)
 
-    with sent_headers(s3_tls, "PutObject") as headers:
+    with harness.sent_headers(s3_tls, "PutObject") as headers:
         put = s3_tls.put_object(Bucket=enc_bucket, Key="object.bin", Body=data)
     # Check that this client really sends the body aws-chunked with a trailing checksum.
-    assert header_text(headers[0].get("x-amz-content-sha256")) == "STREAMING-UNSIGNED-PAYLOAD-TRAILER", headers[0]
+    assert headers[0].get("x-amz-content-sha256") == "STREAMING-UNSIGNED-PAYLOAD-TRAILER", headers[0]
     assert "x-amz-trailer" in headers[0], headers[0]
     harness.assert_client_etag(put["ETag"], data)
     upstream.assert_encrypted(enc_bucket, "object.bin", data)
@@ -56,13 +33,28 @@ def test_tls_put_get(s3_tls, enc_bucket, upstream, size):
 
 
 def test_tls_upload_fileobj(s3_tls, enc_bucket, upstream):
+    # Below the default 8 MiB multipart threshold, so one PutObject.
     data = os.urandom(2 * 1024 * 1024 + 3)
-    transfer = boto3.s3.transfer.TransferConfig(multipart_threshold=harness.MULTIPART_THRESHOLD)
 
-    s3_tls.upload_fileobj(io.BytesIO(data), enc_bucket, "uploaded.bin", Config=transfer)
+    s3_tls.upload_fileobj(io.BytesIO(data), enc_bucket, "uploaded.bin")
 
     upstream.assert_encrypted(enc_bucket, "uploaded.bin", data)
     assert s3_tls.get_object(Bucket=enc_bucket, Key="uploaded.bin")["Body"].read() == data
+
+
+def test_tls_single_put_above_threshold(s3_tls, enc_bucket, upstream):
+    # With the threshold raised to the PUT maximum, 20 MiB goes up in one PutObject.
+    data = os.urandom(20 * 1024 * 1024)
+    transfer = boto3.s3.transfer.TransferConfig(multipart_threshold=harness.SINGLE_PUT_MAX)
+
+    with harness.sent_headers(s3_tls, "PutObject") as headers:
+        s3_tls.upload_fileobj(io.BytesIO(data), enc_bucket, "single.bin", Config=transfer)
+
+    assert len(headers) == 1, headers
+    upstream.assert_encrypted(enc_bucket, "single.bin", data)
+    got = s3_tls.get_object(Bucket=enc_bucket, Key="single.bin")
+    harness.assert_same_bytes(got["Body"].read(), data, "GET of single.bin")
+    assert got["ETag"].endswith('-0"'), got["ETag"]
 
 
 def test_tls_head_object(s3_tls, enc_bucket):
@@ -96,7 +88,7 @@ def test_tls_list_sizes(s3_tls, enc_bucket):
 def test_http_put_get(s3_http, enc_bucket, upstream, size):
     data = os.urandom(size)
 
-    with sent_headers(s3_http, "PutObject") as headers:
+    with harness.sent_headers(s3_http, "PutObject") as headers:
         put = s3_http.put_object(Bucket=enc_bucket, Key="object.bin", Body=data)
     assert "x-amz-trailer" not in headers[0], headers[0]
     upstream.assert_encrypted(enc_bucket, "object.bin", data)

@@ -15,15 +15,6 @@ FILES = {
 }
 
 
-def parse_rclone_ls(stdout: str) -> dict[str, int]:
-    """Map path to size from `rclone ls` output lines `SIZE PATH`."""
-    sizes = {}
-    for line in stdout.splitlines():
-        size, _, path = line.strip().partition(" ")
-        sizes[path] = int(size)
-    return sizes
-
-
 @pytest.fixture(scope="module")
 def uploaded(rclone, tmp_path_factory):
     """A bucket that `rclone copy` filled with FILES, and the local source directory."""
@@ -61,7 +52,7 @@ def test_rclone_ls_sizes(rclone, uploaded):
     listed = rclone("ls", f"s3seal:{bucket}")
 
     assert listed.returncode == 0, harness.describe(listed)
-    assert parse_rclone_ls(listed.stdout) == {name: len(data) for name, data in FILES.items()}
+    assert harness.parse_rclone_ls(listed.stdout) == {name: len(data) for name, data in FILES.items()}
 
 
 def test_rclone_copy_down(rclone, uploaded, tmp_path):
@@ -72,3 +63,20 @@ def test_rclone_copy_down(rclone, uploaded, tmp_path):
     assert copied.returncode == 0, harness.describe(copied)
     for name, data in FILES.items():
         assert (tmp_path / name).read_bytes() == data, f"{name} differs after the round trip"
+
+
+def test_rclone_single_put_below_cutoff(rclone, enc_bucket, upstream, tmp_path):
+    # 20 MiB is below rclone's default --s3-upload-cutoff of 200 MiB, so one PutObject.
+    data = os.urandom(20 * 1024 * 1024)
+    source = tmp_path / "up" / "single.bin"
+    source.parent.mkdir()
+    source.write_bytes(data)
+
+    copied = rclone("copy", str(source.parent), f"s3seal:{enc_bucket}")
+    assert copied.returncode == 0, harness.describe(copied)
+    upstream.assert_encrypted(enc_bucket, "single.bin", data)
+
+    target = tmp_path / "down" / "single.bin"
+    downloaded = rclone("copyto", f"s3seal:{enc_bucket}/single.bin", str(target))
+    assert downloaded.returncode == 0, harness.describe(downloaded)
+    harness.assert_same_bytes(target.read_bytes(), data, "downloaded single.bin")

@@ -49,6 +49,7 @@ fn parse_copy_source(headers: &HeaderMap) -> Result<CopySource, S3Error> {
     if bucket.is_empty() || key.is_empty() {
         return Err(invalid());
     }
+    crate::proxy::request::check_key_segments(key)?;
     let version_id = crate::proxy::request::parse_query(query)?
         .into_iter()
         .find(|(name, _)| name == "versionId")
@@ -227,6 +228,7 @@ async fn open_source(
             return Err(source_failure(response.status()));
         }
         let (parts, body) = response.into_parts();
+        check_copy_source_conditions(&ctx.parts.headers, &parts.headers, false)?;
         let len = sealed::header_u64(&parts.headers, "content-length").ok_or_else(|| {
             S3Error::new(
                 ErrorCode::BadGateway,
@@ -248,8 +250,44 @@ async fn open_source(
         part_number: None,
     };
     match super::read::open(ctx, request).await? {
-        super::read::ReadOutcome::Opened(opened) => Ok((opened.headers, opened.len, opened.body)),
+        super::read::ReadOutcome::Opened(opened) => {
+            check_copy_source_conditions(&ctx.parts.headers, &opened.headers, true)?;
+            Ok((opened.headers, opened.len, opened.body))
+        }
         super::read::ReadOutcome::Upstream(response) => Err(source_failure(response.status())),
+    }
+}
+
+/// Evaluates the client's copy-source conditions against the source's
+/// headers, because not every store does (s3s-fs 0.14 ignores them).
+fn check_copy_source_conditions(
+    client: &HeaderMap,
+    source_headers: &HeaderMap,
+    sealed_source: bool,
+) -> Result<(), S3Error> {
+    let conditions = copy_source_conditions(client, false);
+    if conditions.is_empty() {
+        return Ok(());
+    }
+    let stored_etag = source_headers
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let etag = if sealed_source {
+        etag::to_client(stored_etag)
+    } else {
+        stored_etag.to_string()
+    };
+    let last_modified = source_headers
+        .get(http::header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    match crate::s3::conditional::evaluate(&conditions, &etag, last_modified) {
+        None => Ok(()),
+        Some(_) => Err(S3Error::new(
+            ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        )),
     }
 }
 
@@ -426,6 +464,7 @@ async fn rewrap_copy(
         return Err(source_failure(head.status()));
     }
     let source_headers = head.into_parts().0.headers;
+    check_copy_source_conditions(&ctx.parts.headers, &source_headers, true)?;
     if super::read::is_multipart_layout(&source_headers) {
         // A server-side copy of a multipart object gets a single-part ETag,
         // from which listings could no longer compute its size.
