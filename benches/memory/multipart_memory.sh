@@ -4,9 +4,9 @@
 # upstream for a 1 MiB range from the middle of that object.
 #
 # Two release s3seal processes run on 127.0.0.1: B is the upstream (its
-# embedded store, passthrough), A is the encrypting proxy under test. A has
-# no store of its own, so the bytes A reads from sockets (/proc/PID/io
-# rchar) are the upstream's responses plus the client's small requests.
+# embedded store, passthrough), A is the encrypting proxy under test. The
+# bytes that A reads from its upstream are the bytes B sends to its
+# clients, which B's metrics endpoint counts.
 #
 # Usage: bash benches/memory/multipart_memory.sh   (after cargo build --release)
 set -euo pipefail
@@ -18,6 +18,7 @@ work="$(mktemp -d /tmp/s3seal-memory.XXXXXX)"
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 port_b=18601
 port_a=18602
+port_metrics=18603
 
 mkdir -p "$work/b" "$work/a"
 cat >"$work/b/config.toml" <<TOML
@@ -34,6 +35,8 @@ create_missing = true
 [audit]
 file = "$work/b/audit.log"
 key_file = "$work/b/audit-key"
+[metrics]
+listen = "127.0.0.1:$port_metrics"
 [[clients]]
 access_key_id = "UPSTREAMCLIENT"
 secret_file = "$work/b/client-secret"
@@ -75,12 +78,12 @@ for _ in $(seq 50); do [ -f "$work/a/client-secret" ] && break; sleep 0.1; done
 sleep 0.5
 
 head -c 1073741824 /dev/urandom >"$work/big.bin"
-AWS_EC2_METADATA_DISABLED=true python3 - "$pid_a" "$port_a" "$work" <<'PY'
-import boto3, hashlib, sys, time
+AWS_EC2_METADATA_DISABLED=true python3 - "$pid_a" "$port_a" "$work" "$port_metrics" <<'PY'
+import boto3, hashlib, sys, time, urllib.request
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-pid, port, work = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+pid, port, work, metrics_port = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 MIB = 1024 * 1024
 
 def status(field):
@@ -89,10 +92,12 @@ def status(field):
             return int(line.split()[1]) // 1024
     return -1
 
-def rchar():
-    for line in open(f"/proc/{pid}/io"):
-        if line.startswith("rchar:"):
-            return int(line.split()[1])
+def upstream_sent():
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    for line in text.splitlines():
+        if line.startswith("s3seal_client_sent_bytes_total"):
+            return float(line.split()[-1])
+    raise SystemExit("s3seal_client_sent_bytes_total missing from the upstream's metrics")
 
 secret = open(f"{work}/a/client-secret").read().strip()
 s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="PROXYCLIENT",
@@ -115,13 +120,13 @@ print(f"downloaded bytes equal the source: {same}")
 head = s3.head_object(Bucket="memory", Key="big")
 print(f"HEAD size {head['ContentLength']} (expected {1024 * MIB}), ETag {head['ETag']}")
 
-before = rchar()
+before = upstream_sent()
 first = 512 * MIB + 12345
 body = s3.get_object(Bucket="memory", Key="big", Range=f"bytes={first}-{first + MIB - 1}")["Body"].read()
-after = rchar()
+after = upstream_sent()
 with open(f"{work}/big.bin", "rb") as f:
     f.seek(first)
     expected = f.read(MIB)
 print(f"1 MiB range from the middle: {len(body)} bytes, correct {body == expected}, "
-      f"s3seal read {(after - before) / MIB:.2f} MiB from sockets")
+      f"the upstream sent {(after - before) / MIB:.3f} MiB to s3seal for it")
 PY
