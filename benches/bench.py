@@ -44,6 +44,9 @@ def parse_args():
                         help="where to write the raw results as JSON")
     parser.add_argument("--workdir-parent", type=Path, default=Path("/dev/shm"),
                         help="parent of the temporary directory for stores and files (tmpfs)")
+    parser.add_argument("--audit-dir", type=Path, default=None,
+                        help="directory for s3seal's audit log, which is flushed after every "
+                             "key operation (default: the temporary directory on tmpfs)")
     return parser.parse_args()
 
 
@@ -88,7 +91,7 @@ def write_private(path, text):
     path.chmod(0o600)
 
 
-def s3seal_config(workdir, upstream_endpoint):
+def s3seal_config(workdir, upstream_endpoint, audit_dir):
     return f"""[server]
 listen = "127.0.0.1:0"
 region = "us-east-1"
@@ -102,6 +105,10 @@ credentials_file = "{workdir}/upstream-credentials"
 [keys]
 keyring_file = "{workdir}/keyring.json"
 create_missing = true
+
+[audit]
+file = "{audit_dir}/audit.log"
+key_file = "{workdir}/audit-key"
 
 [[clients]]
 access_key_id = "{CLIENT_ACCESS_KEY}"
@@ -182,6 +189,18 @@ def same_file(a, b):
                 return True
 
 
+def git_revision():
+    """The checked-out commit, with "+changes" when the work tree differs."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+changes" if dirty else "")
+
+
 def machine_info():
     model = "unknown"
     with open("/proc/cpuinfo") as cpuinfo:
@@ -220,6 +239,8 @@ def main():
 
     workdir = Path(tempfile.mkdtemp(prefix="s3seal-bench-", dir=args.workdir_parent))
     processes = Processes()
+    audit_dir = None
+    load_before = os.getloadavg()
     started = time.monotonic()
     try:
         upstream_argv = [str(bench), "upstream", "--ready-file", str(workdir / "upstream-ready.json"),
@@ -238,7 +259,8 @@ def main():
 
         write_private(workdir / "upstream-credentials", f"{UPSTREAM_ACCESS_KEY}\n{upstream_secret}\n")
         write_private(workdir / "client-secret", client_secret + "\n")
-        (workdir / "s3seal.toml").write_text(s3seal_config(workdir, upstream_endpoint))
+        audit_dir = Path(tempfile.mkdtemp(prefix="s3seal-bench-audit-", dir=args.audit_dir or workdir))
+        (workdir / "s3seal.toml").write_text(s3seal_config(workdir, upstream_endpoint, audit_dir))
         proxy = processes.start("s3seal", [str(s3seal), "serve", "--config", str(workdir / "s3seal.toml")],
                                 workdir / "s3seal.log", env)
         s3seal_endpoint = "http://" + wait_for_ready_file(workdir / "s3seal-ready.json", proxy,
@@ -273,12 +295,17 @@ def main():
         rclone = run_rclone(args, workdir, upstream_endpoint, upstream_secret, env)
     finally:
         processes.stop_all()
+        if args.audit_dir is not None and audit_dir is not None:
+            shutil.rmtree(audit_dir, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
     results = {
         "machine": machine_info(),
-        "command": " ".join(["benches/run.sh"] + sys.argv[1:]),
+        "command": os.environ.get("S3SEAL_BENCH_COMMAND", " ".join(sys.argv)),
+        "revision": git_revision(),
+        "load_average": {"before": load_before[0], "after": os.getloadavg()[0]},
         "store": args.store,
+        "audit_dir": str(args.audit_dir) if args.audit_dir else "tmpfs",
         "quick": args.quick,
         "cipher": cipher_result,
         "load": load,

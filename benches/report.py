@@ -142,8 +142,11 @@ def markdown(results, summary):
     lines = []
     lines.append(f"Machine: {machine['nproc']} CPUs, {machine['cpu_model']}, "
                  f"{machine['memory_gib']} GiB memory, Linux {machine['kernel']}. "
-                 f"Upstream: {results['store']}. Command: `{results['command']}`. "
-                 f"Run time {results['seconds']:.0f} s.")
+                 f"Upstream: {results['store']}. s3seal {results['revision']}, audit log on "
+                 f"{results['audit_dir']}. Command: `{results['command']}`. "
+                 f"Run time {results['seconds']:.0f} s; 1-minute load average "
+                 f"{results['load_average']['before']:.1f} before and "
+                 f"{results['load_average']['after']:.1f} after.")
     lines.append("")
     lines.append("Each cell is the median with the minimum and maximum in brackets. "
                  "Ratios are computed within each run, then summarized.")

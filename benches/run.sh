@@ -8,4 +8,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release --features bench-tools --bin s3seal --bin s3seal-bench
+export S3SEAL_BENCH_COMMAND="benches/run.sh $*"
 exec python3 benches/bench.py --bin-dir "$CARGO_TARGET_DIR/release" "$@"

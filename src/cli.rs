@@ -148,8 +148,8 @@ impl From<String> for CommandError {
 
 /// Crates whose debug and trace events contain whole request headers. The
 /// embedded store (s3s 0.14) logs every request it receives at debug,
-/// `Authorization` header and all, so these crates log at info at most,
-/// whatever `RUST_LOG` says.
+/// `Authorization` header included, so these crates log at info at most,
+/// whatever level `RUST_LOG` sets.
 const HEADER_LOGGING_CRATES: &[&str] = &["s3s", "s3s_fs"];
 
 /// Returns whether an event or span of `target` may carry request headers

@@ -54,6 +54,9 @@ pub struct ServerConfig {
     pub ready_file: Option<PathBuf>,
     /// Seconds to wait for open requests at shutdown.
     pub shutdown_grace_secs: u64,
+    /// Seconds an upload may go without sending body data before s3seal
+    /// fails it and aborts the upstream request. S3 waits about 20.
+    pub body_idle_timeout_secs: u64,
     /// Largest listing or XML response body that is read into memory for
     /// rewriting, in bytes. S3 listings of 1000 keys stay well under 1 MiB.
     pub max_xml_body_bytes: usize,
@@ -71,6 +74,7 @@ impl Default for ServerConfig {
             max_clock_skew_secs: 900,
             ready_file: None,
             shutdown_grace_secs: 10,
+            body_idle_timeout_secs: 20,
             max_xml_body_bytes: 16 * 1024 * 1024,
         }
     }
@@ -240,8 +244,8 @@ pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
     /// Path of the Prometheus text endpoint.
     pub path: String,
-    /// Maximum time in milliseconds that `/readyz` waits for the upstream
-    /// to answer its probe request.
+    /// Maximum time in milliseconds that `/readyz` waits for the upstream's
+    /// response to its probe request.
     pub ready_timeout_ms: u64,
 }
 
@@ -311,7 +315,7 @@ pub enum BucketMode {
 ///
 /// The four permission lists name the client access key ids that may use
 /// the permission, or contain `"*"` for every client. A list that is absent
-/// means `["*"]`, and an empty list grants the permission to nobody.
+/// means `["*"]`, and an empty list grants the permission to no client.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BucketRule {
@@ -456,6 +460,12 @@ impl Config {
             return Err(invalid(
                 "server.region",
                 "must not be empty; S3 clients default to us-east-1",
+            ));
+        }
+        if server.body_idle_timeout_secs == 0 {
+            return Err(invalid(
+                "server.body_idle_timeout_secs",
+                "must be at least 1; S3 uses about 20",
             ));
         }
         if server.max_xml_body_bytes < 64 * 1024 {

@@ -16,7 +16,7 @@
 //! - [`auth`] verifies the client's SigV4 signature and decodes aws-chunked
 //!   bodies, checking chunk signatures and checksums.
 //! - [`crypto`] turns plaintext streams into ciphertext streams and back.
-//! - [`keys`] holds the key-encryption keys and is the only way to them:
+//! - [`keys`] contains the key-encryption keys and is the only way to them:
 //!   every access writes a record to the [`audit`] log. [`upstream`]
 //!   re-signs and sends.
 //! - [`metrics`] holds the request and traffic counters.

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -17,13 +17,13 @@ pub const LATENCY_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
-/// Why a request counted as an upstream error.
+/// The kind of an upstream error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamErrorKind {
     /// The upstream could not be reached, timed out, or sent a response
     /// that s3seal could not use (502 or 504 to the client).
     RequestFailed,
-    /// The upstream answered with a 5xx status, which was relayed.
+    /// The upstream responded with a 5xx status, which was relayed.
     ErrorStatus,
 }
 
@@ -71,6 +71,9 @@ pub struct Metrics {
     client_sent_bytes: AtomicU64,
     upstream_request_failed: AtomicU64,
     upstream_error_status: AtomicU64,
+    /// Result of the last readiness check: 0 before the first, 1 ready,
+    /// 2 not ready.
+    readiness: AtomicU8,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -104,6 +107,13 @@ impl Metrics {
             UpstreamErrorKind::ErrorStatus => &self.upstream_error_status,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Stores the result of a readiness check and returns whether it
+    /// differs from the previous one. The first check counts as a change.
+    pub fn set_ready(&self, ready: bool) -> bool {
+        let value = if ready { 1 } else { 2 };
+        self.readiness.swap(value, Ordering::Relaxed) != value
     }
 
     /// Adds bytes read from client connections.

@@ -166,8 +166,14 @@ pub async fn readiness(proxy: &Proxy) -> (bool, String) {
             let _ = writeln!(report, "upstream: failed: {message}");
         }
     }
-    if !ready {
-        tracing::warn!(report = %report.trim_end().replace('\n', "; "), "readiness check failed");
+    // Probes repeat every few seconds, so only changes are logged.
+    if proxy.metrics().set_ready(ready) {
+        let summary = report.trim_end().replace('\n', "; ");
+        if ready {
+            tracing::info!(report = %summary, "readiness check passed");
+        } else {
+            tracing::warn!(report = %summary, "readiness check failed");
+        }
     }
     (ready, report)
 }

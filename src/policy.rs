@@ -80,8 +80,8 @@ impl fmt::Display for Principals {
     }
 }
 
-/// Why a request was denied. The `Display` form is the AccessDenied
-/// message, which names the rule and the permission.
+/// The reason for a denied request. The `Display` form is the
+/// AccessDenied message, which names the rule and the permission.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denial {
     /// No rule matches the bucket.
@@ -230,7 +230,7 @@ impl Policy {
         }
     }
 
-    /// Checks that `principal` holds `permission` on `bucket` under the
+    /// Checks that `principal` has `permission` on `bucket` under the
     /// first matching rule. A `deny` rule and an unmatched bucket deny
     /// every permission.
     pub fn authorize(

@@ -336,3 +336,37 @@ async fn expect_continue_upload_succeeds() {
         body
     );
 }
+
+#[tokio::test]
+async fn stalled_upload_times_out() {
+    let h = Harness::start_with_options(common::Options {
+        server: "body_idle_timeout_secs = 1".into(),
+        ..common::Options::default()
+    })
+    .await;
+    let bucket = h.bucket("stalled").await;
+    let url = format!("{}/{bucket}/slow", h.endpoint);
+    let headers = reqwest_lite::sign_headers(
+        "PUT",
+        &url,
+        &[("content-length", "1000")],
+        common::ACCESS_KEY_ID,
+        &h.secret,
+    );
+    let addr = h.endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("PUT /{bucket}/slow HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[0u8; 10]).await.unwrap();
+    let mut response = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    assert!(read.is_ok(), "the proxy kept waiting for the stalled body");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(!upstream_has(&h, &bucket, "slow").await);
+}

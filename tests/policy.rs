@@ -50,8 +50,8 @@ mode = "encrypt"
 key = "test"
 "#;
 
-/// The permission lists of rules 0 (`plain-*`) and 3 (`sealed-*`), as in
-/// [`RULES`].
+/// Returns whether `principal` is in the `permission` list of the rule for
+/// `bucket`: rule 0 (`plain-*`) or rule 3 (`sealed-*`) of [`RULES`].
 fn granted(bucket: &str, permission: &str, principal: &str) -> bool {
     let plain = bucket.starts_with("plain-");
     let list: &[&str] = match (plain, permission) {

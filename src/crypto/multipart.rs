@@ -225,22 +225,29 @@ impl PartLayout {
     }
 }
 
+/// What an upload token is bound to: the KEK version that wraps it and the
+/// upload it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadBinding<'a> {
+    pub kek_name: &'a str,
+    pub kek_version: u32,
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub upstream_upload_id: &'a str,
+}
+
 /// Wraps an upload's data key into the token of its client-facing upload id.
 pub fn seal_upload_id(
     kek: &SecretKey,
-    kek_name: &str,
-    kek_version: u32,
+    binding: UploadBinding<'_>,
     upload_key: &DataKey,
-    bucket: &str,
-    key: &str,
-    upstream_upload_id: &str,
     rng: &mut (impl rand::RngCore + rand::CryptoRng),
 ) -> String {
     let cipher = Aes256Gcm::new_from_slice(kek.expose()).expect("AES-256-GCM takes a 32-byte key");
     let mut nonce = [0u8; 12];
     rng.fill_bytes(&mut nonce);
     let mut buffer = upload_key.secret().expose().to_vec();
-    let aad = upload_aad(kek_name, kek_version, bucket, key, upstream_upload_id);
+    let aad = upload_aad(binding);
     let tag = cipher
         .encrypt_in_place_detached(Nonce::from_slice(&nonce), &aad, &mut buffer)
         .expect("AES-GCM encrypts a 32-byte key");
@@ -250,7 +257,10 @@ pub fn seal_upload_id(
     token.extend_from_slice(&tag);
     zeroize::Zeroize::zeroize(&mut buffer);
     format!(
-        "{upstream_upload_id}{UPLOAD_TOKEN_MARKER}{kek_name}~{kek_version}~{}",
+        "{}{UPLOAD_TOKEN_MARKER}{}~{}~{}",
+        binding.upstream_upload_id,
+        binding.kek_name,
+        binding.kek_version,
         URL_SAFE_NO_PAD.encode(token)
     )
 }
@@ -291,12 +301,8 @@ pub fn parse_upload_id(client_id: &str) -> Result<UploadId<'_>, CryptoError> {
 /// Unwraps the upload's data key from a token made by [`seal_upload_id`].
 pub fn open_upload_token(
     kek: &SecretKey,
-    kek_name: &str,
-    kek_version: u32,
+    binding: UploadBinding<'_>,
     wrapped: &str,
-    bucket: &str,
-    key: &str,
-    upstream_upload_id: &str,
 ) -> Result<DataKey, CryptoError> {
     let mut bytes = URL_SAFE_NO_PAD
         .decode(wrapped.as_bytes())
@@ -307,7 +313,7 @@ pub fn open_upload_token(
     let cipher = Aes256Gcm::new_from_slice(kek.expose()).expect("AES-256-GCM takes a 32-byte key");
     let (nonce, rest) = bytes.split_at_mut(12);
     let (ciphertext, tag) = rest.split_at_mut(32);
-    let aad = upload_aad(kek_name, kek_version, bucket, key, upstream_upload_id);
+    let aad = upload_aad(binding);
     let result = cipher.decrypt_in_place_detached(
         Nonce::from_slice(nonce),
         &aad,
@@ -322,19 +328,16 @@ pub fn open_upload_token(
     key.ok_or(CryptoError::UnwrapFailed)
 }
 
-fn upload_aad(
-    kek_name: &str,
-    kek_version: u32,
-    bucket: &str,
-    key: &str,
-    upstream_upload_id: &str,
-) -> Vec<u8> {
+/// Builds the associated data of an upload token: the ASCII tag
+/// `s3seal/v1/upload`, then the KEK name and version, bucket, object key and
+/// upstream upload id, each as a u32 big-endian length and its bytes.
+fn upload_aad(binding: UploadBinding<'_>) -> Vec<u8> {
     let fields: [&[u8]; 5] = [
-        kek_name.as_bytes(),
-        &kek_version.to_be_bytes(),
-        bucket.as_bytes(),
-        key.as_bytes(),
-        upstream_upload_id.as_bytes(),
+        binding.kek_name.as_bytes(),
+        &binding.kek_version.to_be_bytes(),
+        binding.bucket.as_bytes(),
+        binding.key.as_bytes(),
+        binding.upstream_upload_id.as_bytes(),
     ];
     let mut aad = UPLOAD_TAG.to_vec();
     for field in fields {
@@ -344,13 +347,22 @@ fn upload_aad(
     aad
 }
 
+/// Where a read that starts inside a part begins: the part (index into
+/// the layout), its header, read separately, and the first segment.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentStart<'a> {
+    pub part_index: usize,
+    pub header: &'a PartHeader,
+    pub first_segment: u64,
+}
+
 #[derive(Debug)]
 enum Stage {
     /// Collecting the 32 header bytes of the next part.
     Header,
     /// Opening the segments of the current part.
     Segments {
-        cipher: SegmentCipher,
+        cipher: Box<SegmentCipher>,
         plaintext_len: u64,
         next_segment: u64,
     },
@@ -418,15 +430,14 @@ impl<B> MultipartDecryptBody<B> {
         source: B,
         upload_key: DataKey,
         layout: PartLayout,
-        part_index: usize,
-        header: &PartHeader,
-        first_segment: u64,
+        start: SegmentStart<'_>,
         skip: u64,
         len: u64,
     ) -> Result<Self, CryptoError> {
-        let mut stage = open_part(&upload_key, &layout, part_index, header)?;
+        let part_index = start.part_index;
+        let mut stage = open_part(&upload_key, &layout, part_index, start.header)?;
         if let Stage::Segments { next_segment, .. } = &mut stage {
-            *next_segment = first_segment;
+            *next_segment = start.first_segment;
         }
         let mut body = Self::from_part_start(source, upload_key, layout, part_index, skip, len);
         body.stage = stage;
@@ -461,7 +472,7 @@ fn open_part(
     let part_key = header.part_key(upload_key);
     let cipher = SegmentCipher::new(&part_key, header.part_number, header.plaintext_len)?;
     Ok(Stage::Segments {
-        cipher,
+        cipher: Box::new(cipher),
         plaintext_len: header.plaintext_len,
         next_segment: 0,
     })
@@ -721,25 +732,28 @@ mod tests {
     fn upload_token_binds_upload() {
         let kek = SecretKey::from_bytes([3u8; 32]);
         let upload_key = DataKey::generate(&mut rand::rngs::OsRng);
+        let binding = |kek_version, key, upstream_upload_id| UploadBinding {
+            kek_name: "main",
+            kek_version,
+            bucket: "b",
+            key,
+            upstream_upload_id,
+        };
         let id = seal_upload_id(
             &kek,
-            "main",
-            2,
+            binding(2, "k", "UP-1"),
             &upload_key,
-            "b",
-            "k",
-            "UP-1",
             &mut rand::rngs::OsRng,
         );
         let parsed = parse_upload_id(&id).unwrap();
         assert_eq!(parsed.upstream, "UP-1");
         let (name, version, wrapped) = parsed.token.unwrap();
         assert_eq!((name, version), ("main", 2));
-        let opened = open_upload_token(&kek, name, version, wrapped, "b", "k", "UP-1").unwrap();
+        let opened = open_upload_token(&kek, binding(version, "k", "UP-1"), wrapped).unwrap();
         assert_eq!(opened.commitment(), upload_key.commitment());
-        assert!(open_upload_token(&kek, name, version, wrapped, "b", "k", "UP-2").is_err());
-        assert!(open_upload_token(&kek, name, version, wrapped, "b", "other", "UP-1").is_err());
-        assert!(open_upload_token(&kek, name, 3, wrapped, "b", "k", "UP-1").is_err());
+        assert!(open_upload_token(&kek, binding(version, "k", "UP-2"), wrapped).is_err());
+        assert!(open_upload_token(&kek, binding(version, "other", "UP-1"), wrapped).is_err());
+        assert!(open_upload_token(&kek, binding(3, "k", "UP-1"), wrapped).is_err());
         assert_eq!(parse_upload_id("plain-id").unwrap().token, None);
     }
 

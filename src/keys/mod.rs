@@ -5,14 +5,16 @@
 //!
 //! Which action each S3 operation records:
 //!
-//! | operation                              | records                                      |
-//! |----------------------------------------|----------------------------------------------|
-//! | server start                           | `load` per key version (`create` per key made by `keys.create_missing`) |
+//! | operation | records |
+//! |---|---|
+//! | server start | `load` per key version (`create` per key made by `keys.create_missing`) |
 //! | PutObject, copy into an encrypting bucket from a passthrough bucket | `generate` |
-//! | GetObject, copy out of an encrypting bucket | `unwrap`                                |
-//! | CopyObject between encrypting buckets  | `unwrap` (source), then `wrap` (target)       |
-//! | HeadObject, listings                   | none: they read the envelope, not the key    |
-//! | `s3seal keys create` / `keys rotate`   | `create` / `rotate`                          |
+//! | CreateMultipartUpload | `generate`, then `wrap` (the upload id) |
+//! | GetObject, UploadPart, copy out of an encrypting bucket | `unwrap` |
+//! | UploadPartCopy | `unwrap` (the upload id), then `unwrap` (the source, when it is encrypted) |
+//! | CopyObject between encrypting buckets | `unwrap` (source), then `wrap` (target) |
+//! | HeadObject, listings | none: they read the envelope, not the key |
+//! | `s3seal keys create` / `keys rotate` | `create` / `rotate` |
 
 mod keyring;
 mod secret;

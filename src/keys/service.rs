@@ -1,4 +1,4 @@
-//! The audited door to key-encryption keys. [`KeyService`] owns the loaded
+//! Audited access to key-encryption keys. [`KeyService`] owns the loaded
 //! keyring and the audit log, and every use of a key version goes through
 //! one of its methods, each of which writes exactly one audit record.
 //!
@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Who asked for a key and in which request. The proxy builds one per
-/// request; CLI commands leave the request fields empty.
+/// The client and request behind a key access. The proxy builds one per
+/// request, and CLI commands leave the request fields empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessContext {
     pub request_id: Option<String>,
@@ -509,11 +509,12 @@ impl KeyService {
 
     /// Checks that the audit log can take records.
     ///
-    /// For a log file, the check creates, writes and removes the file
+    /// For a log file, the check first confirms that the log still exists
+    /// at its path. Then it creates, writes and removes the file
     /// `<log>.probe` next to it, which fails when the directory is gone,
-    /// not writable or out of space, and it checks that the log itself
-    /// still exists at its path. It writes nothing into the log. Without a
-    /// log file, the check reports whether the last record was written.
+    /// not writable or out of space. It writes nothing into the log.
+    /// Without a log file, the check reports whether the last record was
+    /// written.
     pub fn check_audit_sink(&self) -> Result<(), String> {
         let Some(path) = &self.audit_path else {
             return if self.audit_failing.load(Ordering::Relaxed) {

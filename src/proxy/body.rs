@@ -13,6 +13,73 @@ use std::task::{ready, Context, Poll};
 /// Response body sent to the client.
 pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
+/// A client's request body, with the idle timeout that ends a stalled
+/// upload.
+pub type RequestBody = IdleTimeout<hyper::body::Incoming>;
+
+pin_project! {
+    /// Fails a body that sends no data for `timeout`, like S3's
+    /// `RequestTimeout`, so that a stalled client does not hold an upstream
+    /// request open without end.
+    pub struct IdleTimeout<B> {
+        #[pin]
+        inner: B,
+        timeout: std::time::Duration,
+        #[pin]
+        deadline: tokio::time::Sleep,
+    }
+}
+
+impl<B> IdleTimeout<B> {
+    pub fn new(inner: B, timeout: std::time::Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            deadline: tokio::time::sleep(timeout),
+        }
+    }
+}
+
+/// The error of a body that sent nothing for too long.
+#[derive(Debug, thiserror::Error)]
+#[error("the client sent no body data for {0:?}")]
+pub struct BodyTimedOut(std::time::Duration);
+
+impl<B> Body for IdleTimeout<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + *this.timeout;
+                this.deadline.as_mut().reset(next);
+                Poll::Ready(frame.map(|result| result.map_err(Into::into)))
+            }
+            Poll::Pending => match std::future::Future::poll(this.deadline, cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(*this.timeout))))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The first error that a request body reported, kept so that the proxy can
 /// answer with it after the upstream request was aborted.
 #[derive(Clone, Default, Debug)]

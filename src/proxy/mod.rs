@@ -21,6 +21,7 @@ use crate::keys::AccessContext;
 use crate::metrics::UpstreamErrorKind;
 use crate::policy::BucketPolicy;
 use crate::s3::{ErrorCode, S3Error};
+use body::RequestBody;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
@@ -33,7 +34,8 @@ pub(crate) struct Context<'a> {
     pub proxy: &'a Proxy,
     pub s3: &'a S3Request,
     pub parts: &'a http::request::Parts,
-    /// Who sent the request, for the audit records of its key accesses.
+    /// The client and request ids, for the audit records of its key
+    /// accesses.
     pub access: AccessContext,
 }
 
@@ -76,6 +78,8 @@ pub async fn handle(
         let started = std::time::Instant::now();
         proxy.metrics.request_started();
         let (parts, body) = request.into_parts();
+        let idle = std::time::Duration::from_secs(proxy.config.server.body_idle_timeout_secs);
+        let body = body::IdleTimeout::new(body, idle);
         let mut meta = RequestMeta {
             request_id: &request_id,
             client_addr,
@@ -127,7 +131,7 @@ type Failure = (S3Error, Option<String>);
 async fn serve(
     proxy: &Proxy,
     parts: http::request::Parts,
-    body: Incoming,
+    body: RequestBody,
     meta: &mut RequestMeta<'_>,
 ) -> Result<Response<ProxyBody>, Failure> {
     let s3 = classify(&parts, proxy.config.server.base_domain.as_deref()).map_err(|e| (e, None))?;

@@ -118,7 +118,7 @@ impl Proxy {
     }
 
     /// Sends ListBuckets to the upstream and waits at most `timeout` for the
-    /// response head. Any HTTP status counts as an answer, because an
+    /// response head. Any HTTP status counts as a response, because an
     /// upstream user without `s3:ListAllMyBuckets` gets 403 from a working
     /// endpoint.
     pub async fn probe_upstream(&self, timeout: Duration) -> Result<http::StatusCode, String> {
@@ -134,7 +134,7 @@ impl Proxy {
             .await
         {
             Ok(Ok(response)) => Ok(response.status()),
-            Ok(Err(error)) => Err(error.to_string()),
+            Ok(Err(error)) => Err(error_chain(&error)),
             Err(_) => Err(format!("no response within {} ms", timeout.as_millis())),
         }
     }
@@ -185,4 +185,18 @@ fn load_client_credentials(config: &Config) -> Result<ClientCredentials, StartEr
 fn generate_secret() -> String {
     use rand::distributions::{Alphanumeric, DistString};
     Alphanumeric.sample_string(&mut rand::rngs::OsRng, 40)
+}
+
+/// Returns an error's message followed by the messages of its sources,
+/// such as `upstream request failed: client error (Connect): tcp connect
+/// error: Connection refused (os error 111)`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }

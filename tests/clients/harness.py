@@ -208,7 +208,7 @@ def assert_client_etag(etag: str, plaintext: bytes) -> None:
         )
 
 
-def assert_same_bytes(actual: bytes, expected: bytes, what: str) -> None:
+def assert_same_bytes(actual: bytes, expected: bytes, description: str) -> None:
     """Assert that ACTUAL equals EXPECTED, and name the first differing offset if not.
 
     pytest would otherwise try to print a diff of two large byte strings.
@@ -224,7 +224,7 @@ def assert_same_bytes(actual: bytes, expected: bytes, what: str) -> None:
     while offset < common and actual[offset] == expected[offset]:
         offset += 1
     raise AssertionError(
-        f"{what} has {len(actual)} bytes, expected {len(expected)}; the first difference is at byte {offset}"
+        f"{description} has {len(actual)} bytes, expected {len(expected)}, and the first difference is at byte {offset}"
     )
 
 

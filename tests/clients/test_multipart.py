@@ -225,7 +225,11 @@ def rclone_large(rclone, large_file):
 
     # rclone 1.60 uploads files below --s3-upload-cutoff (default 200 MiB) in
     # one PUT, so the cutoff is lowered. The part size stays at its default.
-    copied = rclone("copy", "--dump", "headers", "--s3-upload-cutoff", "10M", str(large_file.path), f"s3seal:{bucket}", timeout=600)
+    # NOTE: moto 5.2.6 answers CompleteMultipartUpload on an unversioned bucket
+    # with `x-amz-version-id: null` and then rejects rclone's follow-up
+    # `HEAD ?versionId=null` with 400, so this upload fails against moto 5.2.6
+    # with or without s3seal in between. AWS S3 accepts versionId=null.
+    copied = rclone("copy", "--s3-upload-cutoff", "10M", str(large_file.path), f"s3seal:{bucket}", timeout=600)
 
     assert copied.returncode == 0, harness.describe(copied)
     return bucket
@@ -249,7 +253,7 @@ def test_rclone_multi_thread_download(rclone, rclone_large, large_file, tmp_path
     )
 
     assert copied.returncode == 0, harness.describe(copied)
-    assert "multi-thread copy" in copied.stderr, harness.describe(copied)
+    assert "Starting multi-thread copy" in copied.stderr, harness.describe(copied)
     harness.assert_same_bytes((tmp_path / "large.bin").read_bytes(), large_file.data, "downloaded large.bin")
 
 
@@ -261,6 +265,10 @@ def test_rclone_check_large(rclone, rclone_large, large_file, options):
     assert checked.returncode == 0, harness.describe(checked)
     assert "0 differences found" in checked.stderr, harness.describe(checked)
     assert "1 matching files" in checked.stderr, harness.describe(checked)
+    # The multipart ETag is no MD5, so rclone compares the MD5 that it stored
+    # in x-amz-meta-md5chksum at upload. For a single-part object ("-0" ETag,
+    # no md5chksum) it would report "1 hashes could not be checked" instead.
+    assert "hashes could not be checked" not in checked.stderr, harness.describe(checked)
 
 
 def test_s3cmd_multipart_put_get(s3cmd, enc_bucket, upstream, tmp_path):

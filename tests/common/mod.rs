@@ -40,6 +40,8 @@ pub struct Harness {
 pub struct Options {
     /// TOML appended to the configuration.
     pub extra: String,
+    /// Lines for the `[server]` section, after `listen`.
+    pub server: String,
     /// Bucket rules in place of [`BUCKET_RULES`].
     pub bucket_rules: Option<String>,
     /// More clients, each with a random secret.
@@ -129,6 +131,7 @@ impl Harness {
             r#"
 [server]
 listen = "127.0.0.1:0"
+{server}
 
 [upstream]
 endpoint = "{endpoint}"
@@ -163,6 +166,7 @@ secret_file = "{client_secret}"
             audit_file = audit_log.display(),
             audit_key = audit_key.display(),
             audit = options.audit,
+            server = options.server,
             rules = options.bucket_rules.as_deref().unwrap_or(BUCKET_RULES),
             extra = options.extra,
         );

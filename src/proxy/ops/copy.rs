@@ -9,6 +9,7 @@ use crate::auth::Authenticated;
 use crate::crypto::{self, EncryptBody};
 use crate::policy::BucketPolicy;
 use crate::proxy::body::ProxyBody;
+use crate::proxy::body::RequestBody;
 use crate::proxy::response;
 use crate::proxy::Context;
 use crate::s3::headers::{COPIED_OBJECT_HEADERS, SEAL_META_PREFIX};
@@ -104,7 +105,7 @@ pub(crate) async fn copy_object(
     ctx: &Context<'_>,
     target_policy: &BucketPolicy,
     auth: Authenticated,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let source = parse_copy_source(&ctx.parts.headers)?;
     let source_policy = ctx.proxy.policy.for_bucket(&source.bucket);

@@ -4,6 +4,7 @@
 
 use super::sealed;
 use crate::auth::Authenticated;
+use crate::proxy::body::RequestBody;
 use crate::proxy::body::{CaptureErrors, ErrorSlot, ProxyBody};
 use crate::proxy::response;
 use crate::proxy::Context;
@@ -11,14 +12,13 @@ use crate::s3::{ErrorCode, S3Error};
 use crate::upstream::{self, UpstreamRequest};
 use http::Response;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 /// Forwards the request. `sealed_bucket` maps ETags and hides s3seal's
 /// metadata in the response, for encrypting buckets.
 pub(crate) async fn forward(
     ctx: &Context<'_>,
     auth: Authenticated,
-    body: Incoming,
+    body: RequestBody,
     sealed_bucket: bool,
 ) -> Result<Response<ProxyBody>, S3Error> {
     forward_with_query(ctx, auth, body, sealed_bucket, ctx.s3.upstream_query()).await
@@ -28,7 +28,7 @@ pub(crate) async fn forward(
 pub(crate) async fn forward_with_query(
     ctx: &Context<'_>,
     auth: Authenticated,
-    body: Incoming,
+    body: RequestBody,
     sealed_bucket: bool,
     query: String,
 ) -> Result<Response<ProxyBody>, S3Error> {

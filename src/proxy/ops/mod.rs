@@ -14,15 +14,15 @@ use super::request::Operation;
 use super::Context;
 use crate::auth::Authenticated;
 use crate::policy::BucketPolicy;
+use crate::proxy::body::RequestBody;
 use crate::s3::{ErrorCode, S3Error};
 use http::Response;
-use hyper::body::Incoming;
 
 pub(crate) async fn dispatch(
     ctx: &Context<'_>,
     policy: &BucketPolicy,
     auth: Authenticated,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let operation = ctx.s3.operation;
     match operation {

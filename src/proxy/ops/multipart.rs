@@ -16,6 +16,7 @@ use super::sealed;
 use crate::auth::Authenticated;
 use crate::crypto::multipart::{self as layout, PartHeader};
 use crate::crypto::{self, DataKey, EncryptBody};
+use crate::proxy::body::RequestBody;
 use crate::proxy::body::{CaptureErrors, ErrorSlot, Prepend, ProxyBody};
 use crate::proxy::response;
 use crate::proxy::Context;
@@ -94,7 +95,7 @@ pub(crate) async fn create(
     ctx: &Context<'_>,
     key_name: &str,
     auth: Authenticated,
-    _body: Incoming,
+    _body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let mut headers = ctx.parts.headers.clone();
     sealed::reject_seal_metadata(&headers)?;
@@ -147,7 +148,7 @@ pub(crate) async fn create(
 pub(crate) async fn upload_part(
     ctx: &Context<'_>,
     auth: Authenticated,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let part_number = part_number(ctx)?;
     let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
@@ -237,7 +238,7 @@ const PLAINTEXT_PART_ELEMENTS: &[&str] = &[
 pub(crate) async fn complete(
     ctx: &Context<'_>,
     auth: Authenticated,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (_, query) = upstream_query(ctx)?;
     let limit = ctx.proxy.config.server.max_xml_body_bytes;
@@ -298,7 +299,7 @@ pub(crate) async fn complete(
 pub(crate) async fn abort(
     ctx: &Context<'_>,
     auth: Authenticated,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (_, query) = upstream_query(ctx)?;
     forward::forward_with_query(ctx, auth, body, true, query).await

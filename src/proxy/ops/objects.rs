@@ -6,6 +6,7 @@ use super::sealed;
 use crate::auth::Authenticated;
 use crate::crypto::multipart::multipart_plaintext_len;
 use crate::crypto::{self, EncryptBody};
+use crate::proxy::body::RequestBody;
 use crate::proxy::body::{CaptureErrors, ErrorSlot, ProxyBody};
 use crate::proxy::response;
 use crate::proxy::Context;
@@ -23,7 +24,7 @@ pub(crate) async fn put_object(
     ctx: &Context<'_>,
     key_name: &str,
     auth: Authenticated,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let mut headers = ctx.parts.headers.clone();
     sealed::reject_seal_metadata(&headers)?;

@@ -10,7 +10,9 @@
 
 use super::forward::bad_gateway;
 use super::sealed;
-use crate::crypto::multipart::{MultipartDecryptBody, PartHeader, PartLayout, PART_HEADER_LEN};
+use crate::crypto::multipart::{
+    MultipartDecryptBody, PartHeader, PartLayout, SegmentStart, PART_HEADER_LEN,
+};
 use crate::crypto::{self, DataKey, DecryptBody, Envelope};
 use crate::proxy::body::{read_prefix, Prepend, ProxyBody, SkipPrefix};
 use crate::proxy::Context;
@@ -443,18 +445,14 @@ async fn serve_multipart(
         .await?;
         let source = checked_body(response, segment_start)?;
         let skip = offset_in_first - first_segment * crypto::SEGMENT_LEN;
-        MultipartDecryptBody::from_segment(
-            source,
-            data_key,
-            layout,
-            first_index,
-            &header,
+        let start = SegmentStart {
+            part_index: first_index,
+            header: &header,
             first_segment,
-            skip,
-            len,
-        )
-        .map_err(stored_error)?
-        .boxed_unsync()
+        };
+        MultipartDecryptBody::from_segment(source, data_key, layout, start, skip, len)
+            .map_err(stored_error)?
+            .boxed_unsync()
     };
     Ok(Opened {
         headers,

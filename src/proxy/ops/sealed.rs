@@ -264,14 +264,17 @@ pub(crate) fn seal_upload_id(
             envelope.kek_version,
             object,
             |kek| {
-                Ok::<_, std::convert::Infallible>(crypto::multipart::seal_upload_id(
-                    kek.secret,
-                    kek.name,
-                    kek.version,
-                    upload_key,
+                let binding = crypto::multipart::UploadBinding {
+                    kek_name: kek.name,
+                    kek_version: kek.version,
                     bucket,
                     key,
                     upstream_upload_id,
+                };
+                Ok::<_, std::convert::Infallible>(crypto::multipart::seal_upload_id(
+                    kek.secret,
+                    binding,
+                    upload_key,
                     &mut rand::rngs::OsRng,
                 ))
             },
@@ -302,15 +305,14 @@ pub(crate) fn open_upload_id(
         .proxy
         .keys
         .unwrap(&ctx.access, kek_name, kek_version, object, |kek| {
-            crypto::multipart::open_upload_token(
-                kek.secret,
+            let binding = crypto::multipart::UploadBinding {
                 kek_name,
                 kek_version,
-                wrapped,
                 bucket,
                 key,
-                parsed.upstream,
-            )
+                upstream_upload_id: parsed.upstream,
+            };
+            crypto::multipart::open_upload_token(kek.secret, binding, wrapped)
         });
     let upload_key = opened.map_err(|error| match error {
         KeyAccessError::Operation(e) => no_upload().with_source(e),
