@@ -840,3 +840,60 @@ async fn dot_segment_keys_rejected() {
         .await
         .is_err());
 }
+
+/// Sends a signed raw HTTP/1.1 request for `host` to the proxy's socket and
+/// returns the whole response text.
+async fn raw_request_for_host(
+    h: &Harness,
+    method: &str,
+    host: &str,
+    path: &str,
+    body: &[u8],
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = format!("http://{host}{path}");
+    let length = body.len().to_string();
+    let headers = common::reqwest_lite::sign_headers(
+        method,
+        &url,
+        &[("content-length", &length), ("connection", "close")],
+        common::ACCESS_KEY_ID,
+        &h.secret,
+    );
+    let addr = h.endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn virtual_hosted_style_requests() {
+    let h = Harness::start_with_options(common::Options {
+        server: "base_domain = \"s3.local\"".into(),
+        ..common::Options::default()
+    })
+    .await;
+    let bucket = h.bucket("vhost").await;
+    let port = h.endpoint.rsplit(':').next().unwrap().to_string();
+    let host = format!("{bucket}.s3.local:{port}");
+
+    let put = raw_request_for_host(&h, "PUT", &host, "/dir/obj", b"virtual hosted").await;
+    assert!(put.starts_with("HTTP/1.1 200"), "{put}");
+    assert_eq!(get_bytes(&h, &bucket, "dir/obj").await, b"virtual hosted");
+
+    let get = raw_request_for_host(&h, "GET", &host, "/dir/obj", b"").await;
+    assert!(get.starts_with("HTTP/1.1 200"), "{get}");
+    assert!(get.ends_with("virtual hosted"), "{get}");
+
+    let list = raw_request_for_host(&h, "GET", &host, "/?list-type=2", b"").await;
+    assert!(list.contains("<Key>dir/obj</Key>"), "{list}");
+    assert!(list.contains("<Size>14</Size>"), "{list}");
+}
