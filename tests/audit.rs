@@ -289,8 +289,8 @@ async fn requests_and_key_commands_recorded() {
     );
 }
 
-/// Writes `lines` as a log next to the original and runs `audit verify`
-/// on it.
+/// Writes `text` as the log `name` in the harness directory and runs
+/// `audit verify` on it with `extra` arguments.
 fn verify_lines(h: &Harness, name: &str, text: &str, extra: &[&str]) -> Output {
     let path = h.dir.path().join(name);
     std::fs::write(&path, text).unwrap();

@@ -194,7 +194,7 @@ async fn head_needs_read() {
 }
 
 #[tokio::test]
-async fn bucket_create_is_write_and_delete_is_delete() {
+async fn bucket_create_and_delete_permissions() {
     let h = start().await;
     let denied = send(&h, READER, "PUT", "/sealed-new", &[], b"").await;
     assert_eq!(denied.status, 403, "{}", denied.text());

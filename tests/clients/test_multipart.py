@@ -6,6 +6,7 @@ the upstream copy is checked for the multipart layout and for plaintext.
 
 import io
 import os
+import time
 
 import botocore.exceptions
 import pytest
@@ -53,10 +54,16 @@ SYNC_FILE_SIZES = {
 def test_awscli_sync_round_trip(aws, enc_bucket, upstream, tmp_path):
     source = tmp_path / "source"
     files = {}
+    # S3 and moto list LastModified in whole seconds, and `aws s3 sync` uploads
+    # a file whose mtime is later than its object's LastModified. A file
+    # written in the same second as its upload would go up again, so the files
+    # get an mtime one minute in the past.
+    minute_ago = time.time() - 60
     for name, size in SYNC_FILE_SIZES.items():
         files[name] = os.urandom(size)
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_bytes(files[name])
+        os.utime(source / name, (minute_ago, minute_ago))
 
     synced = aws("s3", "sync", str(source), f"s3://{enc_bucket}/", timeout=600)
     assert synced.returncode == 0, harness.describe(synced)
