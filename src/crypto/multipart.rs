@@ -217,7 +217,7 @@ impl PartLayout {
             .map_or(0, |p| p.stored_offset + part_stored_len(p.plaintext_len))
     }
 
-    /// Returns the index of the part that holds plaintext offset `offset`.
+    /// Returns the index of the part that contains plaintext offset `offset`.
     pub fn part_index_at(&self, offset: u64) -> Option<usize> {
         self.parts.iter().position(|p| {
             offset >= p.plaintext_offset && offset < p.plaintext_offset + p.plaintext_len
@@ -225,7 +225,7 @@ impl PartLayout {
     }
 }
 
-/// What an upload token is bound to: the KEK version that wraps it and the
+/// The binding of an upload token: the KEK version that wraps it and the
 /// upload it belongs to.
 #[derive(Debug, Clone, Copy)]
 pub struct UploadBinding<'a> {
@@ -347,8 +347,8 @@ fn upload_aad(binding: UploadBinding<'_>) -> Vec<u8> {
     aad
 }
 
-/// Where a read that starts inside a part begins: the part (index into
-/// the layout), its header, read separately, and the first segment.
+/// The start of a read inside a part: the part (an index into the
+/// layout), its header, read separately, and the first segment.
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentStart<'a> {
     pub part_index: usize,

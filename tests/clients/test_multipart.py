@@ -232,11 +232,16 @@ def rclone_large(rclone, large_file):
 
     # rclone 1.60 uploads files below --s3-upload-cutoff (default 200 MiB) in
     # one PUT, so the cutoff is lowered. The part size stays at its default.
-    # NOTE: moto 5.2.6 answers CompleteMultipartUpload on an unversioned bucket
-    # with `x-amz-version-id: null` and then rejects rclone's follow-up
-    # `HEAD ?versionId=null` with 400, so this upload fails against moto 5.2.6
-    # with or without s3seal in between. AWS S3 accepts versionId=null.
-    copied = rclone("copy", "--s3-upload-cutoff", "10M", str(large_file.path), f"s3seal:{bucket}", timeout=600)
+    # NOTE: moto 5.2.6 sends `x-amz-version-id: null` with CompleteMultipartUpload
+    # on an unversioned bucket and then rejects rclone's follow-up
+    # `HEAD ?versionId=null` with 400, with or without s3seal in between. S3
+    # sends no version id for an unversioned bucket, so --s3-no-head, which
+    # skips only that check after the upload, keeps rclone's behaviour
+    # against S3. It can go once moto answers the HEAD.
+    copied = rclone(
+        "copy", "--s3-upload-cutoff", "10M", "--s3-no-head",
+        str(large_file.path), f"s3seal:{bucket}", timeout=600,
+    )
 
     assert copied.returncode == 0, harness.describe(copied)
     return bucket

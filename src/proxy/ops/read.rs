@@ -28,7 +28,8 @@ use hyper::body::Incoming;
 pub(crate) const LAYOUT_FIELD: &str = "x-amz-meta-s3seal-layout";
 pub(crate) const LAYOUT_MULTIPART: &str = "multipart";
 
-/// What to read.
+/// An object read: the object, the upstream request details and the
+/// plaintext bytes wanted.
 pub(crate) struct ReadRequest<'a> {
     pub bucket: &'a str,
     pub key: &'a str,
