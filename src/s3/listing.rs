@@ -141,27 +141,7 @@ fn child_text(events: &[Event<'static>], name: &[u8]) -> Result<Option<String>, 
 /// Rewrites every `ETag` element of a small result document, such as
 /// `CopyObjectResult`, `CopyPartResult` or `CompleteMultipartUploadResult`.
 pub fn rewrite_etags(xml: &[u8], etag_of: impl Fn(&str) -> String) -> Result<Vec<u8>, XmlError> {
-    let mut reader = Reader::from_reader(xml);
-    let mut writer = Writer::new(Vec::with_capacity(xml.len() + 8));
-    let mut in_etag = false;
-    loop {
-        let event = reader.read_event().map_err(xml_error)?;
-        match &event {
-            Event::Eof => break,
-            Event::Start(start) => in_etag = start.local_name().as_ref() == b"ETag",
-            Event::End(_) => in_etag = false,
-            Event::Text(text) if in_etag => {
-                let value = text.unescape().map_err(xml_error)?;
-                writer
-                    .write_event(Event::Text(BytesText::new(&etag_of(&value))))
-                    .map_err(xml_error)?;
-                continue;
-            }
-            _ => {}
-        }
-        writer.write_event(event).map_err(xml_error)?;
-    }
-    Ok(writer.into_inner())
+    rewrite_text(xml, "ETag", etag_of)
 }
 
 /// Replaces the text of every element `name` with `replace(old_text)`.

@@ -332,17 +332,7 @@ pub(crate) async fn upload_part_copy(
             ),
         ));
     }
-    let part_number = ctx
-        .s3
-        .query_value("partNumber")
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| {
-            S3Error::new(
-                ErrorCode::InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-        })?;
+    let part_number = super::multipart::part_number(ctx)?;
     let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
     let (upstream_id, upload_key) =
         sealed::open_upload_id(ctx, client_id, ctx.bucket(), ctx.key())?;
@@ -413,25 +403,32 @@ pub(crate) async fn upload_part_copy(
             .and_then(|v| v.to_str().ok())
             .unwrap_or(""),
     );
-    let last_modified = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyPartResult><LastModified>{}</LastModified><ETag>{}</ETag></CopyPartResult>",
-        crate::s3::error::escape_xml(&last_modified),
-        crate::s3::error::escape_xml(&etag_value)
-    );
-    let mut out = HeaderMap::new();
-    out.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    out.insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
+    let (out, xml) = copy_result("CopyPartResult", &etag_value);
     Ok(response::with_parts(
         StatusCode::OK,
         out,
         response::full(xml),
     ))
+}
+
+/// Builds a copy result document (`CopyObjectResult` or `CopyPartResult`)
+/// for a copy that s3seal streamed itself, with its response headers.
+fn copy_result(element: &str, etag_value: &str) -> (HeaderMap, String) {
+    let last_modified = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{element}><LastModified>{}</LastModified><ETag>{}</ETag></{element}>",
+        crate::s3::error::escape_xml(&last_modified),
+        crate::s3::error::escape_xml(etag_value)
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
+    (headers, xml)
 }
 
 /// Maps a failed source read to the error S3 gives for a copy.
@@ -616,20 +613,7 @@ async fn streamed_copy(
     if matches!(target_policy, BucketPolicy::Encrypt { .. }) {
         etag_value = etag::to_client(&etag_value);
     }
-    let last_modified = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult><LastModified>{}</LastModified><ETag>{}</ETag></CopyObjectResult>",
-        crate::s3::error::escape_xml(&last_modified),
-        crate::s3::error::escape_xml(&etag_value)
-    );
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
+    let (mut headers, xml) = copy_result("CopyObjectResult", &etag_value);
     if let Some(version) = put_response.headers().get("x-amz-version-id") {
         headers.insert("x-amz-version-id", version.clone());
     }

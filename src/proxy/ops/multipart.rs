@@ -212,7 +212,7 @@ where
     Ok(Prepend::new(Bytes::copy_from_slice(&header.to_bytes()), segments).boxed_unsync())
 }
 
-fn part_number(ctx: &Context<'_>) -> Result<u32, S3Error> {
+pub(crate) fn part_number(ctx: &Context<'_>) -> Result<u32, S3Error> {
     ctx.s3
         .query_value("partNumber")
         .and_then(|v| v.parse::<u32>().ok())
