@@ -190,7 +190,10 @@ def same_file(a, b):
 
 
 def git_revision():
-    """The checked-out commit, with "+changes" when the work tree differs."""
+    """The checked-out commit, with "+changes" when the work tree differs, or
+    the value of S3SEAL_BENCH_REVISION for binaries built elsewhere."""
+    if os.environ.get("S3SEAL_BENCH_REVISION"):
+        return os.environ["S3SEAL_BENCH_REVISION"]
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()

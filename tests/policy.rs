@@ -548,3 +548,35 @@ fn config_check_rejects_invalid_config() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("buckets[0].write[0]"), "{stderr}");
 }
+
+#[tokio::test]
+async fn unencrypted_copy_source_when_allowed() {
+    let h = start().await;
+    let legacy = h.bucket("legacy-copy").await;
+    let body: &[u8] = b"plaintext written before s3seal";
+    put_unencrypted(&h, &legacy, "old", body).await;
+
+    h.client
+        .copy_object()
+        .bucket(&legacy)
+        .key("new")
+        .copy_source(format!("{legacy}/old"))
+        .send()
+        .await
+        .unwrap();
+    let got = h
+        .client
+        .get_object()
+        .bucket(&legacy)
+        .key("new")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        body
+    );
+    let (stored, metadata) = h.stored(&legacy, "new").await;
+    assert_ne!(stored, body, "the copy is stored in plaintext");
+    assert!(metadata.contains_key("s3seal-wrapped-key"), "{metadata:?}");
+}

@@ -119,14 +119,27 @@ pub(crate) async fn copy_object(
         ));
     }
     sealed::reject_seal_metadata(&ctx.parts.headers)?;
-    match (&source_policy, target_policy) {
+    let result = match (&source_policy, target_policy) {
         (BucketPolicy::Passthrough { .. }, BucketPolicy::Passthrough { .. }) => {
-            forward::forward(ctx, auth, body, false).await
+            return forward::forward(ctx, auth, body, false).await
         }
         (BucketPolicy::Encrypt { .. }, BucketPolicy::Encrypt { key_name, .. }) => {
             rewrap_copy(ctx, &source, key_name).await
         }
         _ => streamed_copy(ctx, &source, &source_policy, target_policy).await,
+    };
+    match result {
+        // An object without an envelope in an encrypting bucket whose rule
+        // allows unencrypted reads is copied as stored, like a passthrough
+        // source.
+        Err(error)
+            if crate::proxy::unencrypted::is_not_encrypted(&error)
+                && ctx.proxy.policy.allows_unencrypted_reads(&source.bucket) =>
+        {
+            let as_stored = BucketPolicy::Passthrough { rule_index: 0 };
+            streamed_copy(ctx, &source, &as_stored, target_policy).await
+        }
+        other => other,
     }
 }
 
