@@ -141,7 +141,6 @@ access_key_id = {UPSTREAM_ACCESS_KEY}
 secret_access_key = {upstream_secret}
 region = us-east-1
 force_path_style = true
-upload_cutoff = 5G
 no_check_bucket = true
 
 [sealed]
@@ -160,7 +159,12 @@ password = {obscured}
     for run in range(runs):
         for op, argv in [("upload", ["copyto", str(source), "sealed:big.bin"]),
                          ("download", ["copyto", "sealed:big.bin", str(download)])]:
-            if op == "download" and download.exists():
+            # rclone skips a copy whose target already matches, so every
+            # run starts without one.
+            if op == "upload":
+                subprocess.run(base + ["deletefile", "sealed:big.bin"], env=env, timeout=60,
+                               stderr=subprocess.DEVNULL)
+            elif download.exists():
                 download.unlink()
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.monotonic()

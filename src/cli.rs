@@ -8,6 +8,15 @@ use crate::policy::{EffectiveRule, Permission, Policy};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
+/// Prints a line to stdout and ignores a closed pipe, as in
+/// `s3seal config check | head`, where `println!` would panic.
+macro_rules! print_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// A transparent S3-compatible encrypting reverse proxy.
 #[derive(Debug, Parser)]
 #[command(name = "s3seal", version, about)]
@@ -214,7 +223,7 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
                 auditor: &auditor,
             };
             let version = admin.create(&name).map_err(|e| e.to_string())?;
-            println!(
+            print_line!(
                 "created key {name:?} version {version} in {}",
                 path.display()
             );
@@ -231,7 +240,7 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
                 auditor: &auditor,
             };
             let version = admin.rotate(&name).map_err(|e| e.to_string())?;
-            println!(
+            print_line!(
                 "added version {version} of key {name:?} in {}; it wraps new data keys \
                  once s3seal starts again",
                 path.display()
@@ -243,9 +252,10 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             let ring = Keyring::load(&path).map_err(|e| e.to_string())?;
             for name in ring.names() {
                 let current = ring.current(name).map_err(|e| e.to_string())?;
-                println!(
+                print_line!(
                     "{name}\tcurrent version {}\tcreated {}",
-                    current.version, current.created
+                    current.version,
+                    current.created
                 );
             }
             Ok(())
@@ -302,9 +312,11 @@ pub fn run_audit(command: AuditCommand) -> Result<(), CommandError> {
     })?;
     match audit::verify(std::io::BufReader::new(reader), &key, expected.as_ref()) {
         Ok(report) => {
-            println!(
+            print_line!(
                 "ok: {} records; last record {}:{}",
-                report.records, report.records, report.last_mac
+                report.records,
+                report.records,
+                report.last_mac
             );
             Ok(())
         }
@@ -329,22 +341,46 @@ fn parse_chain_state(text: &str) -> Result<ChainState, CommandError> {
     ChainState::from_hex(seq, mac).ok_or_else(invalid)
 }
 
+/// Checks what `serve` checks of the keyring: that it loads (which includes
+/// its permissions) and holds every key a rule names, unless
+/// `keys.create_missing` lets `serve` create them.
+fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
+    let path = &config.keys.keyring_file;
+    if config.keys.create_missing && !path.exists() {
+        return Ok(());
+    }
+    let keyring = Keyring::load(path).map_err(|e| CommandError::new(e.to_string()))?;
+    if config.keys.create_missing {
+        return Ok(());
+    }
+    for name in policy.key_names() {
+        if !keyring.contains(name) {
+            return Err(CommandError::new(format!(
+                "key {name:?} named by a bucket rule is not in the keyring {}; create it with `s3seal keys create {name}`",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Runs a `config` subcommand.
 pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
     let ConfigCommand::Check { config, bucket } = command;
     let loaded = Config::load(&config).map_err(|e| CommandError::new(e.to_string()))?;
     let policy = Policy::new(&loaded.buckets);
-    println!("{}: valid", config.display());
+    check_keyring(&loaded, &policy)?;
+    print_line!("{}: valid", config.display());
     match bucket {
         Some(bucket) => match policy.matching_rule(&bucket) {
             Some(rule) => {
-                println!("bucket {bucket:?} matches rule {}:", rule.index);
+                print_line!("bucket {bucket:?} matches rule {}:", rule.index);
                 print_rule(&rule);
             }
-            None => println!("bucket {bucket:?} matches no rule and is denied"),
+            None => print_line!("bucket {bucket:?} matches no rule and is denied"),
         },
         None => {
-            println!("bucket rules, first match wins; a bucket that no rule matches is denied:");
+            print_line!("bucket rules, first match wins; a bucket that no rule matches is denied:");
             for rule in policy.rules() {
                 print_rule(&rule);
             }
@@ -363,19 +399,19 @@ fn print_rule(rule: &EffectiveRule<'_>) {
         BucketMode::Passthrough => "passthrough".to_string(),
         BucketMode::Deny => "deny".to_string(),
     };
-    println!("  [{}] match = {:?}: {mode}", rule.index, settings.pattern);
+    print_line!("  [{}] match = {:?}: {mode}", rule.index, settings.pattern);
     if settings.mode == BucketMode::Deny {
         return;
     }
     for permission in Permission::ALL {
-        println!(
+        print_line!(
             "      {:<6} = {}",
             permission.name(),
             rule.principals(permission)
         );
     }
     if settings.mode == BucketMode::Encrypt {
-        println!(
+        print_line!(
             "      allow_unencrypted_reads = {}",
             settings.allow_unencrypted_reads
         );

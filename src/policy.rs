@@ -279,11 +279,14 @@ impl Policy {
             .unwrap_or("")
     }
 
-    /// Returns the key names that encrypt rules refer to.
+    /// Returns the key names that encrypt rules refer to, each once.
     pub fn key_names(&self) -> impl Iterator<Item = &str> {
-        self.rules
+        let names: std::collections::BTreeSet<&str> = self
+            .rules
             .iter()
             .filter_map(|compiled| compiled.rule.key.as_deref())
+            .collect();
+        names.into_iter()
     }
 }
 
@@ -305,6 +308,19 @@ mod tests {
 
     fn rule(pattern: &str, mode: BucketMode, key: Option<&str>) -> BucketRule {
         BucketRule::new(pattern, mode, key.map(Into::into))
+    }
+
+    #[test]
+    fn key_names_listed_once() {
+        let policy = Policy::new(&[
+            rule("a", BucketMode::Encrypt, Some("main")),
+            rule("b", BucketMode::Encrypt, Some("other")),
+            rule("*", BucketMode::Encrypt, Some("main")),
+        ]);
+        assert_eq!(
+            policy.key_names().collect::<Vec<_>>(),
+            vec!["main", "other"]
+        );
     }
 
     fn ids(list: &[&str]) -> Option<Vec<String>> {

@@ -472,6 +472,10 @@ fn config_check(text: &str, extra: &[&str]) -> std::process::Output {
 }
 
 const CHECKED_CONFIG: &str = r#"
+[keys]
+keyring_file = "missing-keyring.json"
+create_missing = true
+
 [[clients]]
 access_key_id = "READER"
 secret_env = "UNUSED_SECRET"
@@ -496,6 +500,15 @@ key = "main"
 read = ["READER", "WRITER"]
 allow_unencrypted_reads = true
 "#;
+
+#[test]
+fn config_check_needs_named_keys() {
+    let text = CHECKED_CONFIG.replace("create_missing = true", "create_missing = false");
+    let output = config_check(&text, &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("missing-keyring.json"), "{stderr}");
+}
 
 #[test]
 fn config_check_prints_effective_rules() {

@@ -3,19 +3,22 @@
 //!
 //! The in-memory store implements only what the benchmark and rclone need:
 //! CreateBucket, HeadBucket, PutObject, GetObject (with one byte range),
-//! HeadObject, DeleteObject and ListObjectsV2 without pagination. It does not
-//! check signatures, computes no MD5 and returns ETags of the form
-//! `"<32 hex digits>-1"`, which clients do not take for an MD5. A PutObject
+//! HeadObject, DeleteObject, ListObjectsV2 without pagination, and multipart
+//! uploads (create, upload part, complete, abort). It does not check
+//! signatures or digests and computes no MD5. Objects get ETags of the form
+//! `"<32 hex digits>-1"`, which clients do not take for an MD5, and a part
+//! gets the hex of its `Content-MD5` header when it has one. A PutObject
 //! whose key starts with `discard/` reads the body and stores nothing, so
 //! that large upload figures do not fill memory.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -133,10 +136,19 @@ struct StoredObject {
     headers: HeaderMap,
 }
 
+/// A multipart upload in progress.
+struct Upload {
+    bucket: String,
+    key: String,
+    headers: HeaderMap,
+    parts: BTreeMap<u32, Bytes>,
+}
+
 #[derive(Default)]
 struct MemoryStore {
     buckets: Mutex<HashSet<String>>,
     objects: Mutex<BTreeMap<(String, String), Arc<StoredObject>>>,
+    uploads: Mutex<HashMap<String, Upload>>,
     next_etag: AtomicU64,
 }
 
@@ -150,7 +162,30 @@ impl MemoryStore {
             None => (path.clone(), None),
         };
         let method = request.method().clone();
+        let params: HashMap<String, String> = url_query_pairs(&query).into_iter().collect();
+        if let (Some(key), Some(upload_id)) = (&key, params.get("uploadId")) {
+            return match method {
+                Method::PUT => {
+                    let part_number = params.get("partNumber").and_then(|n| n.parse().ok());
+                    match part_number {
+                        Some(part_number) => {
+                            self.upload_part(upload_id, part_number, request).await
+                        }
+                        None => s3_error(StatusCode::BAD_REQUEST, "InvalidArgument", key),
+                    }
+                }
+                Method::POST => self.complete_upload(upload_id),
+                Method::DELETE => {
+                    self.uploads.lock().unwrap().remove(upload_id);
+                    status_only(StatusCode::NO_CONTENT)
+                }
+                _ => s3_error(StatusCode::NOT_IMPLEMENTED, "NotImplemented", &path),
+            };
+        }
         match (method, key) {
+            (Method::POST, Some(key)) if params.contains_key("uploads") => {
+                self.create_upload(bucket, key, request.headers())
+            }
             (Method::PUT, None) => {
                 self.buckets.lock().unwrap().insert(bucket);
                 status_only(StatusCode::OK)
@@ -179,46 +214,19 @@ impl MemoryStore {
         key: String,
         request: Request<Incoming>,
     ) -> Response<BoxBody> {
-        let (parts, mut body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let discard = key.starts_with(DISCARD_PREFIX);
-        let declared = common_content_length(&parts.headers).unwrap_or(0);
-        let mut stored = BytesMut::with_capacity(if discard { 0 } else { declared as usize });
-        let mut received = 0u64;
-        while let Some(frame) = body.frame().await {
-            let frame = match frame {
-                Ok(frame) => frame,
-                Err(error) => {
-                    eprintln!("upload of {bucket}/{key} failed: {error}");
-                    return s3_error(StatusCode::BAD_REQUEST, "IncompleteBody", &key);
-                }
-            };
-            if let Ok(data) = frame.into_data() {
-                received += data.len() as u64;
-                if !discard {
-                    stored.extend_from_slice(&data);
-                }
-            }
-        }
-        if received != declared {
+        let Some(stored) = read_body(body, &parts.headers, !discard, &key).await else {
             return s3_error(StatusCode::BAD_REQUEST, "IncompleteBody", &key);
-        }
+        };
 
-        let etag = format!(
-            "\"{:032x}-1\"",
-            self.next_etag.fetch_add(1, Ordering::Relaxed)
-        );
+        let etag = self.new_etag();
         if !discard {
-            let mut headers = HeaderMap::new();
-            for (name, value) in &parts.headers {
-                if name.as_str().starts_with("x-amz-meta-") || name == http::header::CONTENT_TYPE {
-                    headers.insert(name.clone(), value.clone());
-                }
-            }
             let object = StoredObject {
-                body: stored.freeze(),
+                body: stored,
                 etag: etag.clone(),
                 last_modified: SystemTime::now(),
-                headers,
+                headers: stored_headers(&parts.headers),
             };
             self.objects
                 .lock()
@@ -231,6 +239,92 @@ impl MemoryStore {
             HeaderValue::from_str(&etag).expect("ASCII ETag"),
         );
         response
+    }
+
+    fn new_etag(&self) -> String {
+        let serial = self.next_etag.fetch_add(1, Ordering::Relaxed);
+        format!("\"{serial:032x}-1\"")
+    }
+
+    fn create_upload(&self, bucket: String, key: String, headers: &HeaderMap) -> Response<BoxBody> {
+        let upload_id = format!("upload-{}", self.next_etag.fetch_add(1, Ordering::Relaxed));
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{upload_id}</UploadId></InitiateMultipartUploadResult>",
+            xml_escape(&bucket),
+            xml_escape(&key)
+        );
+        let upload = Upload {
+            bucket,
+            key,
+            headers: stored_headers(headers),
+            parts: BTreeMap::new(),
+        };
+        self.uploads.lock().unwrap().insert(upload_id, upload);
+        xml_response(xml)
+    }
+
+    async fn upload_part(
+        &self,
+        upload_id: &str,
+        part_number: u32,
+        request: Request<Incoming>,
+    ) -> Response<BoxBody> {
+        let (parts, body) = request.into_parts();
+        let Some(data) = read_body(body, &parts.headers, true, upload_id).await else {
+            return s3_error(StatusCode::BAD_REQUEST, "IncompleteBody", upload_id);
+        };
+        let etag = parts
+            .headers
+            .get("content-md5")
+            .and_then(|value| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(value.as_bytes())
+                    .ok()
+            })
+            .map(|digest| format!("\"{}\"", hex::encode(digest)))
+            .unwrap_or_else(|| self.new_etag());
+        match self.uploads.lock().unwrap().get_mut(upload_id) {
+            Some(upload) => upload.parts.insert(part_number, data),
+            None => return s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", upload_id),
+        };
+        let mut response = status_only(StatusCode::OK);
+        response.headers_mut().insert(
+            http::header::ETAG,
+            HeaderValue::from_str(&etag).expect("ASCII ETag"),
+        );
+        response
+    }
+
+    /// Completes an upload from every part received, in part-number order;
+    /// the part list in the request body is not read.
+    fn complete_upload(&self, upload_id: &str) -> Response<BoxBody> {
+        let Some(upload) = self.uploads.lock().unwrap().remove(upload_id) else {
+            return s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", upload_id);
+        };
+        let len = upload.parts.values().map(Bytes::len).sum();
+        let mut body = BytesMut::with_capacity(len);
+        for part in upload.parts.values() {
+            body.extend_from_slice(part);
+        }
+        let serial = self.next_etag.fetch_add(1, Ordering::Relaxed);
+        let etag = format!("\"{serial:032x}-{}\"", upload.parts.len());
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></CompleteMultipartUploadResult>",
+            xml_escape(&upload.bucket),
+            xml_escape(&upload.key),
+            xml_escape(&etag)
+        );
+        let object = StoredObject {
+            body: body.freeze(),
+            etag,
+            last_modified: SystemTime::now(),
+            headers: upload.headers,
+        };
+        self.objects
+            .lock()
+            .unwrap()
+            .insert((upload.bucket, upload.key), Arc::new(object));
+        xml_response(xml)
     }
 
     fn get(
@@ -349,13 +443,58 @@ impl MemoryStore {
             xml_escape(&prefix),
             xml_escape(&delimiter)
         );
-        let mut response = Response::new(text_body(xml));
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/xml"),
-        );
-        response
+        xml_response(xml)
     }
+}
+
+/// Reads a request body of the declared `Content-Length`. Returns the bytes
+/// (empty unless `keep`), or `None` if the body failed or had another
+/// length.
+async fn read_body(
+    mut body: Incoming,
+    headers: &HeaderMap,
+    keep: bool,
+    what: &str,
+) -> Option<Bytes> {
+    let declared = common_content_length(headers).unwrap_or(0);
+    let mut stored = BytesMut::with_capacity(if keep { declared as usize } else { 0 });
+    let mut received = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) => {
+                eprintln!("upload of {what} failed: {error}");
+                return None;
+            }
+        };
+        if let Ok(data) = frame.into_data() {
+            received += data.len() as u64;
+            if keep {
+                stored.extend_from_slice(&data);
+            }
+        }
+    }
+    (received == declared).then(|| stored.freeze())
+}
+
+/// The `x-amz-meta-*` and `content-type` headers of an upload.
+fn stored_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut stored = HeaderMap::new();
+    for (name, value) in headers {
+        if name.as_str().starts_with("x-amz-meta-") || name == http::header::CONTENT_TYPE {
+            stored.insert(name.clone(), value.clone());
+        }
+    }
+    stored
+}
+
+fn xml_response(xml: String) -> Response<BoxBody> {
+    let mut response = Response::new(text_body(xml));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    response
 }
 
 fn common_content_length(headers: &HeaderMap) -> Option<u64> {
@@ -423,11 +562,7 @@ fn s3_error(status: StatusCode, code: &str, resource: &str) -> Response<BoxBody>
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{code}</Message><Resource>{}</Resource></Error>",
         xml_escape(resource)
     );
-    let mut response = Response::new(text_body(xml));
+    let mut response = xml_response(xml);
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
     response
 }

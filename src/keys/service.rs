@@ -455,8 +455,12 @@ impl KeyService {
             action,
             outcome,
         };
-        self.stats.count_operation(action, result.is_ok());
-        match self.write(event) {
+        let written = self.write(event);
+        // A result discarded because its record could not be written is a
+        // failed operation for the metrics too.
+        self.stats
+            .count_operation(action, result.is_ok() && written.is_ok());
+        match written {
             Ok(()) => result,
             // The result, such as a data key, is dropped and zeroized here.
             Err(error) => Err(KeyAccessError::Audit(error)),
