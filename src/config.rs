@@ -80,7 +80,7 @@ impl Default for ServerConfig {
     }
 }
 
-/// Where the upstream is.
+/// The kind of upstream.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum UpstreamKind {
@@ -111,9 +111,9 @@ pub struct UpstreamConfig {
     pub region: String,
     /// `path` (`endpoint/bucket/key`) or `virtual` (`bucket.endpoint/key`).
     pub addressing_style: AddressingStyle,
-    /// Environment variable that holds the upstream access key id.
+    /// Environment variable that contains the upstream access key id.
     pub access_key_id_env: String,
-    /// Environment variable that holds the upstream secret access key.
+    /// Environment variable that contains the upstream secret access key.
     pub secret_access_key_env: String,
     /// File with the upstream credentials as two lines: access key id, then
     /// secret access key. Used instead of the environment when set.
@@ -158,7 +158,7 @@ impl UpstreamConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedConfig {
-    /// Directory that holds the stored (encrypted) objects.
+    /// Directory of the stored (encrypted) objects.
     pub data_dir: PathBuf,
     /// File with the embedded store's generated credentials (mode 0600).
     pub credentials_file: PathBuf,
@@ -299,7 +299,7 @@ pub struct ClientCredential {
     pub generate_secret: bool,
 }
 
-/// What s3seal does with a bucket's objects.
+/// The handling of a bucket's objects.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum BucketMode {

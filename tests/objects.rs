@@ -777,7 +777,7 @@ async fn embedded_listing_applies_url_encoding() {
             .await
             .unwrap();
     }
-    // aws-sdk-s3 asks for encoding-type=url only when told to, and decodes it.
+    // aws-sdk-s3 requests encoding-type=url only when set, and does not decode it.
     let listed = h
         .client
         .list_objects_v2()
