@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import report  # benches/report.py; Python puts this script's folder on sys.path
+import report  # benches/report.py, found because Python puts this script's folder on sys.path
 
 CLIENT_ACCESS_KEY = "BENCHCLIENT"
 UPSTREAM_ACCESS_KEY = "BENCHUPSTREAM"
@@ -123,7 +123,9 @@ key = "bench"
 
 def run_rclone(args, workdir, upstream_endpoint, upstream_secret, env):
     """Time rclone crypt uploading and downloading one file to the upstream."""
-    runs = args.rclone_runs if args.rclone_runs is not None else (1 if args.quick else 3)
+    runs = args.rclone_runs
+    if runs is None:
+        runs = 1 if args.quick else 3
     size = args.large_mib << 20
     source = workdir / "rclone-source.bin"
     with open(source, "wb") as file:

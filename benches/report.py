@@ -28,7 +28,8 @@ def stats(values):
 
 def summarize(results):
     load = results["load"]
-    summary = {"large": {}, "small": {}, "rclone": {}, "peak_rss_mib": {}}
+    summary = {"large": {}, "small": {}, "rclone": {}, "peak_rss_mib": {},
+               "large_object_bytes": load["large_object_bytes"]}
 
     for op, streams in LARGE_ROWS:
         rows = [r for r in load["large"] if r["op"] == op and r["streams"] == streams]
@@ -91,13 +92,13 @@ def summarize(results):
 
 
 def evaluate(summary):
-    """The targets of docs/benchmarks.md as (description, met, detail)."""
+    """Check the targets of docs/benchmarks.md and return (description, met, detail) rows."""
     checks = []
     for op, streams in LARGE_ROWS:
         entry = summary["large"][f"{op}-{streams}"]
         ratio = entry["s3seal_vs_hop"]
         cpu = entry["cpu_s3seal_vs_hop"]
-        label = f"{op.upper()} 1 GiB x{streams}"
+        label = f"{op.upper()} {summary['large_object_bytes'] >> 20} MiB x{streams}"
         if ratio:
             checks.append((f"{label}: s3seal throughput >= 90 % of the hop's",
                            ratio["median"] >= 0.9, f"{ratio['median']:.0%}"))
@@ -151,6 +152,7 @@ def markdown(results, summary):
     lines.append("Each cell is the median with the minimum and maximum in brackets. "
                  "Ratios are computed within each run, then summarized.")
     lines.append("")
+
     lines.append(f"**{large_mib} MiB objects, throughput (GB/s) and proxy CPU (CPU s per GB)**")
     lines.append("")
     lines.append("| Operation | direct GB/s | hop GB/s | s3seal GB/s | s3seal / hop | "
@@ -164,6 +166,7 @@ def markdown(results, summary):
                      f"{fmt(entry['s3seal_vs_hop'])} | {fmt(entry['hop']['cpu_s_per_gb'])} | "
                      f"{fmt(entry['s3seal']['cpu_s_per_gb'])} | {fmt(entry['cpu_s3seal_vs_hop'])} |")
     lines.append("")
+
     lines.append("**1 KiB objects, operations per second**")
     lines.append("")
     lines.append("| Operation | direct ops/s | hop ops/s | s3seal ops/s | "
@@ -177,6 +180,7 @@ def markdown(results, summary):
                          f"{fmt(entry['hop']['cpu_us_per_op'], 0)} | "
                          f"{fmt(entry['s3seal']['cpu_us_per_op'], 0)} |")
     lines.append("")
+
     lines.append("**1 KiB objects, latency in ms: p50 and p99, and what each proxy adds to "
                  "the direct p50**")
     lines.append("")
@@ -193,7 +197,9 @@ def markdown(results, summary):
                 f"{fmt(entry['s3seal']['p99_ms'], 3)} | {fmt(entry['hop_added_p50_ms'], 3)} | "
                 f"{fmt(entry['s3seal_added_p50_ms'], 3)} | {fmt(entry['added_ratio'])} |")
     lines.append("")
+
     rclone = summary["rclone"]
+
     lines.append(f"**rclone crypt, one {large_mib} MiB file** ({results['rclone']['version']})")
     lines.append("")
     lines.append("| Operation | wall time s | GB/s | rclone CPU s/GB |")
@@ -202,9 +208,11 @@ def markdown(results, summary):
         lines.append(f"| {op} | {fmt(rclone[op]['seconds'])} | {fmt(rclone[op]['gb_per_s'])} | "
                      f"{fmt(rclone[op]['cpu_s_per_gb'])} |")
     lines.append("")
+
     rss = ", ".join(f"{name} {mib:.1f} MiB" for name, mib in summary["peak_rss_mib"].items())
     lines.append(f"Peak resident memory (VmHWM) over the whole run: {rss}.")
     lines.append("")
+
     cipher = results["cipher"]
     parts = []
     for name, figures in cipher["implementations"].items():
@@ -214,6 +222,7 @@ def markdown(results, summary):
                  f". s3seal's bodies: encrypt {cipher['s3seal_encrypt_body']['median']:.0f} MB/s, "
                  f"decrypt {cipher['s3seal_decrypt_body']['median']:.0f} MB/s.")
     lines.append("")
+
     lines.append("**Targets**")
     lines.append("")
     lines.append("| Target | Met | Figure |")
@@ -223,21 +232,36 @@ def markdown(results, summary):
     return "\n".join(lines)
 
 
-def svg_bar_panel(x0, y0, width, height, title, unit, groups, series):
+def svg_bar_panel(x0, y0, width, height, title, unit, groups, series, log_scale=False):
     """Grouped bars with min–max whiskers. `groups` is a list of
-    (label, {series: stats}) and `series` the names in drawing order."""
+    (label, {series: stats}) and `series` the names in drawing order. With
+    `log_scale` the axis spans whole decades."""
     parts = []
-    maximum = max((s["max"] for _, values in groups for s in values.values() if s), default=1.0)
-    top = nice_ceiling(maximum)
+    values_present = [s for _, values in groups for s in values.values() if s]
+    maximum = max((s["max"] for s in values_present), default=1.0)
     plot_x = x0 + 55
     plot_y = y0 + 30
     plot_w = width - 65
     plot_h = height - 75
+    if log_scale:
+        minimum = min((s["min"] for s in values_present if s["min"] > 0), default=maximum / 10)
+        low = math.floor(math.log10(minimum))
+        high = max(math.ceil(math.log10(maximum)), low + 1)
+        ticks = [10.0 ** exponent for exponent in range(low, high + 1)]
+
+        def height_of(value):
+            value = max(value, 10.0 ** low)
+            return plot_h * (math.log10(value) - low) / (high - low)
+    else:
+        top = nice_ceiling(maximum)
+        ticks = [top * step / 4 for step in range(5)]
+
+        def height_of(value):
+            return plot_h * value / top
     parts.append(f'<text x="{x0 + width / 2}" y="{y0 + 16}" text-anchor="middle" '
                  f'font-weight="bold">{title}</text>')
-    for step in range(5):
-        value = top * step / 4
-        y = plot_y + plot_h - plot_h * step / 4
+    for value in ticks:
+        y = plot_y + plot_h - height_of(value)
         parts.append(f'<line x1="{plot_x}" y1="{y:.1f}" x2="{plot_x + plot_w}" y2="{y:.1f}" '
                      f'stroke="#dddddd"/>')
         parts.append(f'<text x="{plot_x - 6}" y="{y + 4:.1f}" text-anchor="end">{value:g}</text>')
@@ -252,14 +276,14 @@ def svg_bar_panel(x0, y0, width, height, title, unit, groups, series):
             if not entry:
                 continue
             x = gx + bar_w * position
-            bar_h = plot_h * entry["median"] / top
+            bar_h = height_of(entry["median"])
             parts.append(f'<rect x="{x:.1f}" y="{plot_y + plot_h - bar_h:.1f}" width="{bar_w * 0.9:.1f}" '
                          f'height="{bar_h:.1f}" fill="{COLORS[name]}"><title>{name} {label}: '
                          f'{entry["median"]:.3g} {unit}</title></rect>')
             if entry["n"] > 1:
                 cx = x + bar_w * 0.45
-                y_low = plot_y + plot_h - plot_h * entry["min"] / top
-                y_high = plot_y + plot_h - plot_h * entry["max"] / top
+                y_low = plot_y + plot_h - height_of(entry["min"])
+                y_high = plot_y + plot_h - height_of(entry["max"])
                 parts.append(f'<line x1="{cx:.1f}" y1="{y_low:.1f}" x2="{cx:.1f}" y2="{y_high:.1f}" '
                              f'stroke="black"/>')
         parts.append(f'<text x="{gx + group_w * 0.4:.1f}" y="{plot_y + plot_h + 16}" '
@@ -285,6 +309,7 @@ def svg(summary):
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'font-family="sans-serif" font-size="12">',
              f'<rect width="{width}" height="{height}" fill="white"/>']
+
     large_groups = []
     for op, streams in LARGE_ROWS:
         entry = summary["large"][f"{op}-{streams}"]
@@ -293,16 +318,20 @@ def svg(summary):
             rclone_op = "upload" if op == "put" else "download"
             values["rclone crypt"] = summary["rclone"][rclone_op]["gb_per_s"]
         large_groups.append((f"{op.upper()} x{streams}", values))
-    parts += svg_bar_panel(0, 0, 520, 380, "1 GiB objects: throughput", "GB/s", large_groups,
-                           TARGETS + ["rclone crypt"])
+
+    large_mib = summary["large_object_bytes"] >> 20
+    parts += svg_bar_panel(0, 0, 520, 380, f"{large_mib} MiB objects: throughput", "GB/s",
+                           large_groups, TARGETS + ["rclone crypt"])
+
     small_groups = []
     for op in ["put", "get"]:
         for concurrency in summary["concurrencies"]:
             entry = summary["small"][f"{op}-{concurrency}"]
             small_groups.append((f"{op.upper()} c={concurrency}",
                                  {target: entry[target]["p50_ms"] for target in TARGETS}))
-    parts += svg_bar_panel(540, 0, 560, 380, "1 KiB objects: p50 latency", "ms", small_groups,
-                           TARGETS)
+    parts += svg_bar_panel(540, 0, 560, 380, "1 KiB objects: p50 latency (log scale)", "ms",
+                           small_groups, TARGETS, log_scale=True)
+
     legend_x = 80
     for name in TARGETS + ["rclone crypt"]:
         parts.append(f'<rect x="{legend_x}" y="{height - 28}" width="12" height="12" '
@@ -310,6 +339,7 @@ def svg(summary):
         parts.append(f'<text x="{legend_x + 16}" y="{height - 18}">{name}</text>')
         legend_x += 120
     parts.append(f'<text x="{legend_x + 20}" y="{height - 18}">bars: median; whiskers: min–max</text>')
+
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

@@ -1,5 +1,5 @@
-//! Pieces shared by the benchmark tools: in-memory bodies, ready files,
-//! loopback listeners and process statistics from /proc.
+//! Pieces shared by the benchmark tools: in-memory bodies, ready files, a
+//! time limit for servers, and process statistics from /proc.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -295,8 +295,8 @@ impl MemoryStore {
         response
     }
 
-    /// Completes an upload from every part received, in part-number order;
-    /// the part list in the request body is not read.
+    /// Completes an upload from every part received, in part-number order.
+    /// The part list in the request body is not read.
     fn complete_upload(&self, upload_id: &str) -> Response<BoxBody> {
         let Some(upload) = self.uploads.lock().unwrap().remove(upload_id) else {
             return s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", upload_id);
@@ -391,8 +391,8 @@ impl MemoryStore {
         response
     }
 
-    /// ListObjectsV2 (and V1, answered the same way) with `prefix` and
-    /// `delimiter`, every key in one page.
+    /// Lists the bucket for ListObjectsV2 (V1 requests get the same
+    /// response) with `prefix` and `delimiter`, every key in one page.
     fn list(&self, bucket: &str, query: &str) -> Response<BoxBody> {
         let mut prefix = String::new();
         let mut delimiter = String::new();
@@ -454,7 +454,7 @@ async fn read_body(
     mut body: Incoming,
     headers: &HeaderMap,
     keep: bool,
-    what: &str,
+    resource: &str,
 ) -> Option<Bytes> {
     let declared = common_content_length(headers).unwrap_or(0);
     let mut stored = BytesMut::with_capacity(if keep { declared as usize } else { 0 });
@@ -463,7 +463,7 @@ async fn read_body(
         let frame = match frame {
             Ok(frame) => frame,
             Err(error) => {
-                eprintln!("upload of {what} failed: {error}");
+                eprintln!("upload of {resource} failed: {error}");
                 return None;
             }
         };
@@ -477,7 +477,7 @@ async fn read_body(
     (received == declared).then(|| stored.freeze())
 }
 
-/// The `x-amz-meta-*` and `content-type` headers of an upload.
+/// Returns the `x-amz-meta-*` and `content-type` headers of an upload.
 fn stored_headers(headers: &HeaderMap) -> HeaderMap {
     let mut stored = HeaderMap::new();
     for (name, value) in headers {
