@@ -342,7 +342,7 @@ fn parse_chain_state(text: &str) -> Result<ChainState, CommandError> {
 }
 
 /// Checks what `serve` checks of the keyring: that it loads (which includes
-/// its permissions) and holds every key a rule names, unless
+/// its permissions) and contains every key a rule names, unless
 /// `keys.create_missing` lets `serve` create them.
 fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
     let path = &config.keys.keyring_file;

@@ -95,11 +95,12 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
     })
 }
 
-/// s3s-fs 0.14 with the differences from S3 that break clients mended:
-/// listings get their ETags (how s3seal tells a multipart object and its
-/// part count) and storage class, `encoding-type=url` is applied to the
-/// listed keys, an empty `delimiter` means none, and HEAD or GET of a key
-/// that is a directory in the store answers `NoSuchKey` instead of 500.
+/// s3s-fs 0.14 with the differences from S3 that break clients mended.
+/// Listings get their ETags, from which s3seal learns whether an object is
+/// multipart and its part count, and their storage class. `encoding-type=url`
+/// is applied to the listed keys, and an empty `delimiter` means none. HEAD
+/// or GET of a key that is a directory in the store returns `NoSuchKey`
+/// instead of 500.
 struct Store {
     fs: s3s_fs::FileSystem,
     data_dir: std::path::PathBuf,
@@ -244,21 +245,19 @@ impl S3 for Store {
         let bucket = req.input.bucket.clone();
         let mut response = self.fs.list_objects(req).await?;
         let output = &mut response.output;
-        if let Some(contents) = output.contents.as_mut() {
-            self.fill_entries(&bucket, contents, &credentials).await;
-        }
-        if is_url_encoding(output.encoding_type.as_ref()) {
-            for object in output.contents.iter_mut().flatten() {
-                url_encode(&mut object.key);
-            }
-            for prefix in output.common_prefixes.iter_mut().flatten() {
-                url_encode(&mut prefix.prefix);
-            }
-            url_encode(&mut output.prefix);
-            url_encode(&mut output.delimiter);
-            url_encode(&mut output.marker);
-            url_encode(&mut output.next_marker);
-        }
+        let listing = Listing {
+            contents: &mut output.contents,
+            common_prefixes: &mut output.common_prefixes,
+            encoding: output.encoding_type.as_ref(),
+        };
+        let echoed = [
+            &mut output.prefix,
+            &mut output.delimiter,
+            &mut output.marker,
+            &mut output.next_marker,
+        ];
+        self.mend_listing(&bucket, &credentials, listing, echoed)
+            .await;
         Ok(response)
     }
 
@@ -273,22 +272,27 @@ impl S3 for Store {
         let bucket = req.input.bucket.clone();
         let mut response = self.fs.list_objects_v2(req).await?;
         let output = &mut response.output;
-        if let Some(contents) = output.contents.as_mut() {
-            self.fill_entries(&bucket, contents, &credentials).await;
-        }
-        if is_url_encoding(output.encoding_type.as_ref()) {
-            for object in output.contents.iter_mut().flatten() {
-                url_encode(&mut object.key);
-            }
-            for prefix in output.common_prefixes.iter_mut().flatten() {
-                url_encode(&mut prefix.prefix);
-            }
-            url_encode(&mut output.prefix);
-            url_encode(&mut output.delimiter);
-            url_encode(&mut output.start_after);
-        }
+        let listing = Listing {
+            contents: &mut output.contents,
+            common_prefixes: &mut output.common_prefixes,
+            encoding: output.encoding_type.as_ref(),
+        };
+        let echoed = [
+            &mut output.prefix,
+            &mut output.delimiter,
+            &mut output.start_after,
+        ];
+        self.mend_listing(&bucket, &credentials, listing, echoed)
+            .await;
         Ok(response)
     }
+}
+
+/// The parts of a ListObjects or ListObjectsV2 output that need mending.
+struct Listing<'a> {
+    contents: &'a mut Option<Vec<Object>>,
+    common_prefixes: &'a mut Option<Vec<CommonPrefix>>,
+    encoding: Option<&'a EncodingType>,
 }
 
 fn is_url_encoding(encoding: Option<&EncodingType>) -> bool {
@@ -303,6 +307,32 @@ fn url_encode(value: &mut Option<String>) {
 }
 
 impl Store {
+    /// Fills in ETags and storage classes and, for `encoding-type=url`,
+    /// encodes the listed keys and prefixes and the `echoed` request values.
+    async fn mend_listing<const N: usize>(
+        &self,
+        bucket: &str,
+        credentials: &Option<s3s::auth::Credentials>,
+        listing: Listing<'_>,
+        echoed: [&mut Option<String>; N],
+    ) {
+        if let Some(contents) = listing.contents.as_mut() {
+            self.fill_entries(bucket, contents, credentials).await;
+        }
+        if !is_url_encoding(listing.encoding) {
+            return;
+        }
+        for object in listing.contents.iter_mut().flatten() {
+            url_encode(&mut object.key);
+        }
+        for prefix in listing.common_prefixes.iter_mut().flatten() {
+            url_encode(&mut prefix.prefix);
+        }
+        for value in echoed {
+            url_encode(value);
+        }
+    }
+
     /// Returns whether `bucket`/`key` names a directory of the store.
     fn is_directory(&self, bucket: &str, key: &str) -> bool {
         !key.is_empty()

@@ -19,7 +19,7 @@
 //! - [`keys`] contains the key-encryption keys and is the only way to them:
 //!   every access writes a record to the [`audit`] log. [`upstream`]
 //!   re-signs and sends.
-//! - [`metrics`] holds the request and traffic counters.
+//! - [`metrics`] contains the request and traffic counters.
 //! - [`s3`] is the shared S3 vocabulary; [`config`] the typed configuration;
 //!   [`embedded`] the local S3 store of the default configuration.
 //!

@@ -21,7 +21,7 @@
 //! A part of `p` plaintext bytes takes `32 + ciphertext_len(p)` bytes. When
 //! every part but the last is a multiple of 64 KiB (the default part sizes
 //! of aws cli, boto3, rclone, s3cmd and the AWS transfer managers), an
-//! object of `n` parts and `c` stored bytes holds `plaintext_len(c - 32 n)`
+//! object of `n` parts and `c` stored bytes contains `plaintext_len(c - 32 n)`
 //! plaintext bytes; see [`multipart_plaintext_len`].
 //!
 //! # Upload token

@@ -81,7 +81,7 @@ where
 }
 
 /// The first error that a request body reported, kept so that the proxy can
-/// answer with it after the upstream request was aborted.
+/// return it to the client after the upstream request was aborted.
 #[derive(Clone, Default, Debug)]
 pub struct ErrorSlot(Arc<Mutex<Option<(ErrorCode, String)>>>);
 

@@ -2,7 +2,7 @@
 //! apply the bucket's policy, run the operation, and turn any error into an
 //! S3 error response in one place.
 //!
-//! `ops` holds one file per operation family. Only this module builds HTTP
+//! `ops` contains one file per operation family. Only this module builds HTTP
 //! responses from errors.
 
 mod access;
@@ -115,7 +115,7 @@ pub async fn handle(
             }
             Some(error) => tracing::info!(status, code = %error.code(), error = %error, elapsed_ms, "request rejected"),
             None if status >= 500 => {
-                tracing::warn!(status, elapsed_ms, "request failed: the upstream answered with a server error, relayed to the client")
+                tracing::warn!(status, elapsed_ms, "request failed: the upstream returned a server error, which is relayed to the client")
             }
             None => tracing::info!(status, elapsed_ms, "request served"),
         }

@@ -119,7 +119,7 @@ pub fn encode_query(query: &[(String, String)]) -> String {
     out
 }
 
-/// Longest object key S3 accepts, in bytes of UTF-8.
+/// Maximum object key length that S3 accepts, in bytes of UTF-8.
 const MAX_KEY_BYTES: usize = 1024;
 
 /// Classifies a request. `base_domain` enables virtual-hosted-style

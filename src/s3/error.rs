@@ -36,9 +36,9 @@ pub enum ErrorCode {
     ServiceUnavailable,
     SignatureDoesNotMatch,
     XAmzContentSHA256Mismatch,
-    /// The upstream could not be reached or answered with something unusable.
+    /// The upstream could not be reached or sent a response s3seal cannot use.
     BadGateway,
-    /// The upstream did not answer in time.
+    /// The upstream did not respond in time.
     GatewayTimeout,
 }
 

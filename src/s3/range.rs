@@ -16,7 +16,7 @@ pub enum ByteRange {
 pub enum Resolved {
     /// Inclusive bounds within the object.
     Satisfiable { first: u64, last: u64 },
-    /// S3 answers `416 InvalidRange`.
+    /// S3 returns `416 InvalidRange`.
     Unsatisfiable,
 }
 

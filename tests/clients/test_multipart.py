@@ -237,7 +237,7 @@ def rclone_large(rclone, large_file):
     # `HEAD ?versionId=null` with 400, with or without s3seal in between. S3
     # sends no version id for an unversioned bucket, so --s3-no-head, which
     # skips only that check after the upload, keeps rclone's behaviour
-    # against S3. It can go once moto answers the HEAD.
+    # against S3. It can go once moto accepts that HEAD.
     copied = rclone(
         "copy", "--s3-upload-cutoff", "10M", "--s3-no-head",
         str(large_file.path), f"s3seal:{bucket}", timeout=600,

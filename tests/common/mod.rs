@@ -86,7 +86,7 @@ impl Harness {
         .await
     }
 
-    /// Starts the harness as `options` say.
+    /// Starts the harness with `options`.
     pub async fn start_with_options(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let upstream = s3seal::embedded::start(&EmbeddedConfig {
@@ -334,7 +334,7 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// The stored length of an object of `len` plaintext bytes.
+/// Returns the stored length of an object of `len` plaintext bytes.
 pub fn ciphertext_len(len: u64) -> u64 {
     s3seal::crypto::ciphertext_len(len)
 }

@@ -460,7 +460,7 @@ fn source_failure(status: StatusCode) -> S3Error {
         }
         other => S3Error::new(
             ErrorCode::BadGateway,
-            format!("the upstream answered {other} when reading the copy source"),
+            format!("the upstream returned {other} when reading the copy source"),
         ),
     }
 }

@@ -68,7 +68,7 @@ pub(crate) async fn list_objects(
 /// layout. Sizes that no ciphertext has (objects that were stored without
 /// s3seal) are shown as stored.
 // NOTE: an object stored without s3seal whose size happens to be a valid
-// ciphertext length is listed smaller than it is; telling it apart would
+// ciphertext length is listed smaller than it is. Telling it apart would
 // take a HEAD per entry.
 fn listed_plaintext_size(stored: u64, etag: &str) -> u64 {
     let parts = etag

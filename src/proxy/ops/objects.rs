@@ -228,7 +228,7 @@ fn client_read_request<'a>(ctx: &'a Context<'_>) -> Result<ReadRequest<'a>, S3Er
     })
 }
 
-/// Relays an upstream answer that carries no object (404, 304, 412, ...).
+/// Relays an upstream response that carries no object (404, 304, 412, ...).
 fn relay_read_failure(response: Response<Incoming>) -> Response<ProxyBody> {
     let mut response = response::relay_sealed(response);
     sealed::map_response_etag(response.headers_mut());
