@@ -109,3 +109,6 @@ async fn shutdown_signal() {
         let _ = ctrl_c.await;
     }
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -6,7 +6,6 @@ mod common;
 use aws_sdk_s3::primitives::ByteStream;
 use common::{http_get, reqwest_lite, Harness, Options, ACCESS_KEY_ID};
 use s3seal::audit::{AuditError, AuditKey, AuditSink, Auditor};
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -277,8 +276,30 @@ fn wait_for_ready_file(
     }
 }
 
-#[tokio::test]
-async fn trace_logs_contain_no_secrets() {
+/// The s3seal binary started as a process, with its standard error in
+/// `log_path`.
+struct LoggedServer {
+    dir: tempfile::TempDir,
+    secret: String,
+    child: std::process::Child,
+    log_path: std::path::PathBuf,
+    endpoint: String,
+    metrics: String,
+}
+
+impl LoggedServer {
+    /// Stops the server and returns what it logged.
+    fn stop(&mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::fs::read_to_string(&self.log_path).unwrap()
+    }
+}
+
+/// Starts the s3seal binary with a passthrough rule for `plain-*` buckets
+/// and an encrypt rule for all others, with `RUST_LOG` set to `rust_log`,
+/// or unset so that the configured default filter applies.
+fn start_logged_server(rust_log: Option<&str>) -> LoggedServer {
     let dir = tempfile::tempdir().unwrap();
     let secret = common::random_secret();
     common::write_private(&dir.path().join("client-secret"), &secret);
@@ -327,7 +348,6 @@ key = "main"
     command
         .args(["serve", "--config", "config.toml"])
         .current_dir(dir.path())
-        .env("RUST_LOG", "trace")
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap());
@@ -336,31 +356,65 @@ key = "main"
             command.env_remove(name);
         }
     }
+    if let Some(filter) = rust_log {
+        command.env("RUST_LOG", filter);
+    } else {
+        command.env_remove("RUST_LOG");
+    }
     let mut child = command.spawn().unwrap();
     let ready = wait_for_ready_file(&dir.path().join("ready.json"), &mut child);
     let endpoint = format!("http://{}", ready["listen"].as_str().unwrap());
     let metrics = format!("http://{}", ready["metrics_listen"].as_str().unwrap());
+    LoggedServer {
+        dir,
+        secret,
+        child,
+        log_path,
+        endpoint,
+        metrics,
+    }
+}
+
+/// Builds a request to `endpoint` signed for `ACCESS_KEY_ID` with `secret`.
+fn signed_request(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    secret: &str,
+    body: &[u8],
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    let url = format!("{endpoint}{path}");
+    let headers = reqwest_lite::sign_headers(method, &url, &[], ACCESS_KEY_ID, secret);
+    let mut builder = http::Request::builder().method(method).uri(&url);
+    for (name, value) in &headers {
+        if name != "host" {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+    }
+    builder
+        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_vec())))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn trace_logs_contain_no_secrets() {
+    let mut server = start_logged_server(Some("trace"));
+    let (endpoint, metrics, secret) = (
+        server.endpoint.clone(),
+        server.metrics.clone(),
+        server.secret.clone(),
+    );
 
     let mut authorizations = Vec::new();
     let mut signed = |method: &str, path: &str, body: &[u8]| {
-        let url = format!("{endpoint}{path}");
-        let headers = reqwest_lite::sign_headers(method, &url, &[], ACCESS_KEY_ID, &secret);
-        let authorization = headers
-            .iter()
-            .find(|(name, _)| name == "authorization")
-            .unwrap()
-            .1
-            .clone();
-        authorizations.push(authorization);
-        let mut builder = http::Request::builder().method(method).uri(&url);
-        for (name, value) in &headers {
-            if name != "host" {
-                builder = builder.header(name.as_str(), value.as_str());
-            }
-        }
-        builder
-            .body(http_body_util::Full::new(bytes::Bytes::from(body.to_vec())))
-            .unwrap()
+        let request = signed_request(&endpoint, method, path, &secret, body);
+        authorizations.push(
+            request.headers()["authorization"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+        request
     };
     let requests = vec![
         signed("PUT", "/logged", b""),
@@ -394,13 +448,7 @@ key = "main"
     let (status, _) = http_get(&format!("{metrics}/readyz")).await;
     assert_eq!(status, 200);
 
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let mut log = String::new();
-    std::fs::File::open(&log_path)
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = server.stop();
     assert!(
         log.contains("TRACE"),
         "the log was not written at trace level"
@@ -434,18 +482,19 @@ key = "main"
     assert_eq!(ids.len(), 7);
     assert!(log.contains("request served"), "{log}");
 
-    let keyring: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("keyring.json")).unwrap())
-            .unwrap();
+    let keyring: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(server.dir.path().join("keyring.json")).unwrap(),
+    )
+    .unwrap();
     let kek = keyring["keys"]["main"]["versions"][0]["material"]
         .as_str()
         .unwrap()
         .to_string();
-    let audit_key = std::fs::read_to_string(dir.path().join("audit-key"))
+    let audit_key = std::fs::read_to_string(server.dir.path().join("audit-key"))
         .unwrap()
         .trim()
         .to_string();
-    let upstream_secret = second_line(&dir.path().join("data/embedded-credentials"));
+    let upstream_secret = second_line(&server.dir.path().join("data/embedded-credentials"));
 
     let mut secrets = vec![
         ("client secret", secret.clone()),
@@ -464,5 +513,61 @@ key = "main"
             !log.contains(value.as_str()),
             "the {what} appears in the trace log"
         );
+    }
+}
+
+#[tokio::test]
+async fn request_lines_at_info_carry_the_request_fields() {
+    let mut server = start_logged_server(None);
+    let mut ids = Vec::new();
+    let wrong_secret = common::random_secret();
+    for (method, path, secret, expected) in [
+        ("PUT", "/fields", &server.secret, 200),
+        ("GET", "/fields/object", &wrong_secret, 403),
+    ] {
+        let request = signed_request(&server.endpoint, method, path, secret, b"");
+        let response = reqwest_lite::send(request).await;
+        assert_eq!(response.status, expected, "{}", response.text());
+        ids.push(
+            response.headers["x-amz-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let log = server.stop();
+
+    let line_of = |id: &str| {
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|line| line.contains(&format!("req.id={id}")))
+            .collect();
+        assert_eq!(lines.len(), 1, "{log}");
+        lines[0]
+    };
+    let served = line_of(&ids[0]);
+    assert!(served.contains(" INFO "), "{served}");
+    assert!(served.contains("request served"), "{served}");
+    for field in [
+        "http.method=PUT",
+        "s3.op=CreateBucket",
+        "s3.bucket=fields",
+        "status=200",
+    ] {
+        assert!(served.contains(field), "{field} is missing: {served}");
+    }
+    assert!(
+        served.contains(&format!("principal={ACCESS_KEY_ID}")),
+        "{served}"
+    );
+    let rejected = line_of(&ids[1]);
+    assert!(rejected.contains(" INFO "), "{rejected}");
+    for field in [
+        "request rejected",
+        "s3.op=GetObject",
+        "status=403",
+        "code=SignatureDoesNotMatch",
+    ] {
+        assert!(rejected.contains(field), "{field} is missing: {rejected}");
     }
 }

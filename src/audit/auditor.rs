@@ -134,10 +134,10 @@ impl Auditor {
         // The time is taken under the lock so that times never decrease
         // along the chain unless the system clock steps back.
         let time = format_time(time::OffsetDateTime::now_utc())?;
-        let mut record = Record::from_event(event, seq, time, &inner.state.mac);
-        let mac = compute_mac(&self.key, &record.canonical_bytes()?);
-        record.mac = Some(hex::encode(mac));
-        let line = record.line_bytes()?;
+        let record = Record::from_event(event, seq, time, &inner.state.mac);
+        let canonical = record.canonical_bytes()?;
+        let mac = compute_mac(&self.key, &canonical);
+        let line = Record::line_from_canonical(canonical, &mac);
         if line.len() > MAX_LINE_LEN {
             return Err(AuditError::RecordTooLong {
                 len: line.len(),

@@ -143,11 +143,31 @@ impl Record {
     /// Returns the bytes that the MAC covers: the record without `mac` as
     /// compact JSON.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
+        if self.mac.is_none() {
+            return serde_json::to_vec(self).map_err(|e| AuditError::Serialize(e.to_string()));
+        }
         let body = Self {
             mac: None,
             ..self.clone()
         };
         serde_json::to_vec(&body).map_err(|e| AuditError::Serialize(e.to_string()))
+    }
+
+    /// Turns the canonical bytes of a record into its stored line, with
+    /// `mac` as the last field and a newline. `mac` is the last field of
+    /// [`Record`] and is skipped when absent, so the result equals
+    /// [`Self::line_bytes`] of the record with its MAC set.
+    pub fn line_from_canonical(mut canonical: Vec<u8>, mac: &[u8; 32]) -> Vec<u8> {
+        debug_assert_eq!(canonical.last(), Some(&b'}'));
+        canonical.pop();
+        canonical.reserve(8 + 64 + 3);
+        canonical.extend_from_slice(br#","mac":""#);
+        let start = canonical.len();
+        canonical.resize(start + 64, 0);
+        // The buffer is exactly twice the MAC's length, as hex needs.
+        let _ = hex::encode_to_slice(mac, &mut canonical[start..]);
+        canonical.extend_from_slice(b"\"}\n");
+        canonical
     }
 
     /// Returns the record line as stored: compact JSON including `mac`,
@@ -278,6 +298,13 @@ mod tests {
         let mut record = fixed_record();
         record.mac = Some(FIXED_MAC.into());
         let line = String::from_utf8(record.line_bytes().unwrap()).unwrap();
+        let mac: [u8; 32] = std::array::from_fn(|i| i as u8 * 7);
+        let mut with_mac = fixed_record();
+        with_mac.mac = Some(hex::encode(mac));
+        assert_eq!(
+            Record::line_from_canonical(fixed_record().canonical_bytes().unwrap(), &mac),
+            with_mac.line_bytes().unwrap()
+        );
         let body = FIXED_CANONICAL.strip_suffix('}').unwrap();
         assert_eq!(line, format!("{body},\"mac\":\"{FIXED_MAC}\"}}\n"));
     }

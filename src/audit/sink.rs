@@ -41,6 +41,9 @@ pub struct FileSink {
 
 struct FileState {
     file: File,
+    /// The file's length after the last complete record: where the next
+    /// record starts, and where a failed write is cut back to.
+    len: u64,
     /// Byte offset of an incomplete record that a failed write left behind
     /// and that could not be truncated away.
     stuck_partial: Option<u64>,
@@ -78,7 +81,8 @@ impl FileSink {
 
         // A new file's directory entry is durable only once the directory
         // is synced. An empty file may be new, so sync in that case.
-        if fsync == FsyncPolicy::Always && file.metadata().map_err(write_error)?.len() == 0 {
+        let len = file.metadata().map_err(write_error)?.len();
+        if fsync == FsyncPolicy::Always && len == 0 {
             if let Some(parent) = parent {
                 File::open(parent)
                     .and_then(|dir| dir.sync_all())
@@ -91,6 +95,7 @@ impl FileSink {
             fsync,
             state: Mutex::new(FileState {
                 file,
+                len,
                 stuck_partial: None,
             }),
         })
@@ -177,7 +182,7 @@ impl AuditSink for FileSink {
             ))));
         }
 
-        let start = state.file.metadata().map_err(write_error)?.len();
+        let start = state.len;
         let written = (&state.file)
             .write_all(line)
             .and_then(|()| match self.fsync {
@@ -196,6 +201,7 @@ impl AuditSink for FileSink {
             }
             return Err(write_error(source));
         }
+        state.len = start + line.len() as u64;
         Ok(())
     }
 }

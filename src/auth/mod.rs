@@ -6,7 +6,6 @@
 //! encryption or ciphertext. The clock is always a parameter.
 
 mod body;
-mod canonical;
 mod checksum;
 mod chunked;
 mod payload;
@@ -29,7 +28,9 @@ pub use chunked::{MAX_CHUNK_HEADER_LEN, MAX_TRAILER_SECTION_LEN};
 pub use payload::PayloadMode;
 pub use request::MAX_PRESIGNED_EXPIRES_SECS;
 
-use canonical::{canonical_headers, canonical_query, normalized_uri, raw_uri, CanonicalParts};
+use crate::s3::canonical::{
+    self, canonical_headers, canonical_query, normalized_uri, raw_uri, CanonicalParts,
+};
 use checksum::{decode_content_md5, ChecksumAlgorithm, DigestCheck, DigestKind};
 use chunked::{ChunkSigner, ChunkedDecoder};
 use request::{parse_claim, Mechanism, PARAM_SIGNATURE};

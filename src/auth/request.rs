@@ -7,13 +7,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::request::Parts;
 use time::OffsetDateTime;
 
-use super::canonical::parse_query;
 use super::payload::UNSIGNED_PAYLOAD;
 use super::sigv4::{
     format_amz_date, parse_amz_date, parse_http_date, Signature, ALGORITHM, ALGORITHM_SIGV4A,
     SCOPE_TERMINATOR, SERVICE,
 };
 use super::AuthConfig;
+use crate::s3::canonical::parse_query;
 use crate::s3::{ErrorCode, S3Error};
 
 /// The maximum `X-Amz-Expires` S3 accepts: seven days in seconds.

@@ -470,6 +470,7 @@ impl KeyService {
     /// Writes a record, counts it and applies `fail_closed` to a failure:
     /// the error is returned when it is set and only logged otherwise.
     fn write(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let request_id = event.request_id.clone();
         match self.auditor.record(event) {
             Ok(_) => {
                 self.stats.audit_records.fetch_add(1, Ordering::Relaxed);
@@ -484,12 +485,17 @@ impl KeyService {
                 // level; the rest are counted and reported by their requests.
                 if !self.audit_failing.swap(true, Ordering::Relaxed) {
                     tracing::error!(
+                        req.id = request_id.as_deref().unwrap_or_default(),
                         %error,
                         fail_closed = self.fail_closed,
                         "failed to write an audit record"
                     );
                 } else {
-                    tracing::debug!(%error, "failed to write an audit record");
+                    tracing::debug!(
+                        req.id = request_id.as_deref().unwrap_or_default(),
+                        %error,
+                        "failed to write an audit record"
+                    );
                 }
                 if self.fail_closed {
                     Err(error)

@@ -25,8 +25,11 @@ pin_project! {
         #[pin]
         inner: B,
         timeout: std::time::Duration,
+        // Armed only while the body waits for data, so that a body whose
+        // data is already buffered never touches the timer.
         #[pin]
         deadline: tokio::time::Sleep,
+        armed: bool,
     }
 }
 
@@ -36,6 +39,7 @@ impl<B> IdleTimeout<B> {
             inner,
             timeout,
             deadline: tokio::time::sleep(timeout),
+            armed: false,
         }
     }
 }
@@ -60,14 +64,22 @@ where
         let mut this = self.project();
         match this.inner.poll_frame(cx) {
             Poll::Ready(frame) => {
-                let next = tokio::time::Instant::now() + *this.timeout;
-                this.deadline.as_mut().reset(next);
+                *this.armed = false;
                 Poll::Ready(frame.map(|result| result.map_err(Into::into)))
             }
-            Poll::Pending => match std::future::Future::poll(this.deadline, cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(*this.timeout))))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                if !*this.armed {
+                    let next = tokio::time::Instant::now() + *this.timeout;
+                    this.deadline.as_mut().reset(next);
+                    *this.armed = true;
+                }
+                match std::future::Future::poll(this.deadline, cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(Box::new(BodyTimedOut(*this.timeout)))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

@@ -53,28 +53,29 @@ impl Context<'_> {
 struct RequestMeta<'a> {
     request_id: &'a str,
     client_addr: SocketAddr,
-    /// Set once the request is classified, for metrics.
+    /// Set once the request is classified, for metrics and the log line.
     operation: Option<Operation>,
+    bucket: Option<String>,
+    /// The access key id, once the signature is verified.
+    principal: Option<String>,
 }
 
 /// Serves one client request and writes one log line for it.
+///
+/// The line carries the request's fields itself rather than a span, which
+/// would cost every request the span's creation and every poll its entry
+/// and exit. The `request` span, with the request id only, exists at
+/// `debug` and finer, where it ties the events of other crates to a request.
 pub async fn handle(
     proxy: Arc<Proxy>,
     request: Request<Incoming>,
     client_addr: SocketAddr,
 ) -> Response<ProxyBody> {
     let request_id = new_request_id();
-    let span = tracing::info_span!(
-        "request",
-        req.id = %request_id,
-        client.addr = %client_addr,
-        http.method = %request.method(),
-        s3.op = tracing::field::Empty,
-        s3.bucket = tracing::field::Empty,
-        principal = tracing::field::Empty,
-    );
+    let span = tracing::debug_span!("request", req.id = %request_id);
     async move {
         let is_head = request.method() == Method::HEAD;
+        let method = request.method().clone();
         let started = std::time::Instant::now();
         proxy.metrics.request_started();
         let (parts, body) = request.into_parts();
@@ -84,6 +85,8 @@ pub async fn handle(
             request_id: &request_id,
             client_addr,
             operation: None,
+            bucket: None,
+            principal: None,
         };
         let (mut response, resource) = match serve(&proxy, parts, body, &mut meta).await {
             Ok(response) => (response, None),
@@ -104,20 +107,36 @@ pub async fn handle(
             None if status >= 500 => proxy.metrics.upstream_error(UpstreamErrorKind::ErrorStatus),
             _ => {}
         }
+        let bucket = meta.bucket.as_deref().unwrap_or_default();
+        let principal = meta.principal.as_deref().unwrap_or_default();
+        macro_rules! request_line {
+            ($level:ident, $($field:tt)*) => {
+                tracing::$level!(
+                    req.id = %request_id,
+                    client.addr = %client_addr,
+                    http.method = %method,
+                    s3.op = %operation,
+                    s3.bucket = %bucket,
+                    principal = %principal,
+                    status,
+                    elapsed_ms,
+                    $($field)*
+                )
+            };
+        }
         match resource {
             Some(error) if error.status().is_server_error() => {
-                let level_error = error.code() == ErrorCode::InternalError;
-                if level_error {
-                    tracing::error!(status, code = %error.code(), error = %error, elapsed_ms, "request failed");
+                if error.code() == ErrorCode::InternalError {
+                    request_line!(error, code = %error.code(), error = %error, "request failed");
                 } else {
-                    tracing::warn!(status, code = %error.code(), error = %error, elapsed_ms, "request failed");
+                    request_line!(warn, code = %error.code(), error = %error, "request failed");
                 }
             }
-            Some(error) => tracing::info!(status, code = %error.code(), error = %error, elapsed_ms, "request rejected"),
+            Some(error) => request_line!(info, code = %error.code(), error = %error, "request rejected"),
             None if status >= 500 => {
-                tracing::warn!(status, elapsed_ms, "request failed: the upstream returned a server error, which is relayed to the client")
+                request_line!(warn, "request failed: the upstream returned a server error, which is relayed to the client")
             }
-            None => tracing::info!(status, elapsed_ms, "request served"),
+            None => request_line!(info, "request served"),
         }
         let request_id = request_id.clone();
         response.map(|body| http_body_util::BodyExt::boxed_unsync(body::LogBodyError::new(body, request_id)))
@@ -136,11 +155,7 @@ async fn serve(
 ) -> Result<Response<ProxyBody>, Failure> {
     let s3 = classify(&parts, proxy.config.server.base_domain.as_deref()).map_err(|e| (e, None))?;
     meta.operation = Some(s3.operation);
-    let span = tracing::Span::current();
-    span.record("s3.op", s3.operation.name());
-    if let Some(bucket) = &s3.bucket {
-        span.record("s3.bucket", bucket.as_str());
-    }
+    meta.bucket = s3.bucket.clone();
     let resource = Some(s3.resource());
     let fail = |e: S3Error| (e, resource.clone());
 
@@ -148,7 +163,7 @@ async fn serve(
         crate::auth::authenticate(&parts, &proxy.credentials, &proxy.auth, SystemTime::now())
             .map_err(fail)?;
     let principal = authenticated.access_key_id().to_string();
-    span.record("principal", principal.as_str());
+    meta.principal = Some(principal.clone());
     access::authorize(&proxy.policy, &s3, &parts, &principal).map_err(fail)?;
 
     let policy = match &s3.bucket {

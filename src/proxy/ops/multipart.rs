@@ -289,7 +289,11 @@ pub(crate) async fn complete(
             "SlowDown" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        tracing::warn!(%code, "the upstream reported CompleteMultipartUpload as failed in a 200 response");
+        tracing::warn!(
+            req.id = ctx.access.request_id.as_deref().unwrap_or_default(),
+            %code,
+            "the upstream reported CompleteMultipartUpload as failed in a 200 response"
+        );
         return Ok(xml_response(parts, xml.to_vec()));
     }
     let rewritten = listing::rewrite_etags(&xml, etag::to_client).map_err(bad_xml)?;

@@ -1,5 +1,5 @@
 //! The HTTP client to the real S3 endpoint: connection pool, TLS, and
-//! re-signing of every forwarded request with aws-sigv4.
+//! re-signing of every forwarded request (`signer`).
 //!
 //! Upstream requests carry `x-amz-content-sha256: UNSIGNED-PAYLOAD` and an
 //! exact `Content-Length`: s3seal streams bodies it cannot hash in advance,
@@ -7,14 +7,8 @@
 
 use crate::config::{AddressingStyle, UpstreamConfig};
 use crate::keys::SecretString;
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode,
-};
-use aws_sigv4::sign::v4;
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, HOST};
+use http::header::{HeaderValue, HOST};
 use http::{HeaderMap, Method, Request, Response, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty};
@@ -22,7 +16,13 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use signer::Signer;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+mod signer;
+
+pub use signer::SignError;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -52,7 +52,7 @@ pub enum UpstreamError {
     #[error("failed to build the upstream request: {0}")]
     Build(String),
     #[error("failed to sign the upstream request: {0}")]
-    Sign(String),
+    Sign(#[from] SignError),
     #[error("upstream request failed: {0}")]
     Send(#[source] hyper_util::client::legacy::Error),
 }
@@ -79,9 +79,8 @@ pub struct Upstream {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, UpstreamBody>,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
-    region: String,
     style: AddressingStyle,
-    credentials: Credentials,
+    signer: Arc<Signer>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -203,20 +202,13 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
 
-        let credentials = Credentials::new(
-            access_key_id,
-            secret.expose(),
-            None,
-            None,
-            "s3seal-upstream",
-        );
+        let signer = Arc::new(Signer::new(access_key_id, secret, config.region.clone()));
         Ok(Self {
             client,
             scheme,
             authority,
-            region: config.region.clone(),
             style: config.addressing_style,
-            credentials,
+            signer,
         })
     }
 
@@ -242,6 +234,20 @@ impl Upstream {
         now: SystemTime,
     ) -> Result<Request<()>, UpstreamError> {
         let (host, path) = self.address(request.bucket.as_deref(), request.key.as_deref());
+        let mut headers = request.headers;
+        for name in STRIPPED_REQUEST_HEADERS {
+            headers.remove(*name);
+        }
+        headers.insert(
+            HOST,
+            HeaderValue::from_str(&host).map_err(|e| UpstreamError::Build(e.to_string()))?,
+        );
+        if let Some(len) = request.content_length {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        self.signer
+            .sign(&request.method, &path, &request.query, &mut headers, now)?;
+
         let mut path_and_query = path;
         if !request.query.is_empty() {
             path_and_query.push('?');
@@ -253,66 +259,12 @@ impl Upstream {
             .path_and_query(path_and_query)
             .build()
             .map_err(|e| UpstreamError::Build(e.to_string()))?;
-
-        let mut headers = request.headers;
-        for name in STRIPPED_REQUEST_HEADERS {
-            headers.remove(*name);
-        }
-        headers.insert(
-            HOST,
-            HeaderValue::from_str(&host).map_err(|e| UpstreamError::Build(e.to_string()))?,
-        );
-        headers.insert(
-            HeaderName::from_static("x-amz-content-sha256"),
-            HeaderValue::from_static("UNSIGNED-PAYLOAD"),
-        );
-        if let Some(len) = request.content_length {
-            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
-        }
-
-        let mut signable_headers = Vec::with_capacity(headers.len());
-        for (name, value) in &headers {
-            let value = value.to_str().map_err(|_| {
-                UpstreamError::Build(format!(
-                    "header {name} has a value that is not visible ASCII"
-                ))
-            })?;
-            signable_headers.push((name.as_str(), value));
-        }
-        let uri_string = uri.to_string();
-        let signable = SignableRequest::new(
-            request.method.as_str(),
-            &uri_string,
-            signable_headers.into_iter(),
-            SignableBody::UnsignedPayload,
-        )
-        .map_err(|e| UpstreamError::Sign(e.to_string()))?;
-
-        let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
-        let identity = self.credentials.clone().into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(now)
-            .settings(settings)
-            .build()
-            .map_err(|e| UpstreamError::Sign(e.to_string()))?
-            .into();
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| UpstreamError::Sign(e.to_string()))?
-            .into_parts();
-
         let mut out = Request::builder()
             .method(request.method)
             .uri(uri)
             .body(())
             .map_err(|e| UpstreamError::Build(e.to_string()))?;
         *out.headers_mut() = headers;
-        instructions.apply_to_request_http1x(&mut out);
         Ok(out)
     }
 

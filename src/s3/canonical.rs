@@ -38,7 +38,7 @@ fn decode_escape(input: &[u8]) -> Option<u8> {
 /// Percent-decodes a query component. A `+` decodes to a space, as in
 /// `application/x-www-form-urlencoded`, and a `%` that does not start a
 /// valid escape stays a literal `%`.
-pub(crate) fn decode_query_component(input: &[u8]) -> Vec<u8> {
+pub fn decode_query_component(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut rest = input;
     while let Some((&byte, tail)) = rest.split_first() {
@@ -61,7 +61,7 @@ pub(crate) fn decode_query_component(input: &[u8]) -> Vec<u8> {
 /// key. Nothing else is normalized: `//`, `.` and `..` segments stay as
 /// sent, because S3 treats them as part of the key. The result is the form
 /// that a client escaping every reserved character signs.
-pub(crate) fn normalized_uri(path: &str) -> Vec<u8> {
+pub fn normalized_uri(path: &str) -> Vec<u8> {
     if path.is_empty() {
         return b"/".to_vec();
     }
@@ -84,7 +84,7 @@ pub(crate) fn normalized_uri(path: &str) -> Vec<u8> {
 
 /// Returns the canonical URI as sent, for clients that sign the path
 /// exactly as they put it on the wire.
-pub(crate) fn raw_uri(path: &str) -> Vec<u8> {
+pub fn raw_uri(path: &str) -> Vec<u8> {
     if path.is_empty() {
         b"/".to_vec()
     } else {
@@ -94,7 +94,7 @@ pub(crate) fn raw_uri(path: &str) -> Vec<u8> {
 
 /// Splits a raw query string into decoded `(name, value)` pairs. A
 /// parameter without `=` has an empty value. Empty segments are skipped.
-pub(crate) fn parse_query(query: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn parse_query(query: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     query
         .split('&')
         .filter(|segment| !segment.is_empty())
@@ -114,7 +114,7 @@ pub(crate) fn parse_query(query: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
 ///
 /// `excluded` names one parameter to leave out, which is `X-Amz-Signature`
 /// for a presigned URL.
-pub(crate) fn canonical_query(query: Option<&str>, excluded: Option<&str>) -> Vec<u8> {
+pub fn canonical_query(query: Option<&str>, excluded: Option<&str>) -> Vec<u8> {
     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = parse_query(query.unwrap_or_default())
         .into_iter()
         .filter(|(name, _)| excluded.is_none_or(|excluded| name != excluded.as_bytes()))
@@ -163,19 +163,20 @@ fn push_trimmed_value(out: &mut Vec<u8>, value: &[u8]) {
 /// header, in the order of `signed_headers`. Repeated headers are joined
 /// with `,`. `host` is the Host header as sent, port included, or `host`
 /// from the caller when the request carries none (HTTP/2 `:authority`).
-pub(crate) fn canonical_headers(
+pub fn canonical_headers<S: AsRef<str>>(
     headers: &HeaderMap,
-    signed_headers: &[String],
+    signed_headers: &[S],
     host: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::new();
     for name in signed_headers {
+        let name = name.as_ref();
         out.extend_from_slice(name.as_bytes());
         out.push(b':');
         if name == "host" && !headers.contains_key(http::header::HOST) {
             push_trimmed_value(&mut out, host);
         } else {
-            for (index, value) in headers.get_all(name.as_str()).iter().enumerate() {
+            for (index, value) in headers.get_all(name).iter().enumerate() {
                 if index > 0 {
                     out.push(b',');
                 }
@@ -188,17 +189,17 @@ pub(crate) fn canonical_headers(
 }
 
 /// The parts of a canonical request that do not depend on the URI variant.
-pub(crate) struct CanonicalParts<'a> {
-    pub(crate) method: &'a str,
-    pub(crate) query: Vec<u8>,
-    pub(crate) headers: Vec<u8>,
-    pub(crate) signed_headers: &'a str,
-    pub(crate) payload_hash: &'a str,
+pub struct CanonicalParts<'a> {
+    pub method: &'a str,
+    pub query: Vec<u8>,
+    pub headers: Vec<u8>,
+    pub signed_headers: &'a str,
+    pub payload_hash: &'a str,
 }
 
 impl CanonicalParts<'_> {
     /// Assembles the canonical request for one canonical URI.
-    pub(crate) fn with_uri(&self, uri: &[u8]) -> Vec<u8> {
+    pub fn with_uri(&self, uri: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(
             self.method.len() + uri.len() + self.query.len() + self.headers.len() + 200,
         );

@@ -1,0 +1,409 @@
+//! SigV4 signatures for upstream requests.
+//!
+//! aws-sigv4 derives the signing key and computes each signature. The
+//! canonical request is built here from the request that s3seal assembled,
+//! with the query and header rules of [`crate::s3::canonical`], which the
+//! client's signature check uses too. The signing key changes once a day,
+//! so it is derived once per day and kept, and a request then costs one
+//! SHA-256 of its canonical request and one HMAC. Unit tests compare every
+//! signature with aws-sigv4's own request signer.
+
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+use std::time::SystemTime;
+
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::{HeaderMap, Method};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::keys::SecretString;
+use crate::s3::canonical::{canonical_headers, canonical_query};
+
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+const SERVICE: &str = "s3";
+
+/// The payload hash of every upstream request: s3seal streams bodies that
+/// it cannot hash before sending them.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// Headers left out of the signature, the same set that aws-sigv4 leaves
+/// out: the signature itself, and headers that a proxy on the way may
+/// change or drop.
+const UNSIGNED_HEADERS: &[&str] = &[
+    "authorization",
+    "user-agent",
+    "x-amzn-trace-id",
+    "transfer-encoding",
+];
+
+/// The failure to sign a request.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("header {0} has a value that is not visible ASCII")]
+    HeaderValue(String),
+    #[error("the clock reads a time outside the years 0 to 9999")]
+    Time,
+}
+
+/// Signs upstream requests with one set of credentials for one region.
+pub struct Signer {
+    access_key_id: String,
+    secret: SecretString,
+    region: String,
+    day_key: Mutex<Option<DayKey>>,
+}
+
+/// The signing key of one UTC day.
+struct DayKey {
+    date: String,
+    key: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("access_key_id", &self.access_key_id)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    pub fn new(access_key_id: String, secret: &SecretString, region: String) -> Self {
+        Self {
+            access_key_id,
+            secret: SecretString::new(secret.expose().to_string()),
+            region,
+            day_key: Mutex::new(None),
+        }
+    }
+
+    /// Signs a request whose headers are final except for the signature:
+    /// sets `x-amz-content-sha256` to `UNSIGNED-PAYLOAD`, sets `x-amz-date`
+    /// to `now`, and sets `authorization`. `path` is the percent-encoded
+    /// path and `query` the query string as they go on the wire, and
+    /// `headers` must hold `host`.
+    pub fn sign(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        headers: &mut HeaderMap,
+        now: SystemTime,
+    ) -> Result<(), SignError> {
+        let amz_date = format_amz_date(now)?;
+        let date = &amz_date[..8];
+        headers.insert(
+            HeaderName::from_static("x-amz-content-sha256"),
+            HeaderValue::from_static(UNSIGNED_PAYLOAD),
+        );
+        headers.insert(
+            HeaderName::from_static("x-amz-date"),
+            // The date is digits and two letters.
+            HeaderValue::from_str(&amz_date).map_err(|_| SignError::Time)?,
+        );
+        headers.remove(AUTHORIZATION);
+
+        let mut names: Vec<&str> = Vec::with_capacity(headers.keys_len());
+        for name in headers.keys() {
+            if UNSIGNED_HEADERS.contains(&name.as_str()) {
+                continue;
+            }
+            for value in headers.get_all(name) {
+                if value.to_str().is_err() {
+                    return Err(SignError::HeaderValue(name.to_string()));
+                }
+            }
+            names.push(name.as_str());
+        }
+        names.sort_unstable();
+        let signed_headers = names.join(";");
+        let header_block = canonical_headers(headers, &names, b"");
+        let query = if query.is_empty() {
+            Vec::new()
+        } else {
+            canonical_query(Some(query), None)
+        };
+
+        let mut canonical = Vec::with_capacity(
+            method.as_str().len() + path.len() + query.len() + header_block.len() + 200,
+        );
+        for part in [
+            method.as_str().as_bytes(),
+            path.as_bytes(),
+            &query,
+            &header_block,
+        ] {
+            canonical.extend_from_slice(part);
+            canonical.push(b'\n');
+        }
+        canonical.extend_from_slice(signed_headers.as_bytes());
+        canonical.push(b'\n');
+        canonical.extend_from_slice(UNSIGNED_PAYLOAD.as_bytes());
+
+        let scope = format!("{date}/{}/{SERVICE}/aws4_request", self.region);
+        let mut string_to_sign = String::with_capacity(ALGORITHM.len() + scope.len() + 100);
+        string_to_sign.push_str(ALGORITHM);
+        string_to_sign.push('\n');
+        string_to_sign.push_str(&amz_date);
+        string_to_sign.push('\n');
+        string_to_sign.push_str(&scope);
+        string_to_sign.push('\n');
+        string_to_sign.push_str(&hex::encode(Sha256::digest(&canonical)));
+
+        let signature = {
+            let mut day_key = self.day_key.lock().unwrap_or_else(PoisonError::into_inner);
+            let key = match day_key.as_ref() {
+                Some(cached) if cached.date == date => &cached.key,
+                _ => {
+                    let key = aws_sigv4::sign::v4::generate_signing_key(
+                        self.secret.expose(),
+                        now,
+                        &self.region,
+                        SERVICE,
+                    );
+                    &day_key
+                        .insert(DayKey {
+                            date: date.to_string(),
+                            key: Zeroizing::new(key.as_ref().to_vec()),
+                        })
+                        .key
+                }
+            };
+            aws_sigv4::sign::v4::calculate_signature(key.as_slice(), string_to_sign.as_bytes())
+        };
+
+        let authorization = format!(
+            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
+            self.access_key_id
+        );
+        let mut value = HeaderValue::from_str(&authorization)
+            .map_err(|_| SignError::HeaderValue("authorization".into()))?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+        Ok(())
+    }
+}
+
+/// Formats `now` as `YYYYMMDDTHHMMSSZ` in UTC.
+fn format_amz_date(now: SystemTime) -> Result<String, SignError> {
+    let time = OffsetDateTime::from(now);
+    if !(0..=9999).contains(&time.year()) {
+        return Err(SignError::Time);
+    }
+    let mut out = String::with_capacity(16);
+    let _ = write!(
+        out,
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        time.year(),
+        u8::from(time.month()),
+        time.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{
+        sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
+        SigningSettings, UriPathNormalizationMode,
+    };
+    use aws_sigv4::sign::v4;
+    use std::time::Duration;
+
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn signer() -> Signer {
+        Signer::new(
+            "AKIDEXAMPLE".into(),
+            &SecretString::new(SECRET.into()),
+            "eu-west-3".into(),
+        )
+    }
+
+    /// Signs the same request with aws-sigv4's request signer and returns
+    /// its `authorization` header.
+    fn reference_authorization(
+        method: &Method,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        now: SystemTime,
+    ) -> String {
+        let mut uri = format!("http://{}{path}", headers["host"].to_str().unwrap());
+        if !query.is_empty() {
+            uri.push('?');
+            uri.push_str(query);
+        }
+
+        let mut input = headers.clone();
+        input.remove("x-amz-date");
+        input.remove("authorization");
+        let pairs: Vec<(&str, &str)> = input
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.to_str().unwrap()))
+            .collect();
+        let signable = SignableRequest::new(
+            method.as_str(),
+            &uri,
+            pairs.into_iter(),
+            SignableBody::UnsignedPayload,
+        )
+        .unwrap();
+
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
+        let identity = Credentials::new("AKIDEXAMPLE", SECRET, None, None, "test").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("eu-west-3")
+            .name("s3")
+            .time(now)
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let (headers, _) = instructions.into_parts();
+        headers
+            .into_iter()
+            .find(|header| header.name() == "authorization")
+            .map(|header| header.value().to_string())
+            .unwrap()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn assert_matches_aws_sigv4(method: Method, path: &str, query: &str, pairs: &[(&str, &str)]) {
+        let now = at(1_700_000_000);
+        let mut map = headers(pairs);
+        signer().sign(&method, path, query, &mut map, now).unwrap();
+        let expected = reference_authorization(&method, path, query, &map, now);
+        assert_eq!(
+            map["authorization"],
+            expected.as_str(),
+            "{method} {path}?{query}"
+        );
+    }
+
+    #[test]
+    fn signatures_match_aws_sigv4() {
+        assert_matches_aws_sigv4(
+            Method::PUT,
+            "/bucket/a%20b/c%2Bd",
+            "",
+            &[
+                ("host", "127.0.0.1:9000"),
+                ("content-length", "1024"),
+                ("content-type", "application/octet-stream"),
+                ("x-amz-meta-s3seal-envelope", "AAEC"),
+            ],
+        );
+        assert_matches_aws_sigv4(Method::GET, "/", "", &[("host", "s3.example.com")]);
+        assert_matches_aws_sigv4(
+            Method::GET,
+            "/bucket",
+            "list-type=2&prefix=a%2Fb&delimiter=%2F&max-keys=10&encoding-type=url",
+            &[("host", "bucket.s3.example.com")],
+        );
+        assert_matches_aws_sigv4(
+            Method::POST,
+            "/bucket/key",
+            "uploads",
+            &[
+                ("host", "h"),
+                ("user-agent", "aws-cli/1"),
+                ("x-amzn-trace-id", "t"),
+            ],
+        );
+        assert_matches_aws_sigv4(
+            Method::GET,
+            "/bucket/%C3%A9",
+            "partNumber=2&versionId=v%2B1&prefix=a+b&marker=x%2ay&tagging&b=2&b=1",
+            &[
+                ("host", "h"),
+                ("range", "bytes=0-99"),
+                ("x-amz-meta-b", "one"),
+                ("x-amz-meta-b", "two"),
+            ],
+        );
+        assert_matches_aws_sigv4(
+            Method::PUT,
+            "/bucket/key",
+            "",
+            &[
+                ("host", "h"),
+                ("x-amz-meta-spaces", "a   b  c"),
+                ("x-amz-copy-source", "/src/k%20ey"),
+            ],
+        );
+    }
+
+    #[test]
+    fn signing_sets_date_payload_and_authorization() {
+        let mut map = headers(&[("host", "h"), ("authorization", "the client's")]);
+        signer()
+            .sign(&Method::GET, "/b/k", "", &mut map, at(1_700_000_000))
+            .unwrap();
+        assert_eq!(map["x-amz-date"], "20231114T221320Z");
+        assert_eq!(map["x-amz-content-sha256"], UNSIGNED_PAYLOAD);
+        let authorization = map["authorization"].to_str().unwrap();
+        assert!(
+            authorization.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/eu-west-3/s3/aws4_request, \
+                 SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature="
+            ),
+            "{authorization}"
+        );
+        assert!(map["authorization"].is_sensitive());
+    }
+
+    #[test]
+    fn signing_key_follows_the_day() {
+        let signer = signer();
+        let before_midnight = at(1_700_006_399);
+        let after_midnight = at(1_700_006_401);
+        for now in [before_midnight, after_midnight, before_midnight] {
+            let mut map = headers(&[("host", "h")]);
+            signer.sign(&Method::GET, "/b", "", &mut map, now).unwrap();
+            let expected = reference_authorization(&Method::GET, "/b", "", &map, now);
+            assert_eq!(map["authorization"], expected.as_str());
+        }
+    }
+
+    #[test]
+    fn non_ascii_header_values_are_refused() {
+        let mut map = headers(&[("host", "h")]);
+        map.insert(
+            "x-amz-meta-name",
+            HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap(),
+        );
+        let error = signer()
+            .sign(&Method::PUT, "/b/k", "", &mut map, at(1_700_000_000))
+            .unwrap_err();
+        assert!(matches!(error, SignError::HeaderValue(name) if name == "x-amz-meta-name"));
+    }
+}
