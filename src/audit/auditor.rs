@@ -1,4 +1,12 @@
-//! The auditor: appends MAC-chained records to its sinks, one at a time.
+//! The auditor: chains records with MACs and appends them to its sinks.
+//!
+//! Records that arrive while a write is in progress are queued and written
+//! together by the next write, with one flush for the group (group
+//! commit). A record that finds no write in progress is written at once by
+//! the thread that created it, so an idle auditor adds no thread handoff.
+//! When a write ends with records queued, a writer thread of the auditor
+//! writes them, so that callers of [`Auditor::record_async`] wait without
+//! holding a thread.
 
 use super::key::AuditKey;
 use super::record::{compute_mac, format_time, AuditEvent, Record, GENESIS_PREV};
@@ -7,7 +15,7 @@ use super::verify::check_line;
 use super::{AuditError, MAX_LINE_LEN};
 use std::fmt;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 /// The position of a chain: the last record's `seq` and MAC. The genesis
 /// state, before the first record, is `seq` 0 with a MAC of 32 zero bytes.
@@ -46,16 +54,140 @@ impl fmt::Debug for ChainState {
 }
 
 /// Writes audit records to every sink and keeps the chain state. Share it
-/// across threads by reference or `Arc`. Each record takes an internal lock
-/// while it is serialized, MACed and written.
+/// across threads by reference or `Arc`.
 pub struct Auditor {
     key: AuditKey,
+    shared: Arc<Shared>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Shared {
     inner: Mutex<Inner>,
+    /// Wakes the writer thread when records wait and no write runs.
+    work: Condvar,
+    /// Used only by the one caller or thread that set `Inner::writing`.
+    sinks: Vec<Box<dyn AuditSink>>,
 }
 
 struct Inner {
+    /// The last record chained, written or still queued.
+    head: ChainState,
+    /// The last record that every sink accepted.
+    written: ChainState,
+    /// Chained records not yet handed to a write, oldest first.
+    queue: Vec<Queued>,
+    /// A write is in progress; its records are no longer in `queue`.
+    writing: bool,
+    stop: bool,
+}
+
+struct Queued {
+    line: Vec<u8>,
     state: ChainState,
-    sinks: Vec<Box<dyn AuditSink>>,
+    done: Done,
+}
+
+/// The receiver of a queued record's outcome.
+enum Done {
+    Blocking(std::sync::mpsc::SyncSender<Result<u64, AuditError>>),
+    Async(tokio::sync::oneshot::Sender<Result<u64, AuditError>>),
+}
+
+impl Done {
+    fn send(self, result: Result<u64, AuditError>) {
+        // A caller that stopped waiting no longer needs the outcome.
+        match self {
+            Self::Blocking(sender) => drop(sender.send(result)),
+            Self::Async(sender) => drop(sender.send(result)),
+        }
+    }
+}
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Writes `batch` to every sink as one write, then reports the outcome
+    /// to each of its records and ends the write.
+    ///
+    /// On failure the chain goes back to the last written record, and the
+    /// records queued meanwhile fail too, because they chain on the
+    /// records that were not written.
+    fn write_batch(&self, batch: Vec<Queued>) {
+        let result = match batch.as_slice() {
+            [one] => self.append(&one.line),
+            _ => {
+                let mut bytes = Vec::with_capacity(batch.iter().map(|q| q.line.len()).sum());
+                for queued in &batch {
+                    bytes.extend_from_slice(&queued.line);
+                }
+                self.append(&bytes)
+            }
+        };
+
+        let mut inner = lock(&self.inner);
+        inner.writing = false;
+        let failed = match result {
+            Ok(()) => {
+                if let Some(last) = batch.last() {
+                    inner.written = last.state;
+                }
+                if !inner.queue.is_empty() {
+                    self.work.notify_one();
+                }
+                drop(inner);
+                for queued in batch {
+                    queued.done.send(Ok(queued.state.seq));
+                }
+                return;
+            }
+            Err(error) => error,
+        };
+        inner.head = inner.written;
+        let later = std::mem::take(&mut inner.queue);
+        drop(inner);
+
+        let message = failed.to_string();
+        let mut first = Some(failed);
+        for queued in batch.into_iter().chain(later) {
+            let error = first
+                .take()
+                .unwrap_or_else(|| AuditError::Batch(message.clone()));
+            queued.done.send(Err(error));
+        }
+    }
+
+    fn append(&self, bytes: &[u8]) -> Result<(), AuditError> {
+        for sink in &self.sinks {
+            sink.append(bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the writer thread: writes queued records whenever no other
+    /// write runs, until the auditor is dropped and the queue is empty.
+    fn run_writer(&self) {
+        loop {
+            let batch = {
+                let mut inner = lock(&self.inner);
+                loop {
+                    if !inner.writing && !inner.queue.is_empty() {
+                        inner.writing = true;
+                        break std::mem::take(&mut inner.queue);
+                    }
+                    if inner.stop && !inner.writing {
+                        return;
+                    }
+                    inner = self
+                        .work
+                        .wait(inner)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            };
+            self.write_batch(batch);
+        }
+    }
 }
 
 impl Auditor {
@@ -74,12 +206,27 @@ impl Auditor {
         if sinks.is_empty() {
             return Err(AuditError::NoSinks);
         }
+        let state = resume.unwrap_or(ChainState::GENESIS);
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                head: state,
+                written: state,
+                queue: Vec::new(),
+                writing: false,
+                stop: false,
+            }),
+            work: Condvar::new(),
+            sinks,
+        });
+        let writer_shared = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("s3seal-audit".into())
+            .spawn(move || writer_shared.run_writer())
+            .map_err(|e| AuditError::Sink(format!("failed to start the audit writer: {e}")))?;
         Ok(Self {
             key,
-            inner: Mutex::new(Inner {
-                state: resume.unwrap_or(ChainState::GENESIS),
-                sinks,
-            }),
+            shared,
+            writer: Some(writer),
         })
     }
 
@@ -119,22 +266,38 @@ impl Auditor {
         Self::new(key, sinks, Some(state))
     }
 
-    /// Appends a record of `event` to every sink and returns its `seq`.
+    /// Appends a record of `event` to every sink and returns its `seq`,
+    /// blocking the thread until the record is written.
     ///
     /// On error the chain state stays as it was, so the next successful
     /// record follows the last one that every sink accepted.
     pub fn record(&self, event: AuditEvent) -> Result<u64, AuditError> {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        self.submit(event, Done::Blocking(sender))?;
+        receiver.recv().unwrap_or(Err(AuditError::Stopped))
+    }
 
+    /// Like [`Self::record`], but waits for the write without blocking the
+    /// thread when another write is in progress.
+    pub async fn record_async(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        self.submit(event, Done::Async(sender))?;
+        receiver.await.unwrap_or(Err(AuditError::Stopped))
+    }
+
+    /// Chains a record of `event` and queues it. When no write is in
+    /// progress, writes the queue on the calling thread.
+    fn submit(&self, event: AuditEvent, done: Done) -> Result<(), AuditError> {
+        let mut inner = lock(&self.shared.inner);
         let seq = inner
-            .state
+            .head
             .seq
             .checked_add(1)
             .ok_or(AuditError::SeqExhausted)?;
         // The time is taken under the lock so that times never decrease
         // along the chain unless the system clock steps back.
         let time = format_time(time::OffsetDateTime::now_utc())?;
-        let record = Record::from_event(event, seq, time, &inner.state.mac);
+        let record = Record::from_event(event, seq, time, &inner.head.mac);
         let canonical = record.canonical_bytes()?;
         let mac = compute_mac(&self.key, &canonical);
         let line = Record::line_from_canonical(canonical, &mac);
@@ -145,30 +308,50 @@ impl Auditor {
             });
         }
 
-        for sink in &inner.sinks {
-            sink.append(&line)?;
+        let state = ChainState { seq, mac };
+        inner.head = state;
+        inner.queue.push(Queued { line, state, done });
+        if inner.writing {
+            return Ok(());
         }
-        inner.state = ChainState { seq, mac };
-        Ok(seq)
+        inner.writing = true;
+        let batch = std::mem::take(&mut inner.queue);
+        drop(inner);
+        self.shared.write_batch(batch);
+        Ok(())
     }
 
-    /// Returns the state after the last recorded event. Saving it where the
-    /// log's writer cannot change it lets [`super::verify`] detect later
-    /// deletion of records up to that point.
+    /// Returns the state after the last written record. Saving it where
+    /// the log's writer cannot change it lets [`super::verify`] detect
+    /// later deletion of records up to that point.
     pub fn chain_state(&self) -> ChainState {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .state
+        lock(&self.shared.inner).written
+    }
+
+    /// Returns the number of records waiting for a write.
+    #[cfg(test)]
+    pub(crate) fn shared_queue_len(&self) -> usize {
+        lock(&self.shared.inner).queue.len()
+    }
+}
+
+impl Drop for Auditor {
+    /// Stops the writer thread after it wrote the queued records.
+    fn drop(&mut self) {
+        lock(&self.shared.inner).stop = true;
+        self.shared.work.notify_all();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 
 impl fmt::Debug for Auditor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let inner = lock(&self.shared.inner);
         f.debug_struct("Auditor")
-            .field("state", &inner.state)
-            .field("sinks", &inner.sinks.len())
+            .field("state", &inner.written)
+            .field("sinks", &self.shared.sinks.len())
             .finish_non_exhaustive()
     }
 }

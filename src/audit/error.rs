@@ -51,6 +51,13 @@ pub enum AuditError {
     SeqExhausted,
     #[error("an auditor needs at least one sink")]
     NoSinks,
+    /// The record was written together with others in one write, and that
+    /// write failed with the given message.
+    #[error("failed to write the audit records of one batch: {0}")]
+    Batch(String),
+    /// The writer stopped before the record was written.
+    #[error("the audit writer stopped")]
+    Stopped,
 }
 
 /// The first place where an audit log fails verification.

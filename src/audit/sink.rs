@@ -9,9 +9,9 @@ use std::sync::{Mutex, PoisonError};
 
 /// A destination for audit records.
 pub trait AuditSink: Send + Sync {
-    /// Writes one complete record line, which ends in `\n`. On error the
-    /// auditor does not advance the chain, so a sink should leave no part
-    /// of the line behind.
+    /// Writes one or more complete record lines, each ending in `\n`, as
+    /// one write. On error the auditor does not advance the chain, so a
+    /// sink should leave no part of the lines behind.
     fn append(&self, line: &[u8]) -> Result<(), AuditError>;
 }
 

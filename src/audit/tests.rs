@@ -667,3 +667,162 @@ fn failed_file_write_returns_error_and_keeps_chain() {
         assert_eq!(auditor.chain_state(), ChainState::GENESIS);
     }
 }
+
+/// A sink whose first write waits until the test opens its gate, and that
+/// counts its writes and fails the writes whose number is in `fail_writes`.
+#[derive(Clone)]
+struct GatedSink {
+    memory: MemorySink,
+    writes: Arc<Mutex<Vec<usize>>>,
+    gate: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    fail_writes: Arc<Vec<usize>>,
+}
+
+impl GatedSink {
+    fn new(fail_writes: Vec<usize>) -> Self {
+        Self {
+            memory: MemorySink::default(),
+            writes: Arc::default(),
+            gate: Arc::default(),
+            fail_writes: Arc::new(fail_writes),
+        }
+    }
+
+    fn open_gate(&self) {
+        *self.gate.0.lock().unwrap() = true;
+        self.gate.1.notify_all();
+    }
+
+    /// Returns the number of lines in each write so far.
+    fn writes(&self) -> Vec<usize> {
+        self.writes.lock().unwrap().clone()
+    }
+}
+
+impl AuditSink for GatedSink {
+    fn append(&self, lines: &[u8]) -> Result<(), AuditError> {
+        let number = {
+            let mut writes = self.writes.lock().unwrap();
+            writes.push(lines.iter().filter(|&&b| b == b'\n').count());
+            writes.len()
+        };
+        if number == 1 {
+            let (open, opened) = &*self.gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = opened.wait(open).unwrap();
+            }
+        }
+        if self.fail_writes.contains(&number) {
+            return Err(AuditError::Sink(format!("write {number} set to fail")));
+        }
+        self.memory.append(lines)
+    }
+}
+
+/// Starts a record on another thread whose write waits at the gate, and
+/// returns once that write has begun.
+fn hold_first_write(
+    auditor: &Arc<Auditor>,
+    sink: &GatedSink,
+) -> std::thread::JoinHandle<Result<u64, AuditError>> {
+    let holder = {
+        let auditor = auditor.clone();
+        std::thread::spawn(move || auditor.record(event(1)))
+    };
+    while sink.writes().is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    holder
+}
+
+#[test]
+fn auditor_writes_records_queued_during_a_write_together() {
+    let sink = GatedSink::new(Vec::new());
+    let auditor = Arc::new(Auditor::new(test_key(), vec![Box::new(sink.clone())], None).unwrap());
+    let holder = hold_first_write(&auditor, &sink);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let seqs = runtime.block_on(async {
+        let tasks: Vec<_> = (2..=9)
+            .map(|i| {
+                let auditor = auditor.clone();
+                tokio::spawn(async move { auditor.record_async(event(i)).await })
+            })
+            .collect();
+        // The runtime's only thread keeps running tasks while the records
+        // wait for the write in progress.
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        assert!(tasks.iter().all(|task| !task.is_finished()));
+        sink.open_gate();
+        let mut seqs = Vec::new();
+        for task in tasks {
+            seqs.push(task.await.unwrap().unwrap());
+        }
+        seqs
+    });
+
+    assert_eq!(holder.join().unwrap().unwrap(), 1);
+    assert_eq!(seqs, (2..=9).collect::<Vec<u64>>());
+    assert_eq!(sink.writes(), vec![1, 8]);
+    let report = verify_lines(&sink.memory.lines(), Some(&auditor.chain_state())).unwrap();
+    assert_eq!(report.records, 9);
+}
+
+#[test]
+fn auditor_fails_the_records_of_a_failed_write_and_those_queued_after() {
+    // Write 1 waits at the gate; write 2 carries records 2 to 4 and fails.
+    let sink = GatedSink::new(vec![2]);
+    let auditor = Arc::new(Auditor::new(test_key(), vec![Box::new(sink.clone())], None).unwrap());
+    let holder = hold_first_write(&auditor, &sink);
+
+    let waiting: Vec<_> = (2..=4)
+        .map(|i| {
+            let auditor = auditor.clone();
+            std::thread::spawn(move || auditor.record(event(i)))
+        })
+        .collect();
+    while auditor.shared_queue_len() < 3 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    sink.open_gate();
+    assert_eq!(holder.join().unwrap().unwrap(), 1);
+    for thread in waiting {
+        assert!(thread.join().unwrap().is_err());
+    }
+
+    // The chain continues after the last written record.
+    assert_eq!(auditor.chain_state().seq, 1);
+    assert_eq!(auditor.record(event(5)).unwrap(), 2);
+    let lines = sink.memory.lines();
+    assert_eq!(lines.len(), 2);
+    verify_lines(&lines, Some(&auditor.chain_state())).unwrap();
+}
+
+#[test]
+fn concurrent_records_form_one_chain() {
+    let sink = MemorySink::default();
+    let auditor = Arc::new(Auditor::new(test_key(), vec![Box::new(sink.clone())], None).unwrap());
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let auditor = auditor.clone();
+            std::thread::spawn(move || {
+                (0..50u64)
+                    .map(|i| auditor.record(event(t * 100 + i)).unwrap())
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=200).collect::<Vec<u64>>());
+    let report = verify_lines(&sink.lines(), Some(&auditor.chain_state())).unwrap();
+    assert_eq!(report.records, 200);
+}

@@ -326,7 +326,7 @@ impl KeyService {
     /// Runs `operation` with the current version of `key_name` to generate
     /// and wrap a new data key for `object`, and records one `generate`
     /// event.
-    pub fn generate<T, E: fmt::Display>(
+    pub async fn generate<T, E: fmt::Display>(
         &self,
         context: &AccessContext,
         key_name: &str,
@@ -343,11 +343,12 @@ impl KeyService {
             object,
             operation,
         )
+        .await
     }
 
     /// Runs `operation` with the current version of `key_name` to wrap an
     /// existing data key for `object`, and records one `wrap` event.
-    pub fn wrap<T, E: fmt::Display>(
+    pub async fn wrap<T, E: fmt::Display>(
         &self,
         context: &AccessContext,
         key_name: &str,
@@ -364,12 +365,13 @@ impl KeyService {
             object,
             operation,
         )
+        .await
     }
 
     /// Runs `operation` with version `version` of `key_name` to wrap a
     /// data key for `object`, and records one `wrap` event. A multipart
     /// upload wraps its part key under the version of its object envelope.
-    pub fn wrap_version<T, E: fmt::Display>(
+    pub async fn wrap_version<T, E: fmt::Display>(
         &self,
         context: &AccessContext,
         key_name: &str,
@@ -387,11 +389,12 @@ impl KeyService {
             object,
             operation,
         )
+        .await
     }
 
     /// Runs `operation` with version `version` of `key_name` to unwrap the
     /// data key of `object`, and records one `unwrap` event.
-    pub fn unwrap<T, E: fmt::Display>(
+    pub async fn unwrap<T, E: fmt::Display>(
         &self,
         context: &AccessContext,
         key_name: &str,
@@ -409,11 +412,12 @@ impl KeyService {
             object,
             operation,
         )
+        .await
     }
 
     /// Runs `operation` on a found key version, then records the outcome.
     #[allow(clippy::too_many_arguments)]
-    fn run<T, E: fmt::Display>(
+    async fn run<T, E: fmt::Display>(
         &self,
         context: &AccessContext,
         action: AuditAction,
@@ -455,7 +459,7 @@ impl KeyService {
             action,
             outcome,
         };
-        let written = self.write(event);
+        let written = self.write_async(event).await;
         // A result discarded because its record could not be written is a
         // failed operation for the metrics too.
         self.stats
@@ -471,7 +475,25 @@ impl KeyService {
     /// the error is returned when it is set and only logged otherwise.
     fn write(&self, event: AuditEvent) -> Result<(), AuditError> {
         let request_id = event.request_id.clone();
-        match self.auditor.record(event) {
+        let result = self.auditor.record(event);
+        self.finish_write(request_id, result)
+    }
+
+    /// Like [`Self::write`], without holding the thread while other
+    /// records are written.
+    async fn write_async(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let request_id = event.request_id.clone();
+        let result = self.auditor.record_async(event).await;
+        self.finish_write(request_id, result)
+    }
+
+    /// Counts a written or failed record and applies `fail_closed`.
+    fn finish_write(
+        &self,
+        request_id: Option<String>,
+        result: Result<u64, AuditError>,
+    ) -> Result<(), AuditError> {
+        match result {
             Ok(_) => {
                 self.stats.audit_records.fetch_add(1, Ordering::Relaxed);
                 if self.audit_failing.swap(false, Ordering::Relaxed) {
@@ -705,19 +727,21 @@ mod tests {
         key: "k",
     };
 
-    #[test]
-    fn each_access_writes_one_record() {
+    #[tokio::test]
+    async fn each_access_writes_one_record() {
         let (service, sink, _dir) = service(true);
         let version = service
             .generate(&context(), "main", OBJECT, |kek| {
                 Ok::<_, std::convert::Infallible>(kek.version)
             })
+            .await
             .unwrap();
         assert_eq!(version, 1);
         service
             .unwrap(&context(), "main", 1, OBJECT, |_| {
                 Ok::<_, std::convert::Infallible>(())
             })
+            .await
             .unwrap();
 
         let records = sink.records();
@@ -731,19 +755,23 @@ mod tests {
         assert_eq!(service.stats().audit_records(), 2);
     }
 
-    #[test]
-    fn failures_recorded_with_error() {
+    #[tokio::test]
+    async fn failures_recorded_with_error() {
         let (service, sink, _dir) = service(true);
-        let missing = service.unwrap(&context(), "main", 7, OBJECT, |_| {
-            Ok::<_, std::convert::Infallible>(())
-        });
+        let missing = service
+            .unwrap(&context(), "main", 7, OBJECT, |_| {
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .await;
         assert!(matches!(
             missing,
             Err(KeyAccessError::Key(KeyringError::VersionNotFound { .. }))
         ));
-        let failed = service.unwrap(&context(), "main", 1, OBJECT, |_| {
-            Err::<(), _>("tag mismatch")
-        });
+        let failed = service
+            .unwrap(&context(), "main", 1, OBJECT, |_| {
+                Err::<(), _>("tag mismatch")
+            })
+            .await;
         assert!(matches!(
             failed,
             Err(KeyAccessError::Operation("tag mismatch"))
@@ -760,13 +788,15 @@ mod tests {
         assert_eq!(service.stats().operations(AuditAction::Unwrap, false), 2);
     }
 
-    #[test]
-    fn fail_closed_discards_result() {
+    #[tokio::test]
+    async fn fail_closed_discards_result() {
         let (service, sink, _dir) = service(true);
         sink.fail.store(true, Ordering::SeqCst);
-        let result = service.generate(&context(), "main", OBJECT, |_| {
-            Ok::<_, std::convert::Infallible>(42)
-        });
+        let result = service
+            .generate(&context(), "main", OBJECT, |_| {
+                Ok::<_, std::convert::Infallible>(42)
+            })
+            .await;
         assert!(matches!(result, Err(KeyAccessError::Audit(_))));
         assert_eq!(service.stats().audit_failures(), 1);
         assert!(service.check_audit_sink().is_err());
@@ -776,17 +806,20 @@ mod tests {
             .generate(&context(), "main", OBJECT, |_| {
                 Ok::<_, std::convert::Infallible>(42)
             })
+            .await
             .is_ok());
         assert!(service.check_audit_sink().is_ok());
     }
 
-    #[test]
-    fn fail_open_returns_result() {
+    #[tokio::test]
+    async fn fail_open_returns_result() {
         let (service, sink, _dir) = service(false);
         sink.fail.store(true, Ordering::SeqCst);
-        let result = service.generate(&context(), "main", OBJECT, |_| {
-            Ok::<_, std::convert::Infallible>(42)
-        });
+        let result = service
+            .generate(&context(), "main", OBJECT, |_| {
+                Ok::<_, std::convert::Infallible>(42)
+            })
+            .await;
         assert_eq!(result.unwrap(), 42);
         assert_eq!(service.stats().audit_failures(), 1);
         assert!(sink.records().is_empty());

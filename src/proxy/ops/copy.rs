@@ -348,7 +348,7 @@ pub(crate) async fn upload_part_copy(
     let part_number = super::multipart::part_number(ctx)?;
     let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
     let (upstream_id, upload_key) =
-        sealed::open_upload_id(ctx, client_id, ctx.bucket(), ctx.key())?;
+        sealed::open_upload_id(ctx, client_id, ctx.bucket(), ctx.key()).await?;
     let range = match ctx
         .parts
         .headers
@@ -490,8 +490,9 @@ async fn rewrap_copy(
         Some(envelope) => envelope?,
         None => return Err(sealed::not_encrypted(&source.bucket, &source.key)),
     };
-    let data_key = sealed::open_data_key(ctx, &envelope, &source.bucket, &source.key)?;
-    let new_envelope = sealed::wrap_data_key(ctx, key_name, &data_key, ctx.bucket(), ctx.key())?;
+    let data_key = sealed::open_data_key(ctx, &envelope, &source.bucket, &source.key).await?;
+    let new_envelope =
+        sealed::wrap_data_key(ctx, key_name, &data_key, ctx.bucket(), ctx.key()).await?;
 
     let mut headers = target_headers(&ctx.parts.headers, &source_headers);
     sealed::envelope_to_headers(&new_envelope, &mut headers)?;
@@ -587,7 +588,7 @@ async fn streamed_copy(
     let (upstream_body, content_length) = match target_policy {
         BucketPolicy::Encrypt { key_name, .. } => {
             let (data_key, envelope) =
-                sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key())?;
+                sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key()).await?;
             sealed::envelope_to_headers(&envelope, &mut headers)?;
             let body = EncryptBody::new(plaintext, plaintext_len, &data_key, 0)
                 .map_err(super::objects::crypto_error)?;

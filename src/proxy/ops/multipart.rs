@@ -101,7 +101,7 @@ pub(crate) async fn create(
     sealed::reject_seal_metadata(&headers)?;
     sealed::strip_transfer_encoding_headers(&mut headers, auth.payload_mode());
     sealed::strip_plaintext_digests(&mut headers);
-    let (data_key, envelope) = sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key())?;
+    let (data_key, envelope) = sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key()).await?;
     sealed::envelope_to_headers(&envelope, &mut headers)?;
     headers.insert(LAYOUT_FIELD, HeaderValue::from_static(LAYOUT_MULTIPART));
 
@@ -139,7 +139,8 @@ pub(crate) async fn create(
         ctx.bucket(),
         ctx.key(),
         &upstream_id,
-    )?;
+    )
+    .await?;
     let rewritten =
         listing::rewrite_text(&xml, "UploadId", |_| client_id.clone()).map_err(bad_xml)?;
     Ok(xml_response(parts, rewritten))
@@ -153,7 +154,7 @@ pub(crate) async fn upload_part(
     let part_number = part_number(ctx)?;
     let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
     let (upstream_id, upload_key) =
-        sealed::open_upload_id(ctx, client_id, ctx.bucket(), ctx.key())?;
+        sealed::open_upload_id(ctx, client_id, ctx.bucket(), ctx.key()).await?;
     let (_, query) = upstream_query(ctx)?;
     let plaintext_len = auth.plaintext_len(ctx.parts)?.ok_or_else(|| {
         S3Error::new(

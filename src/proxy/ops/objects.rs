@@ -41,7 +41,7 @@ pub(crate) async fn put_object(
         ));
     }
 
-    let (data_key, envelope) = sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key())?;
+    let (data_key, envelope) = sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key()).await?;
     let payload_mode = auth.payload_mode();
     let verified = auth.verify_body(ctx.parts, body)?;
     let slot = ErrorSlot::default();

@@ -152,7 +152,7 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
     let (parts, body) = probe.into_parts();
     let stored_total = stored_total(status, &parts.headers)?;
     let envelope = envelope(&req, &parts.headers)?;
-    let data_key = sealed::open_data_key(ctx, &envelope, req.bucket, req.key)?;
+    let data_key = sealed::open_data_key(ctx, &envelope, req.bucket, req.key).await?;
     let (first_bytes, _) = read_prefix(body, PART_HEADER_LEN as usize)
         .await
         .map_err(|e| protocol_error("a failed body").with_source(e))?;
@@ -246,7 +246,7 @@ async fn open_whole(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutco
     let stored_total = sealed::header_u64(&parts.headers, "content-length")
         .ok_or_else(|| protocol_error("a response without Content-Length"))?;
     let envelope = envelope(&req, &parts.headers)?;
-    let data_key = sealed::open_data_key(ctx, &envelope, req.bucket, req.key)?;
+    let data_key = sealed::open_data_key(ctx, &envelope, req.bucket, req.key).await?;
 
     if is_multipart_layout(&parts.headers) {
         let (first_bytes, rest) = read_prefix(body, PART_HEADER_LEN as usize)

@@ -131,7 +131,7 @@ pub(crate) fn envelope_to_headers(
 
 /// Generates a fresh data key for `bucket`/`key` and wraps it under the
 /// current version of the bucket's key-encryption key.
-pub(crate) fn new_data_key(
+pub(crate) async fn new_data_key(
     ctx: &Context<'_>,
     key_name: &str,
     bucket: &str,
@@ -153,12 +153,13 @@ pub(crate) fn new_data_key(
             );
             Ok::<_, std::convert::Infallible>((data_key, envelope))
         })
+        .await
         .map_err(key_access_error)
 }
 
 /// Wraps an existing data key for `bucket`/`key` under the current version
 /// of `key_name`, as the target of a copy.
-pub(crate) fn wrap_data_key(
+pub(crate) async fn wrap_data_key(
     ctx: &Context<'_>,
     key_name: &str,
     data_key: &DataKey,
@@ -179,11 +180,12 @@ pub(crate) fn wrap_data_key(
                 &mut rand::rngs::OsRng,
             ))
         })
+        .await
         .map_err(key_access_error)
 }
 
 /// Unwraps the data key of `bucket`/`key` from its envelope.
-pub(crate) fn open_data_key(
+pub(crate) async fn open_data_key(
     ctx: &Context<'_>,
     envelope: &Envelope,
     bucket: &str,
@@ -191,12 +193,13 @@ pub(crate) fn open_data_key(
 ) -> Result<DataKey, S3Error> {
     let object = ObjectRef { bucket, key };
     let kek_name = &envelope.kek_name;
-    let opened =
-        ctx.proxy
-            .keys
-            .unwrap(&ctx.access, kek_name, envelope.kek_version, object, |kek| {
-                crypto::unwrap_data_key(kek.secret, envelope, bucket, key)
-            });
+    let opened = ctx
+        .proxy
+        .keys
+        .unwrap(&ctx.access, kek_name, envelope.kek_version, object, |kek| {
+            crypto::unwrap_data_key(kek.secret, envelope, bucket, key)
+        })
+        .await;
     opened.map_err(|error| match error {
         KeyAccessError::Operation(e) => S3Error::new(
             ErrorCode::AccessDenied,
@@ -247,7 +250,7 @@ pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 
 /// Makes the client-facing upload id: the upstream id with the upload's
 /// data key wrapped under the KEK version that wrapped the object envelope.
-pub(crate) fn seal_upload_id(
+pub(crate) async fn seal_upload_id(
     ctx: &Context<'_>,
     envelope: &Envelope,
     upload_key: &DataKey,
@@ -279,12 +282,13 @@ pub(crate) fn seal_upload_id(
                 ))
             },
         )
+        .await
         .map_err(key_access_error)
 }
 
 /// Returns the upstream upload id and the upload's data key from a
 /// client-facing upload id.
-pub(crate) fn open_upload_id(
+pub(crate) async fn open_upload_id(
     ctx: &Context<'_>,
     client_id: &str,
     bucket: &str,
@@ -313,7 +317,8 @@ pub(crate) fn open_upload_id(
                 upstream_upload_id: parsed.upstream,
             };
             crypto::multipart::open_upload_token(kek.secret, binding, wrapped)
-        });
+        })
+        .await;
     let upload_key = opened.map_err(|error| match error {
         KeyAccessError::Operation(e) => no_upload().with_source(e),
         other => key_access_error(other),
