@@ -18,12 +18,12 @@ pub trait AuditSink: Send + Sync {
 /// When [`FileSink`] flushes records to stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
-    /// Calls `sync_data` after every record, so a record that
+    /// Calls `sync_data` after every write, so a record that
     /// [`super::Auditor::record`] accepted survives a crash of the host,
     /// provided the storage honors cache flushes.
-    /// Each record then waits for one flush of the disk's write cache, and
-    /// because the auditor writes under its lock, the disk's flush rate
-    /// caps the audit rate, and with it the rate of key operations.
+    /// Each record then waits for one flush of the disk's write cache.
+    /// Records that arrive during a flush are written and flushed together
+    /// next, so the disk's flush rate limits writes, not records.
     Always,
     /// Leaves flushing to the operating system. A crash of the host, but
     /// not of s3seal alone, can lose the newest records or leave an
