@@ -156,8 +156,7 @@ async fn serve(
     let s3 = classify(&parts, proxy.config.server.base_domain.as_deref()).map_err(|e| (e, None))?;
     meta.operation = Some(s3.operation);
     meta.bucket = s3.bucket.clone();
-    let resource = Some(s3.resource());
-    let fail = |e: S3Error| (e, resource.clone());
+    let fail = |e: S3Error| (e, Some(s3.resource()));
 
     let authenticated =
         crate::auth::authenticate(&parts, &proxy.credentials, &proxy.auth, SystemTime::now())
