@@ -118,6 +118,10 @@ secret_file = "{workdir}/client-secret"
 match = "bench-*"
 mode = "encrypt"
 key = "bench"
+
+[[buckets]]
+match = "passthrough-*"
+mode = "passthrough"
 """
 
 
@@ -284,6 +288,9 @@ def main():
             {"name": "s3seal", "endpoint": s3seal_endpoint, "bucket": "bench-s3seal",
              "access_key_id": CLIENT_ACCESS_KEY, "secret_access_key": client_secret,
              "pid": proxy.pid},
+            {"name": "s3seal-passthrough", "endpoint": s3seal_endpoint,
+             "bucket": "passthrough-bench", "access_key_id": CLIENT_ACCESS_KEY,
+             "secret_access_key": client_secret, "pid": proxy.pid, "small_only": True},
         ]
         (workdir / "targets.json").write_text(json.dumps(targets))
 

@@ -109,6 +109,3 @@ async fn shutdown_signal() {
         let _ = ctrl_c.await;
     }
 }
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
