@@ -226,6 +226,30 @@ async fn unaligned_parts_read_back() {
     }
 }
 
+/// Parts of 5 MiB + 1 and 5 MiB + 7 bytes store as many bytes as two parts
+/// of 5 MiB + 1 followed by a longer last part, so the part sizes cannot be
+/// told from the stored length alone.
+#[tokio::test]
+async fn uneven_parts_with_an_ambiguous_stored_length_read_back() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-uneven").await;
+    let sizes = [5 * MIB + 1, 5 * MIB + 7, 100];
+    let (data, _) = multipart_object(&h, &bucket, "u", &sizes).await;
+    let out = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("u")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.content_length(), Some(data.len() as i64));
+    assert_eq!(
+        out.body.collect().await.unwrap().into_bytes().to_vec(),
+        data
+    );
+}
+
 #[tokio::test]
 async fn part_number_reads() {
     let h = Harness::start().await;

@@ -396,10 +396,29 @@ pin_project! {
         remaining: u64,
         buffer: BytesMut,
         pending: Bytes,
+        // Reading a whole object from its first part: see `whole`.
+        whole: bool,
     }
 }
 
 impl<B> MultipartDecryptBody<B> {
+    /// Decrypts a whole object from the start of its first part, whose
+    /// plaintext length the caller announced as `layout.plaintext_len()`.
+    ///
+    /// The layout may be a guess whose part lengths are wrong but whose
+    /// part count and total are right: two layouts with the same part count
+    /// can have the same stored length. So each part header must name the
+    /// next part number, and its own length is used. The total is checked
+    /// before the last bytes are released: a stream that does not end
+    /// exactly with the last segment of the last part at the announced
+    /// length fails instead of yielding a body of that length.
+    pub fn whole(source: B, upload_key: DataKey, layout: PartLayout) -> Self {
+        let len = layout.plaintext_len();
+        let mut body = Self::from_part_start(source, upload_key, layout, 0, 0, len);
+        body.whole = true;
+        body
+    }
+
     /// Decrypts from the start of part `layout.parts[part_index]` (the
     /// source starts at that part's header), skipping `skip` plaintext bytes
     /// and yielding `len`.
@@ -421,6 +440,7 @@ impl<B> MultipartDecryptBody<B> {
             remaining: len,
             buffer: BytesMut::new(),
             pending: Bytes::new(),
+            whole: false,
         }
     }
 
@@ -435,7 +455,7 @@ impl<B> MultipartDecryptBody<B> {
         len: u64,
     ) -> Result<Self, CryptoError> {
         let part_index = start.part_index;
-        let mut stage = open_part(&upload_key, &layout, part_index, start.header)?;
+        let mut stage = open_part(&upload_key, &layout, part_index, start.header, false)?;
         if let Stage::Segments { next_segment, .. } = &mut stage {
             *next_segment = start.first_segment;
         }
@@ -446,17 +466,20 @@ impl<B> MultipartDecryptBody<B> {
 }
 
 /// Checks a part header against the layout and builds the part's cipher.
+/// With `any_len`, only the part number is checked.
 fn open_part(
     upload_key: &DataKey,
     layout: &PartLayout,
     part_index: usize,
     header: &PartHeader,
+    any_len: bool,
 ) -> Result<Stage, CryptoError> {
     let expected = layout
         .parts
         .get(part_index)
         .ok_or(CryptoError::TrailingData { segment: 0 })?;
-    if header.part_number != expected.part_number || header.plaintext_len != expected.plaintext_len
+    if header.part_number != expected.part_number
+        || (!any_len && header.plaintext_len != expected.plaintext_len)
     {
         return Err(CryptoError::MalformedEnvelopeField {
             field: "part-header",
@@ -539,7 +562,13 @@ where
                 Stage::Header => {
                     let header = this.buffer.split().freeze();
                     let next = PartHeader::parse(&header).and_then(|h| {
-                        open_part(this.upload_key, this.layout, *this.part_index, &h)
+                        open_part(
+                            this.upload_key,
+                            this.layout,
+                            *this.part_index,
+                            &h,
+                            *this.whole,
+                        )
                     });
                     match next {
                         Ok(stage) => *this.stage = stage,
@@ -559,6 +588,18 @@ where
                     let mut plain = this.buffer.split().freeze();
                     plain.truncate(plain_len);
                     let is_final = next_segment == cipher.final_segment();
+                    if *this.whole {
+                        let is_end = is_final && *this.part_index + 1 == this.layout.parts.len();
+                        let len = plain.len() as u64;
+                        if len > *this.remaining || (len == *this.remaining) != is_end {
+                            return Poll::Ready(Some(Err(Box::new(
+                                CryptoError::MalformedEnvelopeField {
+                                    field: "part-header",
+                                    reason: "the parts do not add up to the object's length".into(),
+                                },
+                            ))));
+                        }
+                    }
                     *this.stage = if is_final {
                         *this.part_index += 1;
                         Stage::Header
@@ -692,6 +733,45 @@ mod tests {
             plain.len() as u64,
         );
         assert!(body.collect().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn whole_read_follows_part_headers_of_a_guess_with_the_right_total() {
+        let key = DataKey::generate(&mut rand::rngs::OsRng);
+        let lens = [65_537usize, 65_543, 100];
+        let (stored, plain) = stored_object(&key, &lens).await;
+        // The stored length also fits parts of 65,537, 65,537 and 106 bytes.
+        let guess = PartLayout::uniform(3, 65_537, stored.len() as u64).unwrap();
+        assert_ne!(guess, PartLayout::from_lens(&[65_537, 65_543, 100]));
+        assert_eq!(guess.plaintext_len(), plain.len() as u64);
+
+        let body = MultipartDecryptBody::whole(Full::new(Bytes::from(stored)), key, guess);
+        assert_eq!(body.collect().await.unwrap().to_bytes().to_vec(), plain);
+    }
+
+    #[tokio::test]
+    async fn whole_read_fails_before_the_end_on_a_wrong_total() {
+        let key = DataKey::generate(&mut rand::rngs::OsRng);
+        let (stored, plain) = stored_object(&key, &[65_537, 65_543, 100]).await;
+        for lens in [[65_537, 65_537, 122], [65_537, 65_537, 90]] {
+            let layout = PartLayout::from_lens(&lens);
+            let announced = layout.plaintext_len();
+            let mut body = MultipartDecryptBody::whole(
+                Full::new(Bytes::from(stored.clone())),
+                key.clone(),
+                layout,
+            );
+            let mut received = 0u64;
+            let failed = loop {
+                match body.frame().await {
+                    Some(Ok(frame)) => received += frame.into_data().unwrap().len() as u64,
+                    Some(Err(_)) => break true,
+                    None => break false,
+                }
+            };
+            assert!(failed, "{lens:?}");
+            assert!(received < announced.min(plain.len() as u64), "{lens:?}");
+        }
     }
 
     #[tokio::test]

@@ -269,8 +269,7 @@ async fn open_whole(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutco
         let plaintext_total = layout.plaintext_len();
         let parts_count = layout.parts.len() as u32;
         let source = Prepend::new(first_bytes, rest);
-        let body =
-            MultipartDecryptBody::from_part_start(source, data_key, layout, 0, 0, plaintext_total);
+        let body = MultipartDecryptBody::whole(source, data_key, layout);
         return Ok(ReadOutcome::Opened(Opened {
             headers: parts.headers,
             plaintext_total,
