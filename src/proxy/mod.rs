@@ -76,6 +76,7 @@ pub async fn handle(
     async move {
         let is_head = request.method() == Method::HEAD;
         let method = request.method().clone();
+        let close_after = expects_continue_without_body(request.headers());
         let started = std::time::Instant::now();
         proxy.metrics.request_started();
         let (parts, body) = request.into_parts();
@@ -94,6 +95,11 @@ pub async fn handle(
         };
         if let Ok(value) = http::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-amz-request-id", value);
+        }
+        if close_after {
+            response
+                .headers_mut()
+                .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         }
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
@@ -192,6 +198,26 @@ async fn serve(
         }
         Err(error) => Err(fail(error)),
     }
+}
+
+/// Tells whether a request asks for `100 Continue` but has an empty body.
+///
+/// hyper sends `100 Continue` only before reading a body, so such a request
+/// gets its final response without it, which HTTP allows. botocore then
+/// keeps that response's status line for the next request on the
+/// connection that also expects `100 Continue`, and misreads that
+/// request's response, so that aws cli and boto3 wait until the server
+/// closes the idle connection. Closing the connection after the response
+/// avoids that, at the cost of one new connection after each empty upload.
+fn expects_continue_without_body(headers: &http::HeaderMap) -> bool {
+    let expects = headers
+        .get(http::header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let empty = !headers.contains_key(http::header::TRANSFER_ENCODING)
+        && headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_none_or(|value| value.as_bytes() == b"0");
+    expects && empty
 }
 
 /// Returns a new random request id: 16 uppercase hex digits, like S3's.

@@ -75,3 +75,31 @@ def test_empty_s3cmd(s3cmd, enc_bucket, upstream, tmp_path):
     assert got.returncode == 0, harness.describe(got)
     assert harness.S3CMD_GET_MD5_WARNING not in got.stderr, harness.describe(got)
     assert target.read_bytes() == b""
+
+
+def test_empty_then_small_uploads_on_one_boto3_connection(s3_http, enc_bucket, upstream):
+    # botocore sends "Expect: 100-continue" with every PutObject, also with
+    # an empty body, and misreads the response of the next such request on
+    # a connection whose last response came without "100 Continue".
+    for index in range(3):
+        s3_http.put_object(Bucket=enc_bucket, Key=f"pair-{index}-empty", Body=b"")
+        put = s3_http.put_object(Bucket=enc_bucket, Key=f"pair-{index}-byte", Body=b"x")
+        assert put["ETag"], put
+        assert put["ResponseMetadata"]["HTTPHeaders"].get("x-amz-request-id"), put
+
+    for index in range(3):
+        upstream.assert_encrypted(enc_bucket, f"pair-{index}-empty", b"")
+        upstream.assert_encrypted(enc_bucket, f"pair-{index}-byte", b"x")
+
+
+def test_awscli_sync_of_a_folder_with_empty_files(aws, enc_bucket, upstream, tmp_path):
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    contents = {"a-empty": b"", "b-small": b"small file\n", "c-empty": b"", "d-small": b"d" * 5000}
+    for name, data in contents.items():
+        (folder / name).write_bytes(data)
+
+    synced = aws("s3", "sync", str(folder), f"s3://{enc_bucket}/tree/", timeout=20)
+    assert synced.returncode == 0, harness.describe(synced)
+    for name, data in contents.items():
+        upstream.assert_encrypted(enc_bucket, f"tree/{name}", data)
