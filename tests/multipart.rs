@@ -248,6 +248,33 @@ async fn uneven_parts_with_an_ambiguous_stored_length_read_back() {
         out.body.collect().await.unwrap().into_bytes().to_vec(),
         data
     );
+
+    let second = 5 * MIB + 1;
+    let third = second + 5 * MIB + 7;
+    for (first, last) in [
+        (second + 10, second + 70_000),
+        (third, third + 99),
+        (third - 5, third + 5),
+        (3, third + 2),
+    ] {
+        let (body, _) = get_range(&h, &bucket, "u", &format!("bytes={first}-{last}")).await;
+        assert_eq!(body, &data[first..=last], "range {first}-{last}");
+    }
+    let (tail, _) = get_range(&h, &bucket, "u", "bytes=-50").await;
+    assert_eq!(tail, &data[data.len() - 50..]);
+    for (number, (start, end)) in [(2, (second, third)), (3, (third, data.len()))] {
+        let part = h
+            .client
+            .get_object()
+            .bucket(&bucket)
+            .key("u")
+            .part_number(number)
+            .send()
+            .await
+            .unwrap();
+        let body = part.body.collect().await.unwrap().into_bytes();
+        assert_eq!(&body[..], &data[start..end], "part {number}");
+    }
 }
 
 #[tokio::test]

@@ -164,7 +164,7 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
                 .unwrap_or(&first_bytes),
         )
         .map_err(stored_error)?;
-        let layout = layout(
+        let (mut layout, guessed) = layout(
             ctx,
             &req,
             &parts.headers,
@@ -172,6 +172,9 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
             stored_total,
         )
         .await?;
+        if guessed {
+            layout = confirm_layout(ctx, &req, layout, stored_total).await?;
+        }
         return serve_multipart(ctx, &req, parts.headers, data_key, layout)
             .await
             .map(ReadOutcome::Opened);
@@ -258,7 +261,8 @@ async fn open_whole(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutco
                 .unwrap_or(&first_bytes),
         )
         .map_err(stored_error)?;
-        let layout = layout(
+        // A whole read checks a guessed layout as it goes.
+        let (layout, _) = layout(
             ctx,
             &req,
             &parts.headers,
@@ -294,19 +298,29 @@ async fn open_whole(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutco
 
 /// Finds the part layout: every part but the last as long as the first
 /// when the stored length agrees, otherwise by reading every part header.
+/// The flag is set when the layout is such a guess.
 async fn layout(
     ctx: &Context<'_>,
     req: &ReadRequest<'_>,
     headers: &HeaderMap,
     first_len: u64,
     stored_total: u64,
-) -> Result<PartLayout, S3Error> {
+) -> Result<(PartLayout, bool), S3Error> {
     if let Some(parts) = etag_parts(headers) {
         if let Some(layout) = PartLayout::uniform(parts, first_len, stored_total) {
-            return Ok(layout);
+            return Ok((layout, true));
         }
     }
-    // Parts of different sizes: one small request per part header.
+    Ok((probe_layout(ctx, req, stored_total).await?, false))
+}
+
+/// Reads every part header, one small request per part, and builds the
+/// layout from them.
+async fn probe_layout(
+    ctx: &Context<'_>,
+    req: &ReadRequest<'_>,
+    stored_total: u64,
+) -> Result<PartLayout, S3Error> {
     let mut lens = Vec::new();
     let mut offset = 0u64;
     while offset < stored_total {
@@ -315,20 +329,8 @@ async fn layout(
                 segment: 0,
             }));
         }
-        let response = get(
-            ctx,
-            req,
-            Method::GET,
-            Some((offset, Some(offset + PART_HEADER_LEN - 1))),
-        )
-        .await?;
-        if !response.status().is_success() {
-            return Err(protocol_error("an error while reading a part header"));
-        }
-        let (bytes, _) = read_prefix(response.into_body(), PART_HEADER_LEN as usize)
-            .await
-            .map_err(|e| protocol_error("a failed body").with_source(e))?;
-        let header = PartHeader::parse(bytes.get(..PART_HEADER_LEN as usize).unwrap_or(&bytes))
+        let header = read_part_header(ctx, req, offset)
+            .await?
             .map_err(stored_error)?;
         if header.part_number as usize != lens.len() + 1 {
             return Err(stored_error(crypto::CryptoError::MalformedEnvelopeField {
@@ -348,16 +350,76 @@ async fn layout(
     Ok(layout)
 }
 
-/// Serves a range or one part of a multipart object.
-async fn serve_multipart(
+/// Reads the 32 bytes at `offset` and parses them as a part header.
+async fn read_part_header(
     ctx: &Context<'_>,
     req: &ReadRequest<'_>,
-    headers: HeaderMap,
-    data_key: DataKey,
+    offset: u64,
+) -> Result<Result<PartHeader, crypto::CryptoError>, S3Error> {
+    let response = get(
+        ctx,
+        req,
+        Method::GET,
+        Some((offset, Some(offset + PART_HEADER_LEN - 1))),
+    )
+    .await?;
+    if !response.status().is_success() {
+        return Err(protocol_error("an error while reading a part header"));
+    }
+    let body = checked_body(response, offset)?;
+    let (bytes, _) = read_prefix(body, PART_HEADER_LEN as usize)
+        .await
+        .map_err(|e| protocol_error("a failed body").with_source(e))?;
+    Ok(PartHeader::parse(
+        bytes.get(..PART_HEADER_LEN as usize).unwrap_or(&bytes),
+    ))
+}
+
+/// Checks a guessed layout against the headers of the parts where the
+/// requested window starts and ends, and reads every part header when one
+/// of them differs.
+///
+/// A guess can be wrong only when some part before the last differs from
+/// the first part in size. Clients that cut parts at multiples of 64 KiB
+/// (all common ones) leave no room for another layout of the same stored
+/// length with the same first part, so their guesses are not checked.
+async fn confirm_layout(
+    ctx: &Context<'_>,
+    req: &ReadRequest<'_>,
     layout: PartLayout,
-) -> Result<Opened, S3Error> {
-    let plaintext_total = layout.plaintext_len();
-    let (first, last) = match (req.part_number, req.range) {
+    stored_total: u64,
+) -> Result<PartLayout, S3Error> {
+    let Some(first_len) = layout.parts.first().map(|part| part.plaintext_len) else {
+        return Ok(layout);
+    };
+    if first_len % crypto::SEGMENT_LEN == 0 {
+        return Ok(layout);
+    }
+    let Ok((first, last)) = requested_window(req, &layout) else {
+        // The request's own error is reported by `serve_multipart`.
+        return Ok(layout);
+    };
+    let indexes = [layout.part_index_at(first), layout.part_index_at(last)];
+    for index in indexes.into_iter().flatten() {
+        let span = layout.parts[index];
+        if index == 0 {
+            continue;
+        }
+        let header = read_part_header(ctx, req, span.stored_offset).await?;
+        let agrees = header.is_ok_and(|header| {
+            header.part_number == span.part_number && header.plaintext_len == span.plaintext_len
+        });
+        if !agrees {
+            return probe_layout(ctx, req, stored_total).await;
+        }
+    }
+    Ok(layout)
+}
+
+/// Returns the plaintext window, first and last byte, of a ranged or
+/// `partNumber` read.
+fn requested_window(req: &ReadRequest<'_>, layout: &PartLayout) -> Result<(u64, u64), S3Error> {
+    match (req.part_number, req.range) {
         (Some(number), _) => {
             let span = layout
                 .parts
@@ -371,17 +433,28 @@ async fn serve_multipart(
             if span.plaintext_len == 0 {
                 return Err(invalid_range());
             }
-            (
+            Ok((
                 span.plaintext_offset,
                 span.plaintext_offset + span.plaintext_len - 1,
-            )
+            ))
         }
-        (None, Some(range)) => match range.resolve(plaintext_total) {
-            Resolved::Satisfiable { first, last } => (first, last),
-            Resolved::Unsatisfiable => return Err(invalid_range()),
+        (None, Some(range)) => match range.resolve(layout.plaintext_len()) {
+            Resolved::Satisfiable { first, last } => Ok((first, last)),
+            Resolved::Unsatisfiable => Err(invalid_range()),
         },
-        (None, None) => return Err(invalid_range()),
-    };
+        (None, None) => Err(invalid_range()),
+    }
+}
+
+async fn serve_multipart(
+    ctx: &Context<'_>,
+    req: &ReadRequest<'_>,
+    headers: HeaderMap,
+    data_key: DataKey,
+    layout: PartLayout,
+) -> Result<Opened, S3Error> {
+    let plaintext_total = layout.plaintext_len();
+    let (first, last) = requested_window(req, &layout)?;
     let first_index = layout.part_index_at(first).ok_or_else(invalid_range)?;
     let last_index = layout.part_index_at(last).ok_or_else(invalid_range)?;
     let first_span = layout.parts[first_index];
