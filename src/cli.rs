@@ -321,7 +321,7 @@ pub fn run_audit(command: AuditCommand) -> Result<(), CommandError> {
             Ok(())
         }
         Err(AuditError::Verify(broken)) => Err(CommandError::new(format!(
-            "audit log {} is broken at {broken}",
+            "audit log {} does not verify: {broken}",
             file.display()
         ))),
         Err(other) => Err(CommandError::with_code(other.to_string(), 2)),

@@ -52,6 +52,7 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
         let mut builder = s3s::service::S3ServiceBuilder::new(Store {
             fs,
             data_dir: config.data_dir.clone(),
+            key_locks: (0..KEY_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
         });
         builder.set_auth(s3s::auth::SimpleAuth::from_single(
             access_key_id.clone(),
@@ -100,11 +101,21 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
 /// multipart and its part count, and their storage class. `encoding-type=url`
 /// is applied to the listed keys, and an empty `delimiter` means none. HEAD
 /// or GET of a key that is a directory in the store returns `NoSuchKey`
-/// instead of 500.
+/// instead of 500. DeleteBucket of a bucket that holds objects fails with
+/// `BucketNotEmpty` instead of deleting them.
+///
+/// s3s-fs writes an object's data and its metadata in two steps, so two
+/// writes of one key at once could leave the data of one with the metadata
+/// of the other, and a read between the steps could see such a pair. Writes
+/// and the start of reads therefore take a lock chosen by the key's hash.
 struct Store {
     fs: s3s_fs::FileSystem,
     data_dir: std::path::PathBuf,
+    key_locks: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// The number of locks that object keys share.
+const KEY_LOCKS: usize = 64;
 
 #[async_trait::async_trait]
 impl S3 for Store {
@@ -119,6 +130,7 @@ impl S3 for Store {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
         self.fs.copy_object(req).await
     }
 
@@ -126,6 +138,9 @@ impl S3 for Store {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        if self.holds_objects(&req.input.bucket, &req.credentials).await {
+            return Err(s3s::s3_error!(BucketNotEmpty));
+        }
         self.fs.delete_bucket(req).await
     }
 
@@ -133,6 +148,7 @@ impl S3 for Store {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
         self.fs.delete_object(req).await
     }
 
@@ -158,6 +174,9 @@ impl S3 for Store {
         if is_directory {
             return Err(s3s::s3_error!(NoSuchKey));
         }
+        // s3s-fs opens the file and reads the metadata before it returns;
+        // the body streams from the open file after the lock is released.
+        let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
         self.fs.get_object(req).await
     }
 
@@ -175,6 +194,7 @@ impl S3 for Store {
         if self.is_directory(&req.input.bucket, &req.input.key) {
             return Err(s3s::s3_error!(NoSuchKey));
         }
+        let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
         self.fs.head_object(req).await
     }
 
@@ -189,6 +209,7 @@ impl S3 for Store {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
         self.fs.put_object(req).await
     }
 
@@ -224,6 +245,7 @@ impl S3 for Store {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
         self.fs.complete_multipart_upload(req).await
     }
 
@@ -334,6 +356,51 @@ impl Store {
     }
 
     /// Returns whether `bucket`/`key` names a directory of the store.
+    /// Takes the lock of `bucket`/`key`.
+    async fn lock_key(&self, bucket: &str, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (bucket, key).hash(&mut hasher);
+        // The remainder is below KEY_LOCKS, so it fits in usize.
+        let index = (hasher.finish() % KEY_LOCKS as u64) as usize;
+        self.key_locks[index].lock().await
+    }
+
+    /// Tells whether a listing of `bucket` shows at least one object. A
+    /// bucket that cannot be listed counts as empty, and DeleteBucket then
+    /// reports its own error.
+    async fn holds_objects(
+        &self,
+        bucket: &str,
+        credentials: &Option<s3s::auth::Credentials>,
+    ) -> bool {
+        let Ok(input) = ListObjectsV2Input::builder()
+            .bucket(bucket.to_string())
+            .max_keys(Some(1))
+            .build()
+        else {
+            return false;
+        };
+        let request = S3Request {
+            input,
+            method: http::Method::GET,
+            uri: http::Uri::default(),
+            headers: http::HeaderMap::new(),
+            extensions: http::Extensions::new(),
+            credentials: credentials.clone(),
+            region: None,
+            service: None,
+            trailing_headers: None,
+        };
+        match self.fs.list_objects_v2(request).await {
+            Ok(response) => response
+                .output
+                .contents
+                .is_some_and(|contents| !contents.is_empty()),
+            Err(_) => false,
+        }
+    }
+
     fn is_directory(&self, bucket: &str, key: &str) -> bool {
         !key.is_empty()
             && self

@@ -315,7 +315,7 @@ fn assert_broken(output: &Output, location: &str, reason: &str) {
     let message = stderr(output);
     assert_eq!(output.status.code(), Some(1), "{message}");
     assert!(
-        message.contains(&format!("broken at {location}")),
+        message.contains(&format!("does not verify: {location}")),
         "{message}"
     );
     assert!(message.contains(reason), "{message}");

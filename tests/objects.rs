@@ -897,3 +897,63 @@ async fn virtual_hosted_style_requests() {
     assert!(list.contains("<Key>dir/obj</Key>"), "{list}");
     assert!(list.contains("<Size>14</Size>"), "{list}");
 }
+
+#[tokio::test]
+async fn embedded_store_refuses_to_delete_a_bucket_with_objects() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("full").await;
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("kept")
+        .body(ByteStream::from_static(b"still here"))
+        .send()
+        .await
+        .unwrap();
+
+    let refused = h.client.delete_bucket().bucket(&bucket).send().await.unwrap_err();
+    assert_eq!(error_code(&refused).as_deref(), Some("BucketNotEmpty"));
+    assert_eq!(get_bytes(&h, &bucket, "kept").await, b"still here");
+
+    h.client
+        .delete_object()
+        .bucket(&bucket)
+        .key("kept")
+        .send()
+        .await
+        .unwrap();
+    h.client.delete_bucket().bucket(&bucket).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn embedded_store_keeps_one_whole_version_under_concurrent_overwrites() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("hot").await;
+    let bodies: Vec<Vec<u8>> = (0..16u8).map(|i| pattern(70_000 + usize::from(i), i)).collect();
+    let writes = bodies.iter().map(|body| {
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key("same")
+            .body(ByteStream::from(body.clone()))
+            .send()
+    });
+    let reads = (0..16).map(|_| h.client.get_object().bucket(&bucket).key("same").send());
+    let (written, read) = tokio::join!(
+        futures_util::future::join_all(writes),
+        futures_util::future::join_all(reads)
+    );
+    for result in written {
+        result.unwrap();
+    }
+    // A read during the writes finds no object yet or one of the bodies.
+    for result in read {
+        if let Ok(out) = result {
+            let got = out.body.collect().await.unwrap().into_bytes().to_vec();
+            assert!(bodies.contains(&got), "a read returned {} bytes of no upload", got.len());
+        }
+    }
+
+    let last = get_bytes(&h, &bucket, "same").await;
+    assert!(bodies.contains(&last), "the key holds {} bytes of no upload", last.len());
+}
