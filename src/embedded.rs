@@ -52,7 +52,9 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
         let mut builder = s3s::service::S3ServiceBuilder::new(Store {
             fs,
             data_dir: config.data_dir.clone(),
-            key_locks: (0..KEY_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            key_locks: (0..KEY_LOCKS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         });
         builder.set_auth(s3s::auth::SimpleAuth::from_single(
             access_key_id.clone(),
@@ -101,7 +103,8 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
 /// multipart and its part count, and their storage class. `encoding-type=url`
 /// is applied to the listed keys, and an empty `delimiter` means none. HEAD
 /// or GET of a key that is a directory in the store returns `NoSuchKey`
-/// instead of 500. DeleteBucket of a bucket that holds objects fails with
+/// instead of 500, and of a key in a missing bucket `NoSuchBucket` instead
+/// of `NoSuchKey`. DeleteBucket of a bucket with objects in it fails with
 /// `BucketNotEmpty` instead of deleting them.
 ///
 /// s3s-fs writes an object's data and its metadata in two steps, so two
@@ -138,7 +141,10 @@ impl S3 for Store {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        if self.holds_objects(&req.input.bucket, &req.credentials).await {
+        if self
+            .holds_objects(&req.input.bucket, &req.credentials)
+            .await
+        {
             return Err(s3s::s3_error!(BucketNotEmpty));
         }
         self.fs.delete_bucket(req).await
@@ -170,6 +176,9 @@ impl S3 for Store {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        if !self.data_dir.join(&req.input.bucket).is_dir() {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
         let is_directory = self.is_directory(&req.input.bucket, &req.input.key);
         if is_directory {
             return Err(s3s::s3_error!(NoSuchKey));
@@ -191,6 +200,9 @@ impl S3 for Store {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        if !self.data_dir.join(&req.input.bucket).is_dir() {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
         if self.is_directory(&req.input.bucket, &req.input.key) {
             return Err(s3s::s3_error!(NoSuchKey));
         }

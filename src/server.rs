@@ -271,7 +271,13 @@ async fn serve_connection<S>(
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     if let Err(error) = graceful.watch(connection).await {
-        tracing::debug!(%error, %client_addr, "connection ended with an error");
+        if error.is_parse() || error.is_parse_too_large() {
+            // hyper has sent 400 or 431 with no S3 error body; the
+            // request never reached the proxy, so it has no request id.
+            tracing::info!(%error, %client_addr, "rejected a request that is not valid HTTP/1.1");
+        } else {
+            tracing::debug!(%error, %client_addr, "connection ended with an error");
+        }
     }
 }
 

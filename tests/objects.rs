@@ -899,7 +899,7 @@ async fn virtual_hosted_style_requests() {
 }
 
 #[tokio::test]
-async fn embedded_store_refuses_to_delete_a_bucket_with_objects() {
+async fn embedded_store_bucket_delete_with_objects_fails() {
     let h = Harness::start().await;
     let bucket = h.bucket("full").await;
     h.client
@@ -911,7 +911,13 @@ async fn embedded_store_refuses_to_delete_a_bucket_with_objects() {
         .await
         .unwrap();
 
-    let refused = h.client.delete_bucket().bucket(&bucket).send().await.unwrap_err();
+    let refused = h
+        .client
+        .delete_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&refused).as_deref(), Some("BucketNotEmpty"));
     assert_eq!(get_bytes(&h, &bucket, "kept").await, b"still here");
 
@@ -922,14 +928,21 @@ async fn embedded_store_refuses_to_delete_a_bucket_with_objects() {
         .send()
         .await
         .unwrap();
-    h.client.delete_bucket().bucket(&bucket).send().await.unwrap();
+    h.client
+        .delete_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
-async fn embedded_store_keeps_one_whole_version_under_concurrent_overwrites() {
+async fn embedded_store_concurrent_overwrites_leave_one_whole_body() {
     let h = Harness::start().await;
     let bucket = h.bucket("hot").await;
-    let bodies: Vec<Vec<u8>> = (0..16u8).map(|i| pattern(70_000 + usize::from(i), i)).collect();
+    let bodies: Vec<Vec<u8>> = (0..16u8)
+        .map(|i| pattern(70_000 + usize::from(i), i))
+        .collect();
     let writes = bodies.iter().map(|body| {
         h.client
             .put_object()
@@ -950,10 +963,32 @@ async fn embedded_store_keeps_one_whole_version_under_concurrent_overwrites() {
     for result in read {
         if let Ok(out) = result {
             let got = out.body.collect().await.unwrap().into_bytes().to_vec();
-            assert!(bodies.contains(&got), "a read returned {} bytes of no upload", got.len());
+            assert!(
+                bodies.contains(&got),
+                "a read returned {} bytes of no upload",
+                got.len()
+            );
         }
     }
 
     let last = get_bytes(&h, &bucket, "same").await;
-    assert!(bodies.contains(&last), "the key holds {} bytes of no upload", last.len());
+    assert!(
+        bodies.contains(&last),
+        "the key holds {} bytes of no upload",
+        last.len()
+    );
+}
+
+#[tokio::test]
+async fn reading_from_a_missing_bucket_reports_the_bucket() {
+    let h = Harness::start().await;
+    let missing = h
+        .client
+        .get_object()
+        .bucket("no-such-bucket")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&missing).as_deref(), Some("NoSuchBucket"));
 }

@@ -571,3 +571,30 @@ async fn request_lines_at_info_carry_the_request_fields() {
         assert!(rejected.contains(field), "{field} is missing: {rejected}");
     }
 }
+
+#[tokio::test]
+async fn malformed_http_is_answered_and_logged() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut server = start_logged_server(None);
+    let address = server.endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"PUT /bucket/key HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
+    let log = server.stop();
+    assert!(
+        log.lines().any(|line| line.contains(" INFO ")
+            && line.contains("rejected a request that is not valid HTTP/1.1")),
+        "{log}"
+    );
+}
