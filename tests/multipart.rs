@@ -277,6 +277,63 @@ async fn uneven_parts_with_an_ambiguous_stored_length_read_back() {
     }
 }
 
+/// Parts that are 64 KiB multiples of different sizes fit the stored length
+/// of parts that all have the first part's size.
+#[tokio::test]
+async fn aligned_parts_of_different_sizes_read_back_in_ranges() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-aligned-uneven").await;
+    let sizes = [5 * MIB, 6 * MIB, 1];
+    let (data, _) = multipart_object(&h, &bucket, "a", &sizes).await;
+    assert_eq!(get_bytes_whole(&h, &bucket, "a").await, data);
+
+    let second = 5 * MIB;
+    let third = 11 * MIB;
+    for (first, last) in [
+        (second, second + 99),
+        (second + 70_000, second + 200_000),
+        (third, third),
+        (second - 3, second + 3),
+        (10, third),
+    ] {
+        let (body, _) = get_range(&h, &bucket, "a", &format!("bytes={first}-{last}")).await;
+        assert_eq!(body, &data[first..=last], "range {first}-{last}");
+    }
+    for (number, (start, end)) in [(2, (second, third)), (3, (third, data.len()))] {
+        let part = h
+            .client
+            .get_object()
+            .bucket(&bucket)
+            .key("a")
+            .part_number(number)
+            .send()
+            .await
+            .unwrap();
+        let body = part.body.collect().await.unwrap().into_bytes();
+        assert_eq!(&body[..], &data[start..end], "part {number}");
+    }
+}
+
+#[tokio::test]
+async fn empty_last_part_reads_back() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-empty-last").await;
+    let (data, _) = multipart_object(&h, &bucket, "e", &[5 * MIB + 1, 0]).await;
+    assert_eq!(get_bytes_whole(&h, &bucket, "e").await, data);
+}
+
+async fn get_bytes_whole(h: &Harness, bucket: &str, key: &str) -> Vec<u8> {
+    let out = h
+        .client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    out.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
 #[tokio::test]
 async fn part_number_reads() {
     let h = Harness::start().await;

@@ -589,7 +589,14 @@ where
                     plain.truncate(plain_len);
                     let is_final = next_segment == cipher.final_segment();
                     if *this.whole {
-                        let is_end = is_final && *this.part_index + 1 == this.layout.parts.len();
+                        // Empty parts after this one add no bytes.
+                        let is_end = is_final
+                            && this
+                                .layout
+                                .parts
+                                .iter()
+                                .skip(*this.part_index + 1)
+                                .all(|part| part.plaintext_len == 0);
                         let len = plain.len() as u64;
                         if len > *this.remaining || (len == *this.remaining) != is_end {
                             return Poll::Ready(Some(Err(Box::new(
@@ -746,6 +753,15 @@ mod tests {
         assert_eq!(guess.plaintext_len(), plain.len() as u64);
 
         let body = MultipartDecryptBody::whole(Full::new(Bytes::from(stored)), key, guess);
+        assert_eq!(body.collect().await.unwrap().to_bytes().to_vec(), plain);
+    }
+
+    #[tokio::test]
+    async fn whole_read_ends_before_an_empty_last_part() {
+        let key = DataKey::generate(&mut rand::rngs::OsRng);
+        let (stored, plain) = stored_object(&key, &[65_537, 0]).await;
+        let layout = PartLayout::from_lens(&[65_537, 0]);
+        let body = MultipartDecryptBody::whole(Full::new(Bytes::from(stored)), key, layout);
         assert_eq!(body.collect().await.unwrap().to_bytes().to_vec(), plain);
     }
 

@@ -164,7 +164,7 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
                 .unwrap_or(&first_bytes),
         )
         .map_err(stored_error)?;
-        let (mut layout, guessed) = layout(
+        let (layout, guessed) = layout(
             ctx,
             &req,
             &parts.headers,
@@ -172,12 +172,17 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
             stored_total,
         )
         .await?;
-        if guessed {
-            layout = confirm_layout(ctx, &req, layout, stored_total).await?;
-        }
-        return serve_multipart(ctx, &req, parts.headers, data_key, layout)
-            .await
-            .map(ReadOutcome::Opened);
+        return serve_multipart(
+            ctx,
+            &req,
+            parts.headers,
+            data_key,
+            layout,
+            guessed,
+            stored_total,
+        )
+        .await
+        .map(ReadOutcome::Opened);
     }
 
     let plaintext_total = crypto::plaintext_len(stored_total).ok_or_else(invalid_stored_length)?;
@@ -375,47 +380,6 @@ async fn read_part_header(
     ))
 }
 
-/// Checks a guessed layout against the headers of the parts where the
-/// requested window starts and ends, and reads every part header when one
-/// of them differs.
-///
-/// A guess can be wrong only when some part before the last differs from
-/// the first part in size. Clients that cut parts at multiples of 64 KiB
-/// (all common ones) leave no room for another layout of the same stored
-/// length with the same first part, so their guesses are not checked.
-async fn confirm_layout(
-    ctx: &Context<'_>,
-    req: &ReadRequest<'_>,
-    layout: PartLayout,
-    stored_total: u64,
-) -> Result<PartLayout, S3Error> {
-    let Some(first_len) = layout.parts.first().map(|part| part.plaintext_len) else {
-        return Ok(layout);
-    };
-    if first_len % crypto::SEGMENT_LEN == 0 {
-        return Ok(layout);
-    }
-    let Ok((first, last)) = requested_window(req, &layout) else {
-        // The request's own error is reported by `serve_multipart`.
-        return Ok(layout);
-    };
-    let indexes = [layout.part_index_at(first), layout.part_index_at(last)];
-    for index in indexes.into_iter().flatten() {
-        let span = layout.parts[index];
-        if index == 0 {
-            continue;
-        }
-        let header = read_part_header(ctx, req, span.stored_offset).await?;
-        let agrees = header.is_ok_and(|header| {
-            header.part_number == span.part_number && header.plaintext_len == span.plaintext_len
-        });
-        if !agrees {
-            return probe_layout(ctx, req, stored_total).await;
-        }
-    }
-    Ok(layout)
-}
-
 /// Returns the plaintext window, first and last byte, of a ranged or
 /// `partNumber` read.
 fn requested_window(req: &ReadRequest<'_>, layout: &PartLayout) -> Result<(u64, u64), S3Error> {
@@ -451,14 +415,66 @@ async fn serve_multipart(
     req: &ReadRequest<'_>,
     headers: HeaderMap,
     data_key: DataKey,
-    layout: PartLayout,
+    mut layout: PartLayout,
+    mut guessed: bool,
+    stored_total: u64,
 ) -> Result<Opened, S3Error> {
-    let plaintext_total = layout.plaintext_len();
-    let (first, last) = requested_window(req, &layout)?;
+    loop {
+        if let Some(window) = serve_window(ctx, req, &data_key, &layout, guessed).await? {
+            return Ok(Opened {
+                headers,
+                plaintext_total: layout.plaintext_len(),
+                served: Some(window.served),
+                parts_count: Some(layout.parts.len() as u32),
+                len: window.len,
+                body: window.body,
+            });
+        }
+        layout = probe_layout(ctx, req, stored_total).await?;
+        guessed = false;
+    }
+}
+
+/// The decrypted window of a ranged or `partNumber` read.
+struct Window {
+    served: (u64, u64),
+    len: u64,
+    body: ProxyBody,
+}
+
+/// Tells whether a part header is the part that the layout puts there.
+fn header_matches(header: &PartHeader, span: &crypto::multipart::PartSpan) -> bool {
+    header.part_number == span.part_number && header.plaintext_len == span.plaintext_len
+}
+
+/// Opens the requested window with `layout`, and returns `None` when the
+/// layout is a guess that proves wrong.
+///
+/// A guess is checked against the header of the part where the window
+/// starts, which the read fetches anyway. When the window ends in another
+/// part, that part's header is checked too, with one more 32-byte request.
+///
+/// Parts of different sizes can store as many bytes as parts that all
+/// have the first part's size, so the stored length alone does not prove
+/// a guess.
+async fn serve_window(
+    ctx: &Context<'_>,
+    req: &ReadRequest<'_>,
+    data_key: &DataKey,
+    layout: &PartLayout,
+    guessed: bool,
+) -> Result<Option<Window>, S3Error> {
+    let (first, last) = requested_window(req, layout)?;
     let first_index = layout.part_index_at(first).ok_or_else(invalid_range)?;
     let last_index = layout.part_index_at(last).ok_or_else(invalid_range)?;
     let first_span = layout.parts[first_index];
     let last_span = layout.parts[last_index];
+    if guessed && last_index != first_index {
+        let header = read_part_header(ctx, req, last_span.stored_offset).await?;
+        if !header.is_ok_and(|header| header_matches(&header, &last_span)) {
+            return Ok(None);
+        }
+    }
 
     let offset_in_first = first - first_span.plaintext_offset;
     let first_segment = offset_in_first / crypto::SEGMENT_LEN;
@@ -470,7 +486,6 @@ async fn serve_multipart(
         + last_segment_end.min(crypto::ciphertext_len(last_span.plaintext_len))
         - 1;
     let len = last - first + 1;
-    let parts_count = Some(layout.parts.len() as u32);
 
     let body: ProxyBody = if first_segment == 0 {
         let response = get(
@@ -481,32 +496,32 @@ async fn serve_multipart(
         )
         .await?;
         let source = checked_body(response, first_span.stored_offset)?;
+        let (head, rest) = read_prefix(source, PART_HEADER_LEN as usize)
+            .await
+            .map_err(|e| protocol_error("a failed body").with_source(e))?;
+        if guessed {
+            let header = PartHeader::parse(head.get(..PART_HEADER_LEN as usize).unwrap_or(&head));
+            if !header.is_ok_and(|header| header_matches(&header, &first_span)) {
+                return Ok(None);
+            }
+        }
         MultipartDecryptBody::from_part_start(
-            source,
-            data_key,
-            layout,
+            Prepend::new(head, rest),
+            data_key.clone(),
+            layout.clone(),
             first_index,
             offset_in_first,
             len,
         )
         .boxed_unsync()
     } else {
-        let header_response = get(
-            ctx,
-            req,
-            Method::GET,
-            Some((
-                first_span.stored_offset,
-                Some(first_span.stored_offset + PART_HEADER_LEN - 1),
-            )),
-        )
-        .await?;
-        let header_body = checked_body(header_response, first_span.stored_offset)?;
-        let (bytes, _) = read_prefix(header_body, PART_HEADER_LEN as usize)
-            .await
-            .map_err(|e| protocol_error("a failed body").with_source(e))?;
-        let header = PartHeader::parse(bytes.get(..PART_HEADER_LEN as usize).unwrap_or(&bytes))
-            .map_err(stored_error)?;
+        let header = read_part_header(ctx, req, first_span.stored_offset).await?;
+        let header = match header {
+            Ok(header) if header_matches(&header, &first_span) => header,
+            _ if guessed => return Ok(None),
+            Ok(header) => header,
+            Err(error) => return Err(stored_error(error)),
+        };
         let segment_start =
             first_span.stored_offset + PART_HEADER_LEN + first_segment * crypto::SEALED_SEGMENT_LEN;
         let response = get(
@@ -523,18 +538,22 @@ async fn serve_multipart(
             header: &header,
             first_segment,
         };
-        MultipartDecryptBody::from_segment(source, data_key, layout, start, skip, len)
-            .map_err(stored_error)?
-            .boxed_unsync()
+        MultipartDecryptBody::from_segment(
+            source,
+            data_key.clone(),
+            layout.clone(),
+            start,
+            skip,
+            len,
+        )
+        .map_err(stored_error)?
+        .boxed_unsync()
     };
-    Ok(Opened {
-        headers,
-        plaintext_total,
-        served: Some((first, last)),
-        parts_count,
+    Ok(Some(Window {
+        served: (first, last),
         len,
         body,
-    })
+    }))
 }
 
 /// Checks that a ranged response starts where requested and returns its body.
