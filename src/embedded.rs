@@ -250,7 +250,12 @@ impl S3 for Store {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        self.fs.list_parts(req).await
+        // s3s-fs lists parts in directory order; S3 lists them by number.
+        let mut response = self.fs.list_parts(req).await?;
+        if let Some(parts) = response.output.parts.as_mut() {
+            parts.sort_by_key(|part| part.part_number);
+        }
+        Ok(response)
     }
 
     async fn complete_multipart_upload(
