@@ -398,17 +398,7 @@ impl Store {
         else {
             return false;
         };
-        let request = S3Request {
-            input,
-            method: http::Method::GET,
-            uri: http::Uri::default(),
-            headers: http::HeaderMap::new(),
-            extensions: http::Extensions::new(),
-            credentials: credentials.clone(),
-            region: None,
-            service: None,
-            trailing_headers: None,
-        };
+        let request = internal_request(input, http::Method::GET, credentials);
         match self.fs.list_objects_v2(request).await {
             Ok(response) => response
                 .output
@@ -454,21 +444,31 @@ impl Store {
             else {
                 continue;
             };
-            let request = S3Request {
-                input,
-                method: http::Method::HEAD,
-                uri: http::Uri::default(),
-                headers: http::HeaderMap::new(),
-                extensions: http::Extensions::new(),
-                credentials: credentials.clone(),
-                region: None,
-                service: None,
-                trailing_headers: None,
-            };
+            let request = internal_request(input, http::Method::HEAD, credentials);
             if let Ok(head) = self.fs.head_object(request).await {
                 object.e_tag = head.output.e_tag;
             }
         }
+    }
+}
+
+/// Builds a request that the store makes to s3s-fs on its own behalf, with
+/// the credentials of the client request that needs it.
+fn internal_request<T>(
+    input: T,
+    method: http::Method,
+    credentials: &Option<s3s::auth::Credentials>,
+) -> S3Request<T> {
+    S3Request {
+        input,
+        method,
+        uri: http::Uri::default(),
+        headers: http::HeaderMap::new(),
+        extensions: http::Extensions::new(),
+        credentials: credentials.clone(),
+        region: None,
+        service: None,
+        trailing_headers: None,
     }
 }
 

@@ -226,48 +226,40 @@ async fn unaligned_parts_read_back() {
     }
 }
 
-/// Parts of 5 MiB + 1 and 5 MiB + 7 bytes store as many bytes as two parts
-/// of 5 MiB + 1 followed by a longer last part, so the part sizes cannot be
-/// told from the stored length alone.
-#[tokio::test]
-async fn uneven_parts_with_an_ambiguous_stored_length_read_back() {
-    let h = Harness::start().await;
-    let bucket = h.bucket("mp-uneven").await;
-    let sizes = [5 * MIB + 1, 5 * MIB + 7, 100];
-    let (data, _) = multipart_object(&h, &bucket, "u", &sizes).await;
-    let out = h
+/// Reads `key` whole, in each range of `ranges` (first and last byte) and
+/// as each part of `parts` (number, first byte, end), and compares the
+/// bytes with `data`.
+async fn assert_reads_match(
+    h: &Harness,
+    bucket: &str,
+    key: &str,
+    data: &[u8],
+    ranges: &[(usize, usize)],
+    parts: &[(i32, usize, usize)],
+) {
+    let whole = h
         .client
         .get_object()
-        .bucket(&bucket)
-        .key("u")
+        .bucket(bucket)
+        .key(key)
         .send()
         .await
         .unwrap();
-    assert_eq!(out.content_length(), Some(data.len() as i64));
+    assert_eq!(whole.content_length(), Some(data.len() as i64));
     assert_eq!(
-        out.body.collect().await.unwrap().into_bytes().to_vec(),
+        whole.body.collect().await.unwrap().into_bytes().to_vec(),
         data
     );
-
-    let second = 5 * MIB + 1;
-    let third = second + 5 * MIB + 7;
-    for (first, last) in [
-        (second + 10, second + 70_000),
-        (third, third + 99),
-        (third - 5, third + 5),
-        (3, third + 2),
-    ] {
-        let (body, _) = get_range(&h, &bucket, "u", &format!("bytes={first}-{last}")).await;
+    for &(first, last) in ranges {
+        let (body, _) = get_range(h, bucket, key, &format!("bytes={first}-{last}")).await;
         assert_eq!(body, &data[first..=last], "range {first}-{last}");
     }
-    let (tail, _) = get_range(&h, &bucket, "u", "bytes=-50").await;
-    assert_eq!(tail, &data[data.len() - 50..]);
-    for (number, (start, end)) in [(2, (second, third)), (3, (third, data.len()))] {
+    for &(number, start, end) in parts {
         let part = h
             .client
             .get_object()
-            .bucket(&bucket)
-            .key("u")
+            .bucket(bucket)
+            .key(key)
             .part_number(number)
             .send()
             .await
@@ -275,6 +267,28 @@ async fn uneven_parts_with_an_ambiguous_stored_length_read_back() {
         let body = part.body.collect().await.unwrap().into_bytes();
         assert_eq!(&body[..], &data[start..end], "part {number}");
     }
+}
+
+/// Parts of 5 MiB + 1 and 5 MiB + 7 bytes store as many bytes as two parts
+/// of 5 MiB + 1 followed by a longer last part, so the part sizes cannot be
+/// told from the stored length alone.
+#[tokio::test]
+async fn uneven_parts_with_an_ambiguous_stored_length_read_back() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-uneven").await;
+    let (data, _) = multipart_object(&h, &bucket, "u", &[5 * MIB + 1, 5 * MIB + 7, 100]).await;
+    let (second, third) = (5 * MIB + 1, 10 * MIB + 8);
+    let ranges = [
+        (second + 10, second + 70_000),
+        (third, third + 99),
+        (third - 5, third + 5),
+        (3, third + 2),
+        (data.len() - 50, data.len() - 1),
+    ];
+    let parts = [(2, second, third), (3, third, data.len())];
+    assert_reads_match(&h, &bucket, "u", &data, &ranges, &parts).await;
+    let (tail, _) = get_range(&h, &bucket, "u", "bytes=-50").await;
+    assert_eq!(tail, &data[data.len() - 50..]);
 }
 
 /// Parts that are 64 KiB multiples of different sizes fit the stored length
@@ -283,35 +297,17 @@ async fn uneven_parts_with_an_ambiguous_stored_length_read_back() {
 async fn aligned_parts_of_different_sizes_read_back_in_ranges() {
     let h = Harness::start().await;
     let bucket = h.bucket("mp-aligned-uneven").await;
-    let sizes = [5 * MIB, 6 * MIB, 1];
-    let (data, _) = multipart_object(&h, &bucket, "a", &sizes).await;
-    assert_eq!(get_bytes_whole(&h, &bucket, "a").await, data);
-
-    let second = 5 * MIB;
-    let third = 11 * MIB;
-    for (first, last) in [
+    let (data, _) = multipart_object(&h, &bucket, "a", &[5 * MIB, 6 * MIB, 1]).await;
+    let (second, third) = (5 * MIB, 11 * MIB);
+    let ranges = [
         (second, second + 99),
         (second + 70_000, second + 200_000),
         (third, third),
         (second - 3, second + 3),
         (10, third),
-    ] {
-        let (body, _) = get_range(&h, &bucket, "a", &format!("bytes={first}-{last}")).await;
-        assert_eq!(body, &data[first..=last], "range {first}-{last}");
-    }
-    for (number, (start, end)) in [(2, (second, third)), (3, (third, data.len()))] {
-        let part = h
-            .client
-            .get_object()
-            .bucket(&bucket)
-            .key("a")
-            .part_number(number)
-            .send()
-            .await
-            .unwrap();
-        let body = part.body.collect().await.unwrap().into_bytes();
-        assert_eq!(&body[..], &data[start..end], "part {number}");
-    }
+    ];
+    let parts = [(2, second, third), (3, third, data.len())];
+    assert_reads_match(&h, &bucket, "a", &data, &ranges, &parts).await;
 }
 
 #[tokio::test]
@@ -319,19 +315,7 @@ async fn empty_last_part_reads_back() {
     let h = Harness::start().await;
     let bucket = h.bucket("mp-empty-last").await;
     let (data, _) = multipart_object(&h, &bucket, "e", &[5 * MIB + 1, 0]).await;
-    assert_eq!(get_bytes_whole(&h, &bucket, "e").await, data);
-}
-
-async fn get_bytes_whole(h: &Harness, bucket: &str, key: &str) -> Vec<u8> {
-    let out = h
-        .client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    out.body.collect().await.unwrap().into_bytes().to_vec()
+    assert_eq!(h.get(&bucket, "e").await, data);
 }
 
 #[tokio::test]

@@ -7,18 +7,6 @@ mod common;
 use aws_sdk_s3::primitives::ByteStream;
 use common::{ciphertext_len, pattern, Harness};
 
-async fn get_bytes(h: &Harness, bucket: &str, key: &str) -> Vec<u8> {
-    let out = h
-        .client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    out.body.collect().await.unwrap().into_bytes().to_vec()
-}
-
 fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<String>
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata,
@@ -50,11 +38,7 @@ async fn round_trip_at_segment_boundaries() {
             .await
             .unwrap();
 
-        assert_eq!(
-            get_bytes(&h, &bucket, &key).await,
-            data,
-            "body of {len} bytes"
-        );
+        assert_eq!(h.get(&bucket, &key).await, data, "body of {len} bytes");
         let head = h
             .client
             .head_object()
@@ -336,7 +320,7 @@ async fn copy_rewraps_between_encrypting_buckets() {
         .send()
         .await
         .unwrap();
-    assert_eq!(get_bytes(&h, &b, "dst").await, data);
+    assert_eq!(h.get(&b, "dst").await, data);
     let head = h
         .client
         .head_object()
@@ -382,7 +366,7 @@ async fn copy_rewraps_between_encrypting_buckets() {
     let metadata = head.metadata().cloned().unwrap_or_default();
     assert_eq!(metadata.get("new").map(String::as_str), Some("1"));
     assert!(!metadata.contains_key("k"));
-    assert_eq!(get_bytes(&h, &a, "replaced").await, data);
+    assert_eq!(h.get(&a, "replaced").await, data);
 }
 
 #[tokio::test]
@@ -419,7 +403,7 @@ async fn copy_across_modes_streams_through() {
         .send()
         .await
         .unwrap();
-    assert_eq!(get_bytes(&h, &sealed, "back").await, data);
+    assert_eq!(h.get(&sealed, "back").await, data);
     let (stored, _) = h.stored(&sealed, "back").await;
     assert_eq!(stored.len() as u64, ciphertext_len(data.len() as u64));
 }
@@ -439,7 +423,7 @@ async fn passthrough_bucket_stores_plaintext() {
     let (stored, metadata) = h.stored(&bucket, "p").await;
     assert_eq!(stored, b"as is");
     assert!(metadata.is_empty(), "{metadata:?}");
-    assert_eq!(get_bytes(&h, &bucket, "p").await, b"as is");
+    assert_eq!(h.get(&bucket, "p").await, b"as is");
 }
 
 #[tokio::test]
@@ -708,7 +692,7 @@ async fn special_character_keys_round_trip() {
             .send()
             .await
             .unwrap();
-        assert_eq!(get_bytes(&h, &bucket, key).await, data, "key {key:?}");
+        assert_eq!(h.get(&bucket, key).await, data, "key {key:?}");
     }
     let listed = h
         .client
@@ -760,7 +744,7 @@ async fn copy_source_conditions_checked() {
         .send()
         .await
         .unwrap();
-    assert_eq!(get_bytes(&h, &bucket, "dst").await, b"source");
+    assert_eq!(h.get(&bucket, "dst").await, b"source");
 }
 
 #[tokio::test]
@@ -887,7 +871,7 @@ async fn virtual_hosted_style_requests() {
 
     let put = raw_request_for_host(&h, "PUT", &host, "/dir/obj", b"virtual hosted").await;
     assert!(put.starts_with("HTTP/1.1 200"), "{put}");
-    assert_eq!(get_bytes(&h, &bucket, "dir/obj").await, b"virtual hosted");
+    assert_eq!(h.get(&bucket, "dir/obj").await, b"virtual hosted");
 
     let get = raw_request_for_host(&h, "GET", &host, "/dir/obj", b"").await;
     assert!(get.starts_with("HTTP/1.1 200"), "{get}");
@@ -919,7 +903,7 @@ async fn embedded_store_bucket_delete_with_objects_fails() {
         .await
         .unwrap_err();
     assert_eq!(error_code(&refused).as_deref(), Some("BucketNotEmpty"));
-    assert_eq!(get_bytes(&h, &bucket, "kept").await, b"still here");
+    assert_eq!(h.get(&bucket, "kept").await, b"still here");
 
     h.client
         .delete_object()
@@ -974,7 +958,7 @@ async fn embedded_store_concurrent_overwrites_leave_one_whole_body() {
         }
     }
 
-    let last = get_bytes(&h, &bucket, "same").await;
+    let last = h.get(&bucket, "same").await;
     assert!(
         bodies.contains(&last),
         "the key holds {} bytes of no upload",

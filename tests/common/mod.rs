@@ -243,6 +243,19 @@ secret_file = "{client_secret}"
         name.to_string()
     }
 
+    /// Reads an object through the proxy.
+    pub async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        out.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+
     /// Reads an object's stored bytes from the upstream directly.
     pub async fn stored(
         &self,
