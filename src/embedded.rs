@@ -107,10 +107,10 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
 /// of `NoSuchKey`. DeleteBucket of a bucket with objects in it fails with
 /// `BucketNotEmpty` instead of deleting them.
 ///
-/// s3s-fs writes an object's data and its metadata in two steps, so two
-/// writes of one key at once could leave the data of one with the metadata
-/// of the other, and a read between the steps could see such a pair. Writes
-/// and the start of reads therefore take a lock chosen by the key's hash.
+/// s3s-fs writes an object's data and its metadata in two steps. Two writes
+/// of one key at once could leave the data of one with the metadata of the
+/// other, and a read between the steps could see such a pair. Writes and
+/// the start of reads therefore take a lock chosen by the key's hash.
 struct Store {
     fs: s3s_fs::FileSystem,
     data_dir: std::path::PathBuf,

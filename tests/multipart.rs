@@ -270,10 +270,10 @@ async fn assert_reads_match(
 }
 
 /// Parts of 5 MiB + 1 and 5 MiB + 7 bytes store as many bytes as two parts
-/// of 5 MiB + 1 followed by a longer last part, so the part sizes cannot be
-/// told from the stored length alone.
+/// of 5 MiB + 1 followed by a longer last part, so the stored length alone
+/// does not give the part sizes.
 #[tokio::test]
-async fn uneven_parts_with_an_ambiguous_stored_length_read_back() {
+async fn multipart_read_of_uneven_unaligned_parts() {
     let h = Harness::start().await;
     let bucket = h.bucket("mp-uneven").await;
     let (data, _) = multipart_object(&h, &bucket, "u", &[5 * MIB + 1, 5 * MIB + 7, 100]).await;
@@ -294,7 +294,7 @@ async fn uneven_parts_with_an_ambiguous_stored_length_read_back() {
 /// Parts that are 64 KiB multiples of different sizes fit the stored length
 /// of parts that all have the first part's size.
 #[tokio::test]
-async fn aligned_parts_of_different_sizes_read_back_in_ranges() {
+async fn multipart_read_of_uneven_aligned_parts() {
     let h = Harness::start().await;
     let bucket = h.bucket("mp-aligned-uneven").await;
     let (data, _) = multipart_object(&h, &bucket, "a", &[5 * MIB, 6 * MIB, 1]).await;
@@ -311,7 +311,7 @@ async fn aligned_parts_of_different_sizes_read_back_in_ranges() {
 }
 
 #[tokio::test]
-async fn empty_last_part_reads_back() {
+async fn multipart_read_with_empty_last_part() {
     let h = Harness::start().await;
     let bucket = h.bucket("mp-empty-last").await;
     let (data, _) = multipart_object(&h, &bucket, "e", &[5 * MIB + 1, 0]).await;
