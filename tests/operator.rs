@@ -591,10 +591,19 @@ async fn malformed_http_is_answered_and_logged() {
     let answer = String::from_utf8_lossy(&answer).to_string();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
 
+    // The server logs the connection's end after it closed the socket.
+    let logged = |log: &str| {
+        log.lines().any(|line| {
+            line.contains(" INFO ")
+                && line.contains("rejected a request that is not valid HTTP/1.1")
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !logged(&std::fs::read_to_string(&server.log_path).unwrap_or_default())
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let log = server.stop();
-    assert!(
-        log.lines().any(|line| line.contains(" INFO ")
-            && line.contains("rejected a request that is not valid HTTP/1.1")),
-        "{log}"
-    );
+    assert!(logged(&log), "{log}");
 }
