@@ -496,15 +496,20 @@ async fn serve_window(
         )
         .await?;
         let source = checked_body(response, first_span.stored_offset)?;
-        let (head, rest) = read_prefix(source, PART_HEADER_LEN as usize)
-            .await
-            .map_err(|e| protocol_error("a failed body").with_source(e))?;
-        if guessed {
+        // The decoder reads the part header too, so only a guess needs it
+        // before the response starts.
+        let (head, rest) = if guessed {
+            let (head, rest) = read_prefix(source, PART_HEADER_LEN as usize)
+                .await
+                .map_err(|e| protocol_error("a failed body").with_source(e))?;
             let header = PartHeader::parse(head.get(..PART_HEADER_LEN as usize).unwrap_or(&head));
             if !header.is_ok_and(|header| header_matches(&header, &first_span)) {
                 return Ok(None);
             }
-        }
+            (head, rest)
+        } else {
+            (bytes::Bytes::new(), source)
+        };
         MultipartDecryptBody::from_part_start(
             Prepend::new(head, rest),
             data_key.clone(),
