@@ -183,7 +183,7 @@ impl S3 for Store {
         if is_directory {
             return Err(s3s::s3_error!(NoSuchKey));
         }
-        // s3s-fs opens the file and reads the metadata before it returns;
+        // s3s-fs opens the file and reads the metadata before it returns, and
         // the body streams from the open file after the lock is released.
         let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
         self.fs.get_object(req).await
@@ -250,7 +250,7 @@ impl S3 for Store {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        // s3s-fs lists parts in directory order; S3 lists them by number.
+        // s3s-fs lists parts in directory order, but S3 lists them by number.
         let mut response = self.fs.list_parts(req).await?;
         if let Some(parts) = response.output.parts.as_mut() {
             parts.sort_by_key(|part| part.part_number);

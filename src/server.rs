@@ -272,7 +272,7 @@ async fn serve_connection<S>(
         .serve_connection(TokioIo::new(stream), service);
     if let Err(error) = graceful.watch(connection).await {
         if error.is_parse() || error.is_parse_too_large() {
-            // hyper has sent 400 or 431 with no S3 error body; the
+            // hyper has sent 400 or 431 with no S3 error body, and the
             // request never reached the proxy, so it has no request id.
             tracing::info!(%error, %client_addr, "rejected a request that is not valid HTTP/1.1");
         } else {

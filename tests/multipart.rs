@@ -270,8 +270,8 @@ async fn assert_reads_match(
 }
 
 /// Parts of 5 MiB + 1 and 5 MiB + 7 bytes store as many bytes as two parts
-/// of 5 MiB + 1 followed by a longer last part, so the stored length alone
-/// does not give the part sizes.
+/// of 5 MiB + 1 followed by a longer last part. The stored length alone
+/// therefore does not give the part sizes.
 #[tokio::test]
 async fn multipart_read_of_uneven_unaligned_parts() {
     let h = Harness::start().await;

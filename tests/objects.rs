@@ -883,7 +883,7 @@ async fn virtual_hosted_style_requests() {
 }
 
 #[tokio::test]
-async fn embedded_store_bucket_delete_with_objects_fails() {
+async fn nonempty_bucket_delete_fails() {
     let h = Harness::start().await;
     let bucket = h.bucket("full").await;
     h.client
@@ -895,14 +895,14 @@ async fn embedded_store_bucket_delete_with_objects_fails() {
         .await
         .unwrap();
 
-    let refused = h
+    let rejected = h
         .client
         .delete_bucket()
         .bucket(&bucket)
         .send()
         .await
         .unwrap_err();
-    assert_eq!(error_code(&refused).as_deref(), Some("BucketNotEmpty"));
+    assert_eq!(error_code(&rejected).as_deref(), Some("BucketNotEmpty"));
     assert_eq!(h.get(&bucket, "kept").await, b"still here");
 
     h.client
@@ -921,7 +921,7 @@ async fn embedded_store_bucket_delete_with_objects_fails() {
 }
 
 #[tokio::test]
-async fn embedded_store_concurrent_overwrites_leave_one_whole_body() {
+async fn concurrent_overwrites_keep_one_body() {
     let h = Harness::start().await;
     let bucket = h.bucket("hot").await;
     let bodies: Vec<Vec<u8>> = (0..16u8)
@@ -967,7 +967,7 @@ async fn embedded_store_concurrent_overwrites_leave_one_whole_body() {
 }
 
 #[tokio::test]
-async fn reading_from_a_missing_bucket_reports_the_bucket() {
+async fn missing_bucket_read_is_nosuchbucket() {
     let h = Harness::start().await;
     let missing = h
         .client

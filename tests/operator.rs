@@ -517,7 +517,7 @@ async fn trace_logs_contain_no_secrets() {
 }
 
 #[tokio::test]
-async fn request_lines_at_info_carry_the_request_fields() {
+async fn info_request_line_has_fields() {
     let mut server = start_logged_server(None);
     let mut ids = Vec::new();
     let wrong_secret = common::random_secret();
@@ -573,7 +573,7 @@ async fn request_lines_at_info_carry_the_request_fields() {
 }
 
 #[tokio::test]
-async fn malformed_http_is_answered_and_logged() {
+async fn malformed_http_gets_400_and_log() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let mut server = start_logged_server(None);

@@ -76,7 +76,7 @@ struct Inner {
     written: ChainState,
     /// Chained records not yet handed to a write, oldest first.
     queue: Vec<Queued>,
-    /// A write is in progress; its records are no longer in `queue`.
+    /// A write is in progress, and its records are no longer in `queue`.
     writing: bool,
     stop: bool,
 }

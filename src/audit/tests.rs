@@ -737,7 +737,7 @@ fn hold_first_write(
 }
 
 #[test]
-fn auditor_writes_records_queued_during_a_write_together() {
+fn queued_records_share_one_write() {
     let sink = GatedSink::new(Vec::new());
     let auditor = Arc::new(Auditor::new(test_key(), vec![Box::new(sink.clone())], None).unwrap());
     let holder = hold_first_write(&auditor, &sink);
@@ -774,8 +774,8 @@ fn auditor_writes_records_queued_during_a_write_together() {
 }
 
 #[test]
-fn auditor_fails_the_records_of_a_failed_write_and_those_queued_after() {
-    // Write 1 waits at the gate; write 2 carries records 2 to 4 and fails.
+fn failed_write_fails_queued_records() {
+    // Write 1 waits at the gate, and write 2 carries records 2 to 4 and fails.
     let sink = GatedSink::new(vec![2]);
     let auditor = Arc::new(Auditor::new(test_key(), vec![Box::new(sink.clone())], None).unwrap());
     let holder = hold_first_write(&auditor, &sink);

@@ -743,7 +743,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn whole_read_follows_part_headers_of_a_guess_with_the_right_total() {
+    async fn whole_read_follows_part_headers() {
         let key = DataKey::generate(&mut rand::rngs::OsRng);
         let lens = [65_537usize, 65_543, 100];
         let (stored, plain) = stored_object(&key, &lens).await;
@@ -757,7 +757,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn whole_read_ends_before_an_empty_last_part() {
+    async fn whole_read_with_empty_last_part() {
         let key = DataKey::generate(&mut rand::rngs::OsRng);
         let (stored, plain) = stored_object(&key, &[65_537, 0]).await;
         let layout = PartLayout::from_lens(&[65_537, 0]);
@@ -766,7 +766,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn whole_read_fails_before_the_end_on_a_wrong_total() {
+    async fn whole_read_rejects_wrong_total() {
         let key = DataKey::generate(&mut rand::rngs::OsRng);
         let (stored, plain) = stored_object(&key, &[65_537, 65_543, 100]).await;
         for lens in [[65_537, 65_537, 122], [65_537, 65_537, 90]] {

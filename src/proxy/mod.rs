@@ -200,7 +200,7 @@ async fn serve(
     }
 }
 
-/// Tells whether a request asks for `100 Continue` but has an empty body.
+/// Returns whether a request expects `100 Continue` but has an empty body.
 ///
 /// hyper sends `100 Continue` only before reading a body, so such a request
 /// gets its final response without it, which HTTP allows. botocore then

@@ -395,7 +395,7 @@ mod tests {
     }
 
     #[test]
-    fn non_ascii_header_values_are_refused() {
+    fn non_ascii_header_value_rejected() {
         let mut map = headers(&[("host", "h")]);
         map.insert(
             "x-amz-meta-name",

@@ -77,10 +77,10 @@ def test_empty_s3cmd(s3cmd, enc_bucket, upstream, tmp_path):
     assert target.read_bytes() == b""
 
 
-def test_empty_then_small_uploads_on_one_boto3_connection(s3_http, enc_bucket, upstream):
-    # botocore sends "Expect: 100-continue" with every PutObject, also with
-    # an empty body, and misreads the response of the next such request on
-    # a connection whose last response came without "100 Continue".
+def test_empty_then_small_puts_boto3(s3_http, enc_bucket, upstream):
+    # botocore sends "Expect: 100-continue" with PutObject, also with an
+    # empty body. It misreads the response of the next such request on a
+    # connection whose last response came without "100 Continue".
     for index in range(3):
         s3_http.put_object(Bucket=enc_bucket, Key=f"pair-{index}-empty", Body=b"")
         put = s3_http.put_object(Bucket=enc_bucket, Key=f"pair-{index}-byte", Body=b"x")
@@ -92,7 +92,7 @@ def test_empty_then_small_uploads_on_one_boto3_connection(s3_http, enc_bucket, u
         upstream.assert_encrypted(enc_bucket, f"pair-{index}-byte", b"x")
 
 
-def test_awscli_sync_of_a_folder_with_empty_files(aws, enc_bucket, upstream, tmp_path):
+def test_awscli_sync_with_empty_files(aws, enc_bucket, upstream, tmp_path):
     folder = tmp_path / "tree"
     folder.mkdir()
     contents = {"a-empty": b"", "b-small": b"small file\n", "c-empty": b"", "d-small": b"d" * 5000}
