@@ -370,3 +370,70 @@ async fn stalled_upload_times_out() {
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     assert!(!upstream_has(&h, &bucket, "slow").await);
 }
+
+/// Starts a server on 127.0.0.1 that responds to every request with `status`
+/// and an HTML page, as a load balancer with no healthy backend does.
+async fn html_error_server(status: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 64 * 1024];
+                let _ = stream.read(&mut request).await;
+                let page = format!("<html><body><h1>{status}</h1></body></html>");
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    endpoint
+}
+
+#[tokio::test]
+async fn html_upstream_error_becomes_s3_error() {
+    for (status, code) in [
+        ("503 Service Unavailable", "ServiceUnavailable"),
+        ("500 Internal Server Error", "InternalError"),
+    ] {
+        let h = Harness::start_with_options(common::Options {
+            upstream_endpoint: Some(html_error_server(status).await),
+            ..common::Options::default()
+        })
+        .await;
+        let url = format!("{}/any-bucket/key", h.endpoint);
+        let headers =
+            reqwest_lite::sign_headers("GET", &url, &[], common::ACCESS_KEY_ID, &h.secret);
+        let mut request = http::Request::get(&url);
+        for (name, value) in &headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let response = reqwest_lite::send(
+            request
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(response.status.to_string(), status[..3], "{status}");
+        assert_eq!(
+            response.headers.get("content-type").unwrap(),
+            "application/xml"
+        );
+        let text = response.text();
+        assert!(text.contains(&format!("<Code>{code}</Code>")), "{text}");
+        assert!(text.contains("text/html"), "{text}");
+
+        // The SDK gets the error code, not a body it cannot parse.
+        let err = h
+            .client
+            .list_objects_v2()
+            .bucket("any-bucket")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&err).as_deref(), Some(code), "{err:?}");
+    }
+}

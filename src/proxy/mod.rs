@@ -89,8 +89,16 @@ pub async fn handle(
             bucket: None,
             principal: None,
         };
+        // Set when the upstream returned a server error (5xx).
+        let mut upstream_failed = false;
         let (mut response, resource) = match serve(&proxy, parts, body, &mut meta).await {
-            Ok(response) => (response, None),
+            Ok(response) => {
+                upstream_failed = response.status().is_server_error();
+                match response::replace_upstream_error(&response) {
+                    Some(error) => (response::error(&error, &request_id, None, is_head), Some(error)),
+                    None => (response, None),
+                }
+            }
             Err((error, resource)) => (response::error(&error, &request_id, resource.as_deref(), is_head), Some(error)),
         };
         if let Ok(value) = http::HeaderValue::from_str(&request_id) {
@@ -107,10 +115,10 @@ pub async fn handle(
         let operation = meta.operation.map_or("Unclassified", Operation::name);
         proxy.metrics.request_finished(operation, status, elapsed);
         match &resource {
+            _ if upstream_failed => proxy.metrics.upstream_error(UpstreamErrorKind::ErrorStatus),
             Some(error) if matches!(error.code(), ErrorCode::BadGateway | ErrorCode::GatewayTimeout) => {
                 proxy.metrics.upstream_error(UpstreamErrorKind::RequestFailed);
             }
-            None if status >= 500 => proxy.metrics.upstream_error(UpstreamErrorKind::ErrorStatus),
             _ => {}
         }
         let bucket = meta.bucket.as_deref().unwrap_or_default();
@@ -132,7 +140,7 @@ pub async fn handle(
         }
         match resource {
             Some(error) if error.status().is_server_error() => {
-                if error.code() == ErrorCode::InternalError {
+                if error.code() == ErrorCode::InternalError && !upstream_failed {
                     request_line!(error, code = %error.code(), error = %error, "request failed");
                 } else {
                     request_line!(warn, code = %error.code(), error = %error, "request failed");

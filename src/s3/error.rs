@@ -4,8 +4,8 @@
 use http::StatusCode;
 use std::fmt;
 
-/// The S3 error codes that s3seal produces itself. Upstream errors are
-/// relayed as they are and never pass through this type.
+/// The S3 error codes that s3seal produces itself. Upstream error
+/// documents are relayed as they are and never pass through this type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     AccessDenied,
