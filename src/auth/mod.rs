@@ -41,6 +41,84 @@ pub trait CredentialStore: Send + Sync {
     /// Returns the secret access key of `access_key_id`, or `None` when the
     /// key is unknown.
     fn secret_access_key(&self, access_key_id: &str) -> Option<SecretString>;
+
+    /// Returns the cache of signing keys derived from this store's secrets,
+    /// or `None` to derive the key of every request anew.
+    fn signing_keys(&self) -> Option<&SigningKeyCache> {
+        None
+    }
+}
+
+/// Signing keys derived from client secrets, one per access key id for the
+/// last scope date and region it signed with. A key is derived with four
+/// HMAC-SHA256 runs, and a client keeps its scope for a whole UTC day.
+///
+/// Only access key ids whose secret was found are added, so the cache
+/// contains at most one entry per configured client.
+#[derive(Default)]
+pub struct SigningKeyCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedSigningKey>>,
+}
+
+struct CachedSigningKey {
+    date: String,
+    region: String,
+    key: SigningKey,
+}
+
+impl SigningKeyCache {
+    fn get(&self, access_key_id: &str, date: &str, region: &str) -> Option<SigningKey> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .get(access_key_id)
+            .filter(|cached| cached.date == date && cached.region == region)
+            .map(|cached| cached.key.clone())
+    }
+
+    fn insert(&self, access_key_id: &str, date: &str, region: &str, key: &SigningKey) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.insert(
+            access_key_id.to_owned(),
+            CachedSigningKey {
+                date: date.to_owned(),
+                region: region.to_owned(),
+                key: key.clone(),
+            },
+        );
+    }
+}
+
+impl fmt::Debug for SigningKeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeyCache").finish_non_exhaustive()
+    }
+}
+
+/// Returns the signing key of `access_key_id` for a scope date and region,
+/// from the store's cache when it has one, or `None` when the key is
+/// unknown.
+fn signing_key(
+    store: &dyn CredentialStore,
+    access_key_id: &str,
+    date: &str,
+    region: &str,
+) -> Option<SigningKey> {
+    let cache = store.signing_keys();
+    if let Some(key) = cache.and_then(|cache| cache.get(access_key_id, date, region)) {
+        return Some(key);
+    }
+    let secret = store.secret_access_key(access_key_id)?;
+    let key = SigningKey::derive(secret.expose(), date, region, SERVICE);
+    if let Some(cache) = cache {
+        cache.insert(access_key_id, date, region, &key);
+    }
+    Some(key)
 }
 
 /// Settings of signature verification.
@@ -111,14 +189,17 @@ pub fn authenticate(
     let claim = parse_claim(parts, config, now)?;
     let payload_mode = PayloadMode::parse(&claim.payload_hash)?;
 
-    let Some(secret) = store.secret_access_key(&claim.access_key_id) else {
+    let Some(key) = signing_key(
+        store,
+        &claim.access_key_id,
+        &claim.scope_date,
+        &claim.region,
+    ) else {
         return Err(S3Error::new(
             ErrorCode::InvalidAccessKeyId,
             "The AWS Access Key Id you provided does not exist in our records.",
         ));
     };
-    let key = SigningKey::derive(secret.expose(), &claim.scope_date, &claim.region, SERVICE);
-    drop(secret);
     let scope = credential_scope(&claim.scope_date, &claim.region);
 
     let excluded = match claim.mechanism {

@@ -72,6 +72,7 @@ impl fmt::Debug for Signature {
 }
 
 /// A derived SigV4 signing key (`kSigning`), zeroized on drop.
+#[derive(Clone)]
 pub(crate) struct SigningKey(Zeroizing<[u8; 32]>);
 
 impl SigningKey {

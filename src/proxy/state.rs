@@ -4,7 +4,7 @@
 //! configuration, the embedded store.
 
 use crate::audit::Auditor;
-use crate::auth::{AuthConfig, CredentialStore};
+use crate::auth::{AuthConfig, CredentialStore, SigningKeyCache};
 use crate::config::{Config, UpstreamKind};
 use crate::embedded::{self, EmbeddedStore};
 use crate::keys::{KeyService, KeyServiceError, SecretString};
@@ -31,12 +31,20 @@ pub enum StartError {
     },
 }
 
-/// Client secrets by access key id.
-pub struct ClientCredentials(HashMap<String, SecretString>);
+/// Client secrets by access key id, with the signing keys derived from
+/// them.
+pub struct ClientCredentials {
+    secrets: HashMap<String, SecretString>,
+    signing_keys: SigningKeyCache,
+}
 
 impl CredentialStore for ClientCredentials {
     fn secret_access_key(&self, access_key_id: &str) -> Option<SecretString> {
-        self.0.get(access_key_id).cloned()
+        self.secrets.get(access_key_id).cloned()
+    }
+
+    fn signing_keys(&self) -> Option<&SigningKeyCache> {
+        Some(&self.signing_keys)
     }
 }
 
@@ -178,7 +186,10 @@ fn load_client_credentials(config: &Config) -> Result<ClientCredentials, StartEr
         }
         map.insert(client.access_key_id.clone(), SecretString::new(secret));
     }
-    Ok(ClientCredentials(map))
+    Ok(ClientCredentials {
+        secrets: map,
+        signing_keys: SigningKeyCache::default(),
+    })
 }
 
 /// Returns a random 40-character secret of letters and digits.

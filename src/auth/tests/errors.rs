@@ -587,3 +587,73 @@ proptest! {
         }
     }
 }
+
+/// A store that counts its secret lookups and caches signing keys.
+struct CachingStore {
+    inner: StaticStore,
+    lookups: std::sync::atomic::AtomicUsize,
+    cache: super::super::SigningKeyCache,
+}
+
+impl CredentialStore for CachingStore {
+    fn secret_access_key(&self, access_key_id: &str) -> Option<SecretString> {
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.secret_access_key(access_key_id)
+    }
+
+    fn signing_keys(&self) -> Option<&super::super::SigningKeyCache> {
+        Some(&self.cache)
+    }
+}
+
+#[test]
+fn signing_key_cache_per_scope() {
+    let store = CachingStore {
+        inner: sdk_store(),
+        lookups: Default::default(),
+        cache: Default::default(),
+    };
+    let lookups = || store.lookups.load(std::sync::atomic::Ordering::SeqCst);
+    let signed_at = |amz_date: &str| {
+        let mut parts = parts(
+            "GET",
+            "/bucket/key",
+            &[
+                ("host", "127.0.0.1:9000"),
+                ("x-amz-date", amz_date),
+                ("x-amz-content-sha256", EMPTY_SHA256_HEX),
+            ],
+        );
+        sign_by_hand(&mut parts, "host;x-amz-content-sha256;x-amz-date", amz_date);
+        parts
+    };
+    let check = |parts: &Parts, amz_date: &str| {
+        authenticate(parts, &store, &AuthConfig::default(), clock(amz_date))
+    };
+
+    let first = signed_at(SIGNING_DATE);
+    check(&first, SIGNING_DATE).expect("first request");
+    check(&first, SIGNING_DATE).expect("same scope again");
+    assert_eq!(lookups(), 1, "the second request derived its key again");
+
+    // A cached key still checks the signature.
+    let mut altered = first.clone();
+    let authorization = authorization_of(&altered);
+    let (head, signature) = authorization.split_at(authorization.len() - 4);
+    assert_ne!(signature, "0000");
+    set_header(&mut altered, "authorization", &format!("{head}0000"));
+    let error = check(&altered, SIGNING_DATE).expect_err("altered signature");
+    assert_eq!(error.code(), ErrorCode::SignatureDoesNotMatch);
+
+    let next_day = "20260103T030405Z";
+    check(&signed_at(next_day), next_day).expect("next day's scope");
+    assert_eq!(lookups(), 2, "a new scope date needs a new key");
+
+    check(&signed_at(SIGNING_DATE), SIGNING_DATE).expect("first scope again");
+    assert_eq!(
+        lookups(),
+        3,
+        "the cache keeps the last scope of each client"
+    );
+}
