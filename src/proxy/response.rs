@@ -65,15 +65,15 @@ pub fn relay_sealed(response: Response<Incoming>) -> Response<ProxyBody> {
 }
 
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in HOP_BY_HOP_RESPONSE_HEADERS {
-        headers.remove(*name);
+    for name in &HOP_BY_HOP_RESPONSE_HEADERS {
+        headers.remove(name);
     }
 }
 
 /// Removes s3seal's metadata and the checksums of the ciphertext.
 pub fn strip_sealed_headers(headers: &mut HeaderMap) {
-    for name in CIPHERTEXT_RESPONSE_HEADERS {
-        headers.remove(*name);
+    for name in &CIPHERTEXT_RESPONSE_HEADERS {
+        headers.remove(name);
     }
     let sealed: Vec<_> = headers
         .keys()

@@ -44,8 +44,8 @@ pub(crate) fn may_read_as_stored(ctx: &Context<'_>, error: &S3Error) -> bool {
 /// stored, with ETags in the form that the bucket's listings show.
 pub(crate) async fn read_as_stored(ctx: &Context<'_>) -> Result<Response<ProxyBody>, S3Error> {
     let mut headers = ctx.parts.headers.clone();
-    for name in PLAINTEXT_DIGEST_HEADERS {
-        headers.remove(*name);
+    for name in &PLAINTEXT_DIGEST_HEADERS {
+        headers.remove(name);
     }
     for name in ["if-match", "if-none-match"] {
         let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {

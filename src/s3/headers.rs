@@ -1,5 +1,7 @@
 //! Named header sets, each with the reason it exists.
 
+use http::HeaderName;
+
 /// Prefix of the object metadata where s3seal keeps the wrapped data key and
 /// format fields. Clients never see these headers and may not set them.
 pub const SEAL_META_PREFIX: &str = "x-amz-meta-s3seal-";
@@ -7,51 +9,51 @@ pub const SEAL_META_PREFIX: &str = "x-amz-meta-s3seal-";
 /// Request headers that describe the plaintext body. s3seal verifies them
 /// and does not forward them for an encrypted body, because upstream they
 /// would be checked against the ciphertext.
-pub const PLAINTEXT_DIGEST_HEADERS: &[&str] = &[
-    "content-md5",
-    "x-amz-checksum-crc32",
-    "x-amz-checksum-crc32c",
-    "x-amz-checksum-crc64nvme",
-    "x-amz-checksum-sha1",
-    "x-amz-checksum-sha256",
-    "x-amz-checksum-type",
-    "x-amz-checksum-algorithm",
-    "x-amz-sdk-checksum-algorithm",
+pub static PLAINTEXT_DIGEST_HEADERS: [HeaderName; 9] = [
+    HeaderName::from_static("content-md5"),
+    HeaderName::from_static("x-amz-checksum-crc32"),
+    HeaderName::from_static("x-amz-checksum-crc32c"),
+    HeaderName::from_static("x-amz-checksum-crc64nvme"),
+    HeaderName::from_static("x-amz-checksum-sha1"),
+    HeaderName::from_static("x-amz-checksum-sha256"),
+    HeaderName::from_static("x-amz-checksum-type"),
+    HeaderName::from_static("x-amz-checksum-algorithm"),
+    HeaderName::from_static("x-amz-sdk-checksum-algorithm"),
 ];
 
 /// Response headers that describe the stored ciphertext and would mislead a
 /// client if passed off as describing the plaintext.
-pub const CIPHERTEXT_RESPONSE_HEADERS: &[&str] = &[
-    "content-md5",
-    "x-amz-checksum-crc32",
-    "x-amz-checksum-crc32c",
-    "x-amz-checksum-crc64nvme",
-    "x-amz-checksum-sha1",
-    "x-amz-checksum-sha256",
-    "x-amz-checksum-type",
+pub static CIPHERTEXT_RESPONSE_HEADERS: [HeaderName; 7] = [
+    HeaderName::from_static("content-md5"),
+    HeaderName::from_static("x-amz-checksum-crc32"),
+    HeaderName::from_static("x-amz-checksum-crc32c"),
+    HeaderName::from_static("x-amz-checksum-crc64nvme"),
+    HeaderName::from_static("x-amz-checksum-sha1"),
+    HeaderName::from_static("x-amz-checksum-sha256"),
+    HeaderName::from_static("x-amz-checksum-type"),
 ];
 
 /// Hop-by-hop response headers that belong to the upstream connection.
-pub const HOP_BY_HOP_RESPONSE_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+pub static HOP_BY_HOP_RESPONSE_HEADERS: [HeaderName; 7] = [
+    HeaderName::from_static("connection"),
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("te"),
+    HeaderName::from_static("trailer"),
+    HeaderName::from_static("transfer-encoding"),
+    HeaderName::from_static("upgrade"),
 ];
 
 /// Object headers that a metadata-directive `COPY` carries from the source
 /// object to the copy.
-pub const COPIED_OBJECT_HEADERS: &[&str] = &[
-    "content-type",
-    "content-encoding",
-    "content-disposition",
-    "content-language",
-    "cache-control",
-    "expires",
-    "x-amz-website-redirect-location",
+pub static COPIED_OBJECT_HEADERS: [HeaderName; 7] = [
+    HeaderName::from_static("content-type"),
+    HeaderName::from_static("content-encoding"),
+    HeaderName::from_static("content-disposition"),
+    HeaderName::from_static("content-language"),
+    HeaderName::from_static("cache-control"),
+    HeaderName::from_static("expires"),
+    HeaderName::from_static("x-amz-website-redirect-location"),
 ];
 
 /// Presigned-URL query parameters that authenticate the client request and

@@ -5,6 +5,8 @@
 //! exact `Content-Length`: s3seal streams bodies it cannot hash in advance,
 //! and the ciphertext's own GCM tags protect what it stores.
 
+use http::HeaderName;
+
 use crate::config::{AddressingStyle, UpstreamConfig};
 use crate::keys::SecretString;
 use bytes::Bytes;
@@ -94,23 +96,23 @@ impl std::fmt::Debug for Upstream {
 /// Headers that are never forwarded: hop-by-hop headers, the client's
 /// signature and payload mode (s3seal signs anew), and framing that s3seal
 /// decodes itself.
-pub const STRIPPED_REQUEST_HEADERS: &[&str] = &[
-    "authorization",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "expect",
-    "host",
-    "content-length",
-    "x-amz-date",
-    "x-amz-content-sha256",
-    "x-amz-security-token",
-    "x-amz-decoded-content-length",
-    "x-amz-trailer",
+pub static STRIPPED_REQUEST_HEADERS: [HeaderName; 16] = [
+    HeaderName::from_static("authorization"),
+    HeaderName::from_static("connection"),
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("te"),
+    HeaderName::from_static("trailer"),
+    HeaderName::from_static("transfer-encoding"),
+    HeaderName::from_static("upgrade"),
+    HeaderName::from_static("expect"),
+    HeaderName::from_static("host"),
+    HeaderName::from_static("content-length"),
+    HeaderName::from_static("x-amz-date"),
+    HeaderName::from_static("x-amz-content-sha256"),
+    HeaderName::from_static("x-amz-security-token"),
+    HeaderName::from_static("x-amz-decoded-content-length"),
+    HeaderName::from_static("x-amz-trailer"),
 ];
 
 /// Reads the upstream credentials from the configured file or environment.
@@ -235,8 +237,8 @@ impl Upstream {
     ) -> Result<Request<()>, UpstreamError> {
         let (host, path) = self.address(request.bucket.as_deref(), request.key.as_deref());
         let mut headers = request.headers;
-        for name in STRIPPED_REQUEST_HEADERS {
-            headers.remove(*name);
+        for name in &STRIPPED_REQUEST_HEADERS {
+            headers.remove(name);
         }
         headers.insert(
             HOST,

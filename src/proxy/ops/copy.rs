@@ -182,10 +182,10 @@ fn target_headers(client: &HeaderMap, source: &HeaderMap) -> HeaderMap {
     for name in client_metadata {
         headers.remove(name);
     }
-    for name in COPIED_OBJECT_HEADERS {
-        headers.remove(*name);
-        if let Some(value) = source.get(*name) {
-            headers.insert(*name, value.clone());
+    for name in &COPIED_OBJECT_HEADERS {
+        headers.remove(name);
+        if let Some(value) = source.get(name) {
+            headers.insert(name.clone(), value.clone());
         }
     }
     for (name, value) in source {

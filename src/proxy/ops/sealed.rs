@@ -13,11 +13,11 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Headers whose values are ETags or ETag lists that clients copied from
 /// what s3seal showed them.
-const CONDITIONAL_ETAG_HEADERS: &[&str] = &[
-    "if-match",
-    "if-none-match",
-    "x-amz-copy-source-if-match",
-    "x-amz-copy-source-if-none-match",
+static CONDITIONAL_ETAG_HEADERS: [HeaderName; 4] = [
+    HeaderName::from_static("if-match"),
+    HeaderName::from_static("if-none-match"),
+    HeaderName::from_static("x-amz-copy-source-if-match"),
+    HeaderName::from_static("x-amz-copy-source-if-none-match"),
 ];
 
 /// Rejects client attempts to set s3seal's own metadata.
@@ -64,19 +64,19 @@ pub(crate) fn strip_transfer_encoding_headers(headers: &mut HeaderMap, mode: Pay
 /// Removes the digests that describe a plaintext body that goes upstream
 /// as ciphertext.
 pub(crate) fn strip_plaintext_digests(headers: &mut HeaderMap) {
-    for name in PLAINTEXT_DIGEST_HEADERS {
-        headers.remove(*name);
+    for name in &PLAINTEXT_DIGEST_HEADERS {
+        headers.remove(name);
     }
 }
 
 /// Maps client-visible ETags in conditional headers back to upstream ETags.
 pub(crate) fn map_conditional_etags(headers: &mut HeaderMap) {
-    for name in CONDITIONAL_ETAG_HEADERS {
-        let Some(value) = headers.get(*name).and_then(|v| v.to_str().ok()) else {
+    for name in &CONDITIONAL_ETAG_HEADERS {
+        let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
             continue;
         };
         if let Ok(mapped) = HeaderValue::from_str(&etag::list_to_upstream(value)) {
-            headers.insert(*name, mapped);
+            headers.insert(name.clone(), mapped);
         }
     }
 }
