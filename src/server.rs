@@ -269,6 +269,9 @@ async fn serve_connection<S>(
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(HEADER_READ_TIMEOUT_SECS))
         .keep_alive(true)
+        // A client may shut down its sending side after the request and
+        // still read the response.
+        .half_close(true)
         .serve_connection(TokioIo::new(stream), service);
     if let Err(error) = graceful.watch(connection).await {
         if error.is_parse() || error.is_parse_too_large() {

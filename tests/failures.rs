@@ -437,3 +437,62 @@ async fn html_upstream_error_becomes_s3_error() {
         assert_eq!(error_code(&err).as_deref(), Some(code), "{err:?}");
     }
 }
+
+/// Sends `head` and `body` on a new connection, shuts down the sending side
+/// and returns everything the proxy sends back.
+async fn send_then_half_close(h: &Harness, head: String, body: &[u8]) -> String {
+    let addr = h.endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("the proxy neither answered nor closed the connection")
+        .unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn half_closed_client_gets_response() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("halfclose").await;
+    let body = pattern(300_000, 7);
+    let url = format!("{}/{bucket}/key", h.endpoint);
+    let length = body.len().to_string();
+
+    let headers = reqwest_lite::sign_headers(
+        "PUT",
+        &url,
+        &[("content-length", length.as_str())],
+        common::ACCESS_KEY_ID,
+        &h.secret,
+    );
+    let mut head = format!("PUT /{bucket}/key HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let put = send_then_half_close(&h, head, &body).await;
+    assert!(put.starts_with("HTTP/1.1 200"), "{put}");
+    assert!(h.get(&bucket, "key").await == body, "stored object differs");
+
+    let headers = reqwest_lite::sign_headers("GET", &url, &[], common::ACCESS_KEY_ID, &h.secret);
+    let mut head = format!("GET /{bucket}/key HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let get = send_then_half_close(&h, head, b"").await;
+    assert!(
+        get.starts_with("HTTP/1.1 200"),
+        "{}",
+        &get[..get.len().min(300)]
+    );
+    assert!(
+        get.contains(&format!("content-length: {}", body.len())),
+        "{}",
+        &get[..300]
+    );
+}
