@@ -85,13 +85,14 @@ pub fn strip_sealed_headers(headers: &mut HeaderMap) {
     }
 }
 
-/// Returns the S3 error to send in place of an upstream server error with a
-/// body that is not XML, such as a load balancer's HTML page.
+/// Returns the S3 error to send in place of an upstream error with a body
+/// that is not XML, such as a load balancer's HTML page.
 ///
-/// The error keeps the status, so clients retry as they would have.
+/// The error keeps the status, so clients retry as they would have. A
+/// client error (4xx) with no matching S3 code is relayed as it is.
 pub fn replace_upstream_error<B>(response: &Response<B>) -> Option<S3Error> {
     let status = response.status();
-    if !status.is_server_error() {
+    if !status.is_client_error() && !status.is_server_error() {
         return None;
     }
     let content_type = response.headers().get(http::header::CONTENT_TYPE)?;
@@ -102,6 +103,14 @@ pub fn replace_upstream_error<B>(response: &Response<B>) -> Option<S3Error> {
         return None;
     }
     let code = match status {
+        StatusCode::BAD_REQUEST => ErrorCode::InvalidRequest,
+        StatusCode::FORBIDDEN => ErrorCode::AccessDenied,
+        StatusCode::NOT_FOUND => ErrorCode::NoSuchKey,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::LENGTH_REQUIRED => ErrorCode::MissingContentLength,
+        StatusCode::PRECONDITION_FAILED => ErrorCode::PreconditionFailed,
+        StatusCode::RANGE_NOT_SATISFIABLE => ErrorCode::InvalidRange,
+        _ if status.is_client_error() => return None,
         StatusCode::NOT_IMPLEMENTED => ErrorCode::NotImplemented,
         StatusCode::BAD_GATEWAY => ErrorCode::BadGateway,
         StatusCode::SERVICE_UNAVAILABLE => ErrorCode::ServiceUnavailable,
@@ -180,8 +189,27 @@ mod tests {
     }
 
     #[test]
-    fn client_error_and_success_relayed() {
-        assert!(replace_upstream_error(&upstream(404, Some("text/html"))).is_none());
+    fn html_client_error_replaced_by_status() {
+        for (status, code) in [
+            (400, ErrorCode::InvalidRequest),
+            (403, ErrorCode::AccessDenied),
+            (404, ErrorCode::NoSuchKey),
+            (405, ErrorCode::MethodNotAllowed),
+            (411, ErrorCode::MissingContentLength),
+            (412, ErrorCode::PreconditionFailed),
+            (416, ErrorCode::InvalidRange),
+        ] {
+            let error = replace_upstream_error(&upstream(status, Some("text/html")))
+                .unwrap_or_else(|| panic!("status {status} was not replaced"));
+            assert_eq!(error.code(), code);
+            assert_eq!(error.status().as_u16(), status);
+        }
+    }
+
+    #[test]
+    fn unmapped_client_error_and_success_relayed() {
+        assert!(replace_upstream_error(&upstream(409, Some("text/html"))).is_none());
         assert!(replace_upstream_error(&upstream(200, Some("text/html"))).is_none());
+        assert!(replace_upstream_error(&upstream(404, Some("application/xml"))).is_none());
     }
 }
