@@ -35,14 +35,8 @@ async fn upload_part(
         .build()
 }
 
-/// Uploads `parts` (in reverse order, two at a time) and completes the
-/// upload. Returns the whole plaintext and the final ETag.
-async fn multipart_object(
-    h: &Harness,
-    bucket: &str,
-    key: &str,
-    sizes: &[usize],
-) -> (Vec<u8>, String) {
+/// Starts a multipart upload and returns its id.
+async fn create_upload(h: &Harness, bucket: &str, key: &str) -> String {
     let created = h
         .client
         .create_multipart_upload()
@@ -51,7 +45,45 @@ async fn multipart_object(
         .send()
         .await
         .unwrap();
-    let upload_id = created.upload_id().unwrap().to_string();
+    created.upload_id().unwrap().to_string()
+}
+
+/// Completes an upload with `parts`.
+async fn complete_upload(
+    h: &Harness,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    parts: Vec<CompletedPart>,
+) -> Result<
+    aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput,
+    aws_sdk_s3::error::SdkError<
+        aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadError,
+    >,
+> {
+    h.client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+}
+
+/// Uploads `parts` (in reverse order, two at a time) and completes the
+/// upload. Returns the whole plaintext and the final ETag.
+async fn multipart_object(
+    h: &Harness,
+    bucket: &str,
+    key: &str,
+    sizes: &[usize],
+) -> (Vec<u8>, String) {
+    let upload_id = create_upload(h, bucket, key).await;
     let parts: Vec<Vec<u8>> = sizes
         .iter()
         .enumerate()
@@ -466,15 +498,7 @@ async fn reuploaded_part_replaces_data() {
 async fn forged_upload_id_rejected() {
     let h = Harness::start().await;
     let bucket = h.bucket("mp-forged").await;
-    let created = h
-        .client
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("a")
-        .send()
-        .await
-        .unwrap();
-    let upload_id = created.upload_id().unwrap().to_string();
+    let upload_id = create_upload(&h, &bucket, "a").await;
     // The token is bound to the object key, so it does not open another key's upload.
     let err = h
         .client
@@ -511,30 +535,11 @@ async fn forged_upload_id_rejected() {
 async fn restart_between_parts() {
     let mut h = Harness::start().await;
     let bucket = h.bucket("mp-restart").await;
-    let created = h
-        .client
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("r")
-        .send()
-        .await
-        .unwrap();
-    let upload_id = created.upload_id().unwrap().to_string();
+    let upload_id = create_upload(&h, &bucket, "r").await;
     let first = upload_part(&h, &bucket, "r", &upload_id, 1, pattern(5 * MIB, 1)).await;
     h.restart_proxy().await;
     let second = upload_part(&h, &bucket, "r", &upload_id, 2, pattern(1000, 2)).await;
-    h.client
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("r")
-        .upload_id(&upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(first)
-                .parts(second)
-                .build(),
-        )
-        .send()
+    complete_upload(&h, &bucket, "r", &upload_id, vec![first, second])
         .await
         .unwrap();
     let out = h
@@ -674,4 +679,40 @@ async fn copy_of_multipart_object_reads_back() {
         .await
         .unwrap();
     assert_eq!(listed.contents()[0].size(), Some(data.len() as i64));
+}
+
+#[tokio::test]
+async fn part_number_gap_rejected_at_completion() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("gaps").await;
+    let upload_id = create_upload(&h, &bucket, "gaps").await;
+    let first = upload_part(&h, &bucket, "gaps", &upload_id, 1, pattern(5 * MIB, 1)).await;
+    let third = upload_part(&h, &bucket, "gaps", &upload_id, 3, pattern(1000, 3)).await;
+
+    let err = complete_upload(&h, &bucket, "gaps", &upload_id, vec![first.clone(), third])
+        .await
+        .unwrap_err();
+    let service = err.as_service_error().map(|e| e.meta().code());
+    assert_eq!(service, Some(Some("InvalidPartOrder")), "{err:?}");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+    let head = h
+        .client
+        .head_object()
+        .bucket(&bucket)
+        .key("gaps")
+        .send()
+        .await;
+    assert!(head.is_err(), "a rejected completion left an object");
+
+    // The upload stays open, and parts numbered without gaps complete it.
+    let second = upload_part(&h, &bucket, "gaps", &upload_id, 2, pattern(1000, 2)).await;
+    complete_upload(&h, &bucket, "gaps", &upload_id, vec![first, second])
+        .await
+        .unwrap();
+    let mut expected = pattern(5 * MIB, 1);
+    expected.extend(pattern(1000, 2));
+    assert!(
+        h.get(&bucket, "gaps").await == expected,
+        "completed object differs"
+    );
 }

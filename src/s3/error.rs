@@ -30,6 +30,7 @@ pub enum ErrorCode {
     NoSuchUpload,
     InvalidPart,
     InvalidPartNumber,
+    InvalidPartOrder,
     NotImplemented,
     PreconditionFailed,
     RequestTimeTooSkewed,
@@ -67,6 +68,7 @@ impl ErrorCode {
             Self::NoSuchKey => "NoSuchKey",
             Self::NoSuchUpload => "NoSuchUpload",
             Self::InvalidPart => "InvalidPart",
+            Self::InvalidPartOrder => "InvalidPartOrder",
             Self::InvalidPartNumber => "InvalidPartNumber",
             Self::NotImplemented => "NotImplemented",
             Self::PreconditionFailed => "PreconditionFailed",
@@ -107,6 +109,7 @@ impl ErrorCode {
             | Self::InvalidBucketName
             | Self::InvalidDigest
             | Self::InvalidPart
+            | Self::InvalidPartOrder
             | Self::InvalidRequest
             | Self::KeyTooLongError
             | Self::MalformedXML

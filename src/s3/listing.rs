@@ -240,6 +240,30 @@ pub fn rewrite_complete_request(
 }
 
 /// Returns the local name of the root element.
+/// Returns the text of every `Part/PartNumber` element of a
+/// CompleteMultipartUpload document, in document order.
+pub fn complete_part_numbers(xml: &[u8]) -> Result<Vec<String>, XmlError> {
+    let mut reader = Reader::from_reader(xml);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut numbers = Vec::new();
+    loop {
+        match reader.read_event().map_err(xml_error)? {
+            Event::Eof if path.is_empty() => return Ok(numbers),
+            Event::Eof => return Err(XmlError("document ends inside an element".into())),
+            Event::Start(start) => path.push(start.local_name().as_ref().to_vec()),
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Text(text)
+                if path.len() == 3 && path[1] == b"Part" && path[2] == b"PartNumber" =>
+            {
+                numbers.push(text.unescape().map_err(xml_error)?.trim().to_string());
+            }
+            _ => {}
+        }
+    }
+}
+
 pub fn root_name(xml: &[u8]) -> Option<String> {
     let mut reader = Reader::from_reader(xml);
     loop {
@@ -274,6 +298,13 @@ mod tests {
 
     const LISTING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><KeyCount>2</KeyCount><Contents><Key>a &amp; b</Key><ETag>&quot;00112233445566778899aabbccddeeff&quot;</ETag><Size>26</Size><StorageClass>STANDARD</StorageClass></Contents><Contents><Key>c</Key><Size>16</Size><ETag>"ffeeddccbbaa99887766554433221100-2"</ETag></Contents></ListBucketResult>"#;
+
+    #[test]
+    fn complete_part_numbers_in_order() {
+        let xml = br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"a"</ETag><PartNumber>1</PartNumber></Part><Part><PartNumber> 3 </PartNumber><ETag>"b"</ETag></Part><Other><PartNumber>9</PartNumber></Other></CompleteMultipartUpload>"#;
+        assert_eq!(complete_part_numbers(xml).unwrap(), ["1", "3"]);
+        assert!(complete_part_numbers(b"<CompleteMultipartUpload><Part>").is_err());
+    }
 
     #[test]
     fn listing_sizes_and_etags_rewritten() {

@@ -225,6 +225,27 @@ def test_boto3_abort_upload(s3_http, enc_bucket, upstream):
     assert raised.value.response["Error"]["Code"] == "NoSuchKey"
 
 
+def test_boto3_part_number_gap(s3_http, enc_bucket, upstream):
+    key = "gaps.bin"
+    upload_id = s3_http.create_multipart_upload(Bucket=enc_bucket, Key=key)["UploadId"]
+    parts = []
+    for number, body in ((1, os.urandom(5 * MiB)), (3, os.urandom(1000))):
+        uploaded = s3_http.upload_part(
+            Bucket=enc_bucket, Key=key, PartNumber=number, UploadId=upload_id, Body=body
+        )
+        parts.append({"PartNumber": number, "ETag": uploaded["ETag"]})
+
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        s3_http.complete_multipart_upload(
+            Bucket=enc_bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+
+    assert raised.value.response["Error"]["Code"] == "InvalidPartOrder"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert not upstream.exists(enc_bucket, key)
+    s3_http.abort_multipart_upload(Bucket=enc_bucket, Key=key, UploadId=upload_id)
+
+
 @pytest.fixture(scope="module")
 def rclone_large(rclone, large_file):
     """A bucket into which `rclone copy` uploaded the large file in 5 MiB parts."""

@@ -253,6 +253,7 @@ pub(crate) async fn complete(
             Err(other) => S3Error::new(ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema").with_source(other),
         })?
         .to_bytes();
+    check_part_numbers(&request_xml)?;
     let upstream_xml = listing::rewrite_complete_request(&request_xml, PLAINTEXT_PART_ELEMENTS, etag::to_upstream)
         .map_err(|e| S3Error::new(ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema").with_source(e))?;
 
@@ -299,6 +300,35 @@ pub(crate) async fn complete(
     }
     let rewritten = listing::rewrite_etags(&xml, etag::to_client).map_err(bad_xml)?;
     Ok(xml_response(parts, rewritten))
+}
+
+/// Checks that a CompleteMultipartUpload request lists parts 1 to N in
+/// order, because a read rejects a part whose header number differs from
+/// its position (which detects parts removed from an object).
+fn check_part_numbers(xml: &[u8]) -> Result<(), S3Error> {
+    let numbers = listing::complete_part_numbers(xml).map_err(|e| {
+        S3Error::new(ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema").with_source(e)
+    })?;
+    for (index, text) in numbers.iter().enumerate() {
+        let expected = index + 1;
+        let Ok(number) = text.parse::<usize>() else {
+            return Err(S3Error::new(
+                ErrorCode::MalformedXML,
+                format!("PartNumber {text:?} is not an integer"),
+            ));
+        };
+        if number != expected {
+            return Err(S3Error::new(
+                ErrorCode::InvalidPartOrder,
+                format!(
+                    "an encrypting bucket needs the parts numbered 1 to N without gaps, \
+                     but part {expected} of the list has number {number}; \
+                     upload the parts again with consecutive numbers"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) async fn abort(
