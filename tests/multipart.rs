@@ -401,6 +401,22 @@ async fn part_number_reads() {
         .await
         .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(416));
+
+    let err = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("p")
+        .part_number(1)
+        .range("bytes=0-9")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.meta().code()),
+        Some("InvalidRequest")
+    );
 }
 
 #[tokio::test]

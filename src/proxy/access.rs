@@ -19,6 +19,7 @@ pub(crate) fn required_permission(s3: &S3Request, method: &Method) -> Permission
         Operation::GetObject
         | Operation::HeadObject
         | Operation::GetObjectAttributes
+        | Operation::GetObjectTorrent
         | Operation::SelectObjectContent => Permission::Read,
         Operation::ListBuckets
         | Operation::HeadBucket

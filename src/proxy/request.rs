@@ -32,6 +32,7 @@ pub enum Operation {
     PostObject,
     SelectObjectContent,
     GetObjectAttributes,
+    GetObjectTorrent,
     /// Object or bucket sub-resources that carry no object body (tagging,
     /// ACLs, bucket configuration); forwarded re-signed.
     Forward,
@@ -63,6 +64,7 @@ impl Operation {
             Self::PostObject => "PostObject",
             Self::SelectObjectContent => "SelectObjectContent",
             Self::GetObjectAttributes => "GetObjectAttributes",
+            Self::GetObjectTorrent => "GetObjectTorrent",
             Self::Forward => "Forward",
         }
     }
@@ -271,7 +273,7 @@ fn classify_object(
         Method::PUT if is_plain => Operation::PutObject,
         Method::GET if has("uploadId") => Operation::ListParts,
         Method::GET if has("attributes") => Operation::GetObjectAttributes,
-        Method::GET if has("torrent") => Operation::GetObjectAttributes,
+        Method::GET if has("torrent") => Operation::GetObjectTorrent,
         Method::GET if is_plain => Operation::GetObject,
         Method::HEAD if is_plain => Operation::HeadObject,
         Method::DELETE if has("uploadId") => Operation::AbortMultipartUpload,
@@ -467,6 +469,12 @@ mod tests {
                 "/bkt/k?attributes",
                 &[],
                 Operation::GetObjectAttributes,
+            ),
+            (
+                Method::GET,
+                "/bkt/k?torrent",
+                &[],
+                Operation::GetObjectTorrent,
             ),
         ];
         for (method, uri, headers, expected) in cases {

@@ -59,6 +59,10 @@ pub(crate) async fn dispatch(
             ErrorCode::NotImplemented,
             "SelectObjectContent cannot run on an encrypting bucket: the upstream holds only ciphertext",
         )),
+        Operation::GetObjectTorrent => Err(S3Error::new(
+            ErrorCode::NotImplemented,
+            "GetObjectTorrent is not supported on an encrypting bucket: the torrent would describe the ciphertext",
+        )),
         Operation::GetObjectAttributes => Err(S3Error::new(
             ErrorCode::NotImplemented,
             "GetObjectAttributes is not supported on an encrypting bucket: the upstream reports ciphertext sizes and checksums",

@@ -206,6 +206,12 @@ fn client_read_request<'a>(ctx: &'a Context<'_>) -> Result<ReadRequest<'a>, S3Er
         ),
         None => None,
     };
+    if part_number.is_some() && ctx.parts.headers.contains_key(http::header::RANGE) {
+        return Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter",
+        ));
+    }
     let query: Vec<(String, String)> = ctx
         .s3
         .query
