@@ -524,6 +524,7 @@ async fn info_request_line_has_fields() {
     for (method, path, secret, expected) in [
         ("PUT", "/fields", &server.secret, 200),
         ("GET", "/fields/object", &wrong_secret, 403),
+        ("GET", "/fields/missing", &server.secret, 404),
     ] {
         let request = signed_request(&server.endpoint, method, path, secret, b"");
         let response = reqwest_lite::send(request).await;
@@ -569,6 +570,16 @@ async fn info_request_line_has_fields() {
         "code=SignatureDoesNotMatch",
     ] {
         assert!(rejected.contains(field), "{field} is missing: {rejected}");
+    }
+    let relayed = line_of(&ids[2]);
+    assert!(relayed.contains(" INFO "), "{relayed}");
+    for field in [
+        "request rejected by the upstream",
+        "s3.op=GetObject",
+        "status=404",
+        "upstream.req_id=",
+    ] {
+        assert!(relayed.contains(field), "{field} is missing: {relayed}");
     }
 }
 

@@ -91,9 +91,22 @@ pub async fn handle(
         };
         // Set when the upstream returned a server error (5xx).
         let mut upstream_failed = false;
+        // The upstream's request id of a relayed error, which the error
+        // document names in place of s3seal's.
+        let mut upstream_id = None;
         let (mut response, resource) = match serve(&proxy, parts, body, &mut meta).await {
             Ok(response) => {
                 upstream_failed = response.status().is_server_error();
+                if response.status().as_u16() >= 400 {
+                    // S3 names the header `x-amz-request-id`, moto
+                    // `x-amzn-requestid`.
+                    let headers = response.headers();
+                    upstream_id = headers
+                        .get("x-amz-request-id")
+                        .or_else(|| headers.get("x-amzn-requestid"))
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_owned);
+                }
                 match response::replace_upstream_error(&response) {
                     Some(error) => (response::error(&error, &request_id, None, is_head), Some(error)),
                     None => (response, None),
@@ -148,7 +161,20 @@ pub async fn handle(
             }
             Some(error) => request_line!(info, code = %error.code(), error = %error, "request rejected"),
             None if status >= 500 => {
-                request_line!(warn, "request failed: the upstream returned a server error, which is relayed to the client")
+                let upstream_id = upstream_id.as_deref().unwrap_or_default();
+                request_line!(
+                    warn,
+                    upstream.req_id = %upstream_id,
+                    "request failed: the upstream returned a server error, which is relayed to the client"
+                )
+            }
+            None if status >= 400 => {
+                let upstream_id = upstream_id.as_deref().unwrap_or_default();
+                request_line!(
+                    info,
+                    upstream.req_id = %upstream_id,
+                    "request rejected by the upstream, whose error is relayed to the client"
+                )
             }
             None => request_line!(info, "request served"),
         }

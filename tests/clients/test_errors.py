@@ -63,3 +63,18 @@ def test_bad_content_md5(request, enc_bucket, upstream, client_fixture):
 
     assert error == {"code": "BadDigest", "status": 400}
     assert not upstream.exists(enc_bucket, "digest.bin")
+
+
+def test_relayed_error_id_in_log(stack, s3_http, enc_bucket):
+    # moto's NoSuchKey document names moto's request id, which boto3 reports.
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        s3_http.get_object(Bucket=enc_bucket, Key="missing-for-request-id")
+    response = raised.value.response
+    assert response["Error"]["Code"] == "NoSuchKey"
+    reported = response["ResponseMetadata"]["RequestId"]
+    assert reported
+
+    log = (stack.workdir / "s3seal.log").read_text()
+    lines = [line for line in log.splitlines() if reported in line]
+    assert len(lines) == 1, f"request id {reported} is in {len(lines)} log lines"
+    assert "status=404" in lines[0], lines[0]
