@@ -168,7 +168,8 @@ pub fn canonical_headers<S: AsRef<str>>(
     signed_headers: &[S],
     host: &[u8],
 ) -> Vec<u8> {
-    let mut out = Vec::new();
+    // 512 bytes hold the headers that SDKs sign without regrowing.
+    let mut out = Vec::with_capacity(512);
     for name in signed_headers {
         let name = name.as_ref();
         out.extend_from_slice(name.as_bytes());

@@ -20,6 +20,39 @@ static CONDITIONAL_ETAG_HEADERS: [HeaderName; 4] = [
     HeaderName::from_static("x-amz-copy-source-if-none-match"),
 ];
 
+/// The metadata header of each envelope field: `x-amz-meta-s3seal-` and
+/// the field's name.
+static ENVELOPE_HEADERS: [(&str, HeaderName); 5] = [
+    (
+        crypto::field::FORMAT,
+        HeaderName::from_static("x-amz-meta-s3seal-format"),
+    ),
+    (
+        crypto::field::KEK,
+        HeaderName::from_static("x-amz-meta-s3seal-kek"),
+    ),
+    (
+        crypto::field::KEK_VERSION,
+        HeaderName::from_static("x-amz-meta-s3seal-kek-version"),
+    ),
+    (
+        crypto::field::WRAPPED_KEY,
+        HeaderName::from_static("x-amz-meta-s3seal-wrapped-key"),
+    ),
+    (
+        crypto::field::COMMITMENT,
+        HeaderName::from_static("x-amz-meta-s3seal-commitment"),
+    ),
+];
+
+/// Returns the metadata header of an envelope field.
+fn envelope_header(field: &str) -> Option<&'static HeaderName> {
+    ENVELOPE_HEADERS
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map(|(_, header)| header)
+}
+
 /// Rejects client attempts to set s3seal's own metadata.
 pub(crate) fn reject_seal_metadata(headers: &HeaderMap) -> Result<(), S3Error> {
     match headers
@@ -97,11 +130,11 @@ pub(crate) fn map_response_etag(headers: &mut HeaderMap) {
 /// Reads the envelope from object metadata headers. Returns `None` when
 /// the object carries no envelope at all.
 pub(crate) fn envelope_from_headers(headers: &HeaderMap) -> Option<Result<Envelope, S3Error>> {
-    let format_header = format!("{SEAL_META_PREFIX}format");
-    headers.get(format_header.as_str())?;
+    headers.get(&ENVELOPE_HEADERS[0].1)?;
     let get = |field: &str| -> Option<&str> {
-        let name = format!("{SEAL_META_PREFIX}{field}");
-        headers.get(name.as_str()).and_then(|v| v.to_str().ok())
+        headers
+            .get(envelope_header(field)?)
+            .and_then(|v| v.to_str().ok())
     };
     Some(Envelope::from_fields(get).map_err(|e| {
         S3Error::new(
@@ -118,13 +151,16 @@ pub(crate) fn envelope_to_headers(
     headers: &mut HeaderMap,
 ) -> Result<(), S3Error> {
     for (field, value) in envelope.to_fields() {
-        let name = HeaderName::try_from(format!("{SEAL_META_PREFIX}{field}")).map_err(|e| {
-            S3Error::new(ErrorCode::InternalError, "invalid envelope field name").with_source(e)
+        let name = envelope_header(field).ok_or_else(|| {
+            S3Error::new(
+                ErrorCode::InternalError,
+                format!("envelope field {field:?} has no metadata header"),
+            )
         })?;
         let value = HeaderValue::try_from(value).map_err(|e| {
             S3Error::new(ErrorCode::InternalError, "invalid envelope field value").with_source(e)
         })?;
-        headers.insert(name, value);
+        headers.insert(name.clone(), value);
     }
     Ok(())
 }
@@ -324,4 +360,25 @@ pub(crate) async fn open_upload_id(
         other => key_access_error(other),
     })?;
     Ok((parsed.upstream.to_string(), upload_key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_header_per_field() {
+        let fields = [
+            crypto::field::FORMAT,
+            crypto::field::KEK,
+            crypto::field::KEK_VERSION,
+            crypto::field::WRAPPED_KEY,
+            crypto::field::COMMITMENT,
+        ];
+        for field in fields {
+            let header = envelope_header(field).unwrap_or_else(|| panic!("{field} has no header"));
+            assert_eq!(header.as_str(), format!("{SEAL_META_PREFIX}{field}"));
+        }
+        assert_eq!(ENVELOPE_HEADERS.len(), fields.len());
+    }
 }
