@@ -316,6 +316,12 @@ fn write_keyring(
         }
     })?);
     text.push('\n');
+    replace_file(path, text.as_bytes())
+}
+
+/// Replaces the keyring file at `path` with `bytes` through a 0600
+/// temporary file renamed into place.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeyringError> {
     let write_err = |source| KeyringError::Write {
         path: path.into(),
         source,
@@ -332,7 +338,7 @@ fn write_keyring(
         options.mode(0o600);
     }
     let mut out = options.open(&tmp).map_err(write_err)?;
-    out.write_all(text.as_bytes()).map_err(write_err)?;
+    out.write_all(bytes).map_err(write_err)?;
     out.sync_all().map_err(write_err)?;
     drop(out);
     std::fs::rename(&tmp, path).map_err(write_err)?;

@@ -593,11 +593,22 @@ pub struct KeyAdmin<'a> {
 pub enum KeyAdminError {
     #[error(transparent)]
     Keyring(#[from] KeyringError),
-    /// The keyring changed but its audit record could not be written.
+    /// The audit record of a change could not be written, so the keyring
+    /// file was put back as it was.
     #[error(
-        "the keyring was changed, but the audit record of the change could not be written: {0}"
+        "the audit record of the change could not be written, so the keyring was left unchanged: {0}"
     )]
     AuditAfterChange(AuditError),
+    /// The audit record of a change could not be written, and the keyring
+    /// file could not be put back either.
+    #[error(
+        "the audit record of the change could not be written, and restoring the keyring failed, \
+         so it keeps the unrecorded change: {audit}; {restore}"
+    )]
+    AuditAndRestore {
+        audit: AuditError,
+        restore: KeyringError,
+    },
     /// The command failed and its audit record could not be written either.
     #[error("{error}; its audit record could not be written either: {audit}")]
     AuditAfterFailure {
@@ -609,6 +620,7 @@ pub enum KeyAdminError {
 impl KeyAdmin<'_> {
     /// Creates key `name` with version 1 and writes one `create` record.
     pub fn create(&self, name: &str) -> Result<u32, KeyAdminError> {
+        let before = self.snapshot();
         let result = Keyring::load_or_empty(self.keyring_path).and_then(|mut keyring| {
             keyring
                 .create_key(
@@ -619,12 +631,13 @@ impl KeyAdmin<'_> {
                 )
                 .map(|()| 1)
         });
-        self.record("keys create", name, AuditAction::Create, result)
+        self.record("keys create", name, AuditAction::Create, result, before)
     }
 
     /// Adds a new current version to key `name` and writes one `rotate`
     /// record.
     pub fn rotate(&self, name: &str) -> Result<u32, KeyAdminError> {
+        let before = self.snapshot();
         let result = Keyring::load(self.keyring_path).and_then(|mut keyring| {
             keyring.rotate_key(
                 self.keyring_path,
@@ -633,7 +646,26 @@ impl KeyAdmin<'_> {
                 &now_rfc3339(),
             )
         });
-        self.record("keys rotate", name, AuditAction::Rotate, result)
+        self.record("keys rotate", name, AuditAction::Rotate, result, before)
+    }
+
+    /// Returns the keyring file's bytes, or `None` when there is no file.
+    fn snapshot(&self) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        std::fs::read(self.keyring_path)
+            .ok()
+            .map(zeroize::Zeroizing::new)
+    }
+
+    /// Puts the keyring file back as `before` was, or removes it when
+    /// there was none.
+    fn restore(&self, before: Option<zeroize::Zeroizing<Vec<u8>>>) -> Result<(), KeyringError> {
+        match before {
+            Some(bytes) => super::keyring::replace_file(self.keyring_path, &bytes),
+            None => std::fs::remove_file(self.keyring_path).map_err(|source| KeyringError::Write {
+                path: self.keyring_path.into(),
+                source,
+            }),
+        }
     }
 
     fn record(
@@ -642,13 +674,17 @@ impl KeyAdmin<'_> {
         name: &str,
         action: AuditAction,
         result: Result<u32, KeyringError>,
+        before: Option<zeroize::Zeroizing<Vec<u8>>>,
     ) -> Result<u32, KeyAdminError> {
         let mut event = AuditEvent::new(command, name, action);
         event.key_version = result.as_ref().ok().copied();
         event.outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
         match (result, self.auditor.record(event)) {
             (Ok(version), Ok(_)) => Ok(version),
-            (Ok(_), Err(audit)) => Err(KeyAdminError::AuditAfterChange(audit)),
+            (Ok(_), Err(audit)) => match self.restore(before) {
+                Ok(()) => Err(KeyAdminError::AuditAfterChange(audit)),
+                Err(restore) => Err(KeyAdminError::AuditAndRestore { audit, restore }),
+            },
             (Err(error), Ok(_)) => Err(KeyAdminError::Keyring(error)),
             (Err(error), Err(audit)) => Err(KeyAdminError::AuditAfterFailure { error, audit }),
         }
@@ -870,6 +906,53 @@ mod tests {
                 .unwrap()
                 .version,
             2
+        );
+    }
+
+    #[test]
+    fn admin_change_undone_without_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let sink = MemorySink::default();
+        let auditor = Auditor::new(
+            AuditKey::from_bytes([1; 32]),
+            vec![Box::new(sink.clone())],
+            None,
+        )
+        .unwrap();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+        };
+        admin.create("main").unwrap();
+        let before = std::fs::read(&path).unwrap();
+
+        sink.fail.store(true, Ordering::SeqCst);
+        let error = admin.rotate("main").unwrap_err();
+        assert!(
+            matches!(error, KeyAdminError::AuditAfterChange(_)),
+            "{error}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before, "the rotation stayed");
+
+        let error = admin.create("second").unwrap_err();
+        assert!(
+            matches!(error, KeyAdminError::AuditAfterChange(_)),
+            "{error}"
+        );
+        let keyring = Keyring::load(&path).unwrap();
+        assert!(!keyring.contains("second"), "the created key stayed");
+        assert_eq!(keyring.current("main").unwrap().version, 1);
+
+        let fresh = dir.path().join("fresh.json");
+        let admin = KeyAdmin {
+            keyring_path: &fresh,
+            auditor: &auditor,
+        };
+        admin.create("main").unwrap_err();
+        assert!(
+            !fresh.exists(),
+            "a keyring without a record of its key stayed"
         );
     }
 }
