@@ -24,6 +24,11 @@ pub enum AuditError {
         "audit key {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
     )]
     KeyPermissions { path: PathBuf, mode: u32 },
+    #[error(
+        "audit key {key} is missing, but audit log {log} has records that only that key verifies; \
+         restore the key file from a backup, or move the log away to start a new chain"
+    )]
+    KeyMissing { key: PathBuf, log: PathBuf },
     #[error("audit key {path} is not valid: {message}")]
     InvalidKey { path: PathBuf, message: String },
     #[error("audit log {path} is locked by another writer; only one s3seal process at a time may append to an audit log")]

@@ -182,6 +182,15 @@ impl fmt::Debug for KeyService {
 /// Opens the audit log of `config`, creating the audit key when it is
 /// missing.
 pub fn open_auditor(config: &AuditConfig) -> Result<Auditor, AuditError> {
+    // A new key is made only for a new log: the records of an existing log
+    // verify only with the key that wrote them.
+    let log_has_records = std::fs::metadata(&config.file).is_ok_and(|meta| meta.len() > 0);
+    if log_has_records && !config.key_file.exists() {
+        return Err(AuditError::KeyMissing {
+            key: config.key_file.clone(),
+            log: config.file.clone(),
+        });
+    }
     let key = AuditKey::load_or_create(&config.key_file)?;
     let fsync = match config.fsync {
         AuditFsync::Always => FsyncPolicy::Always,
@@ -954,5 +963,34 @@ mod tests {
             !fresh.exists(),
             "a keyring without a record of its key stayed"
         );
+    }
+
+    #[test]
+    fn audit_key_missing_for_written_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AuditConfig {
+            file: dir.path().join("audit.log"),
+            key_file: dir.path().join("audit-key"),
+            ..AuditConfig::default()
+        };
+        let auditor = open_auditor(&config).unwrap();
+        auditor
+            .record(AuditEvent::new("test", "main", AuditAction::Create))
+            .unwrap();
+        drop(auditor);
+        std::fs::remove_file(&config.key_file).unwrap();
+
+        let error = open_auditor(&config).unwrap_err();
+        assert!(matches!(error, AuditError::KeyMissing { .. }), "{error}");
+        assert!(
+            error.to_string().contains("restore the key file"),
+            "{error}"
+        );
+        assert!(!config.key_file.exists(), "a new audit key was created");
+
+        // A log without records gets a new key.
+        std::fs::write(&config.file, b"").unwrap();
+        open_auditor(&config).unwrap();
+        assert!(config.key_file.exists());
     }
 }
