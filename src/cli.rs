@@ -370,6 +370,7 @@ pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
     let loaded = Config::load(&config).map_err(|e| CommandError::new(e.to_string()))?;
     let policy = Policy::new(&loaded.buckets);
     check_keyring(&loaded, &policy)?;
+    crate::server::check_start_inputs(&loaded).map_err(CommandError::new)?;
     print_line!("{}: valid", config.display());
     match bucket {
         Some(bucket) => match policy.matching_rule(&bucket) {

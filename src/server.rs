@@ -3,7 +3,7 @@
 //! `[metrics]`, and graceful shutdown.
 
 use crate::audit::Auditor;
-use crate::config::Config;
+use crate::config::{Config, UpstreamKind};
 use crate::metrics::Metrics;
 use crate::proxy::{self, Proxy};
 use hyper::server::conn::http1;
@@ -119,6 +119,24 @@ impl Listeners {
         std::fs::write(&tmp, value.to_string()).map_err(err)?;
         std::fs::rename(&tmp, path).map_err(err)
     }
+}
+
+/// Reads every file and variable that a start reads, without changing
+/// any: client secrets, upstream credentials, the audit key and the TLS
+/// certificate and key. `config check` runs it.
+pub fn check_start_inputs(config: &Config) -> Result<(), String> {
+    crate::proxy::read_client_secrets(config, false).map_err(|e| e.to_string())?;
+    if matches!(config.upstream.effective_kind(), UpstreamKind::Remote) {
+        crate::upstream::load_credentials(&config.upstream).map_err(|e| e.to_string())?;
+    }
+    crate::keys::check_audit_key(&config.audit).map_err(|e| e.to_string())?;
+    if config.server.tls_listen.is_some() {
+        if let (Some(cert), Some(key)) = (&config.server.tls_cert_file, &config.server.tls_key_file)
+        {
+            tls_acceptor(cert, key).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, ServerError> {

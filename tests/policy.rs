@@ -462,12 +462,14 @@ fn config_check(text: &str, extra: &[&str]) -> std::process::Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_s3seal"));
     command
         .args(["config", "check", "--config", path.to_str().unwrap()])
-        .args(extra);
+        .args(extra)
+        .current_dir(dir.path());
     for (name, _) in std::env::vars() {
         if name.starts_with("S3SEAL_") {
             command.env_remove(name);
         }
     }
+    command.env("S3SEAL_CHECK_CLIENT_SECRET", "a-secret-for-config-check");
     command.output().unwrap()
 }
 
@@ -478,11 +480,11 @@ create_missing = true
 
 [[clients]]
 access_key_id = "READER"
-secret_env = "UNUSED_SECRET"
+secret_env = "S3SEAL_CHECK_CLIENT_SECRET"
 
 [[clients]]
 access_key_id = "WRITER"
-secret_env = "UNUSED_SECRET"
+secret_env = "S3SEAL_CHECK_CLIENT_SECRET"
 
 [[buckets]]
 match = "logs-*"
@@ -560,6 +562,38 @@ fn config_check_rejects_invalid_config() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("buckets[0].write[0]"), "{stderr}");
+}
+
+#[test]
+fn config_check_reads_secrets_and_keys() {
+    let unset = CHECKED_CONFIG.replace("S3SEAL_CHECK_CLIENT_SECRET", "S3SEAL_CHECK_UNSET_SECRET");
+    let output = config_check(&unset, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("S3SEAL_CHECK_UNSET_SECRET is not set"),
+        "{stderr}"
+    );
+
+    let missing_file = CHECKED_CONFIG.replacen(
+        "secret_env = \"S3SEAL_CHECK_CLIENT_SECRET\"",
+        "secret_file = \"no-such-secret\"",
+        1,
+    );
+    let output = config_check(&missing_file, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-secret"), "{stderr}");
+
+    let bad_tls = CHECKED_CONFIG.replacen(
+        "[keys]",
+        "[server]\ntls_listen = \"127.0.0.1:0\"\ntls_cert_file = \"no-cert.pem\"\ntls_key_file = \"no-key.pem\"\n\n[keys]",
+        1,
+    );
+    let output = config_check(&bad_tls, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-cert.pem"), "{stderr}");
 }
 
 #[tokio::test]

@@ -23,8 +23,8 @@ mod service;
 pub use keyring::{KeyVersion, Keyring, KeyringError};
 pub use secret::{SecretKey, SecretString};
 pub use service::{
-    action_name, now_rfc3339, open_auditor, AccessContext, Kek, KeyAccessError, KeyAdmin,
-    KeyAdminError, KeyService, KeyServiceError, KeyStats, ObjectRef, ACTIONS,
+    action_name, check_audit_key, now_rfc3339, open_auditor, AccessContext, Kek, KeyAccessError,
+    KeyAdmin, KeyAdminError, KeyService, KeyServiceError, KeyStats, ObjectRef, ACTIONS,
 };
 
 /// Returns whether `name` can name a key-encryption key: 1 to 64 ASCII

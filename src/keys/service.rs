@@ -182,21 +182,30 @@ impl fmt::Debug for KeyService {
 /// Opens the audit log of `config`, creating the audit key when it is
 /// missing.
 pub fn open_auditor(config: &AuditConfig) -> Result<Auditor, AuditError> {
-    // A new key is made only for a new log: the records of an existing log
-    // verify only with the key that wrote them.
-    let log_has_records = std::fs::metadata(&config.file).is_ok_and(|meta| meta.len() > 0);
-    if log_has_records && !config.key_file.exists() {
-        return Err(AuditError::KeyMissing {
-            key: config.key_file.clone(),
-            log: config.file.clone(),
-        });
-    }
+    check_audit_key(config)?;
     let key = AuditKey::load_or_create(&config.key_file)?;
     let fsync = match config.fsync {
         AuditFsync::Always => FsyncPolicy::Always,
         AuditFsync::Never => FsyncPolicy::Never,
     };
     Auditor::open_file(&config.file, key, fsync, config.stdout)
+}
+
+/// Checks the audit key file: a present one must load, and a missing one
+/// may be created only for a log without records, because the records of
+/// a log verify only with the key that wrote them.
+pub fn check_audit_key(config: &AuditConfig) -> Result<(), AuditError> {
+    if config.key_file.exists() {
+        return AuditKey::load(&config.key_file).map(drop);
+    }
+    let log_has_records = std::fs::metadata(&config.file).is_ok_and(|meta| meta.len() > 0);
+    if log_has_records {
+        return Err(AuditError::KeyMissing {
+            key: config.key_file.clone(),
+            log: config.file.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// Returns the current UTC time in RFC 3339, for the `created` field of

@@ -15,7 +15,7 @@ mod unencrypted;
 
 pub use body::ProxyBody;
 pub use request::{classify, Operation, S3Request};
-pub use state::{Proxy, StartError};
+pub use state::{read_client_secrets, Proxy, StartError};
 
 use crate::keys::AccessContext;
 use crate::metrics::UpstreamErrorKind;

@@ -149,6 +149,19 @@ impl Proxy {
 }
 
 fn load_client_credentials(config: &Config) -> Result<ClientCredentials, StartError> {
+    Ok(ClientCredentials {
+        secrets: read_client_secrets(config, true)?,
+        signing_keys: SigningKeyCache::default(),
+    })
+}
+
+/// Reads the secret of every client, for a start and for `config check`.
+/// A missing `secret_file` of a client with `generate_secret` is written
+/// first with `generate`, and skipped without it.
+pub fn read_client_secrets(
+    config: &Config,
+    generate: bool,
+) -> Result<HashMap<String, SecretString>, StartError> {
     let mut map = HashMap::new();
     for client in &config.clients {
         let err = |message: String| StartError::ClientSecret {
@@ -156,9 +169,18 @@ fn load_client_credentials(config: &Config) -> Result<ClientCredentials, StartEr
             message,
         };
         let secret = match (&client.secret_env, &client.secret_file) {
-            (Some(var), _) => std::env::var(var)
-                .map_err(|_| err(format!("environment variable {var} is not set")))?,
+            (Some(var), _) => {
+                let secret = std::env::var(var)
+                    .map_err(|_| err(format!("environment variable {var} is not set")))?;
+                if secret.is_empty() {
+                    return Err(err(format!("environment variable {var} is empty")));
+                }
+                secret
+            }
             (None, Some(path)) => {
+                if !path.exists() && client.generate_secret && !generate {
+                    continue;
+                }
                 if !path.exists() && client.generate_secret {
                     let secret = generate_secret();
                     embedded::write_private_file(path, &format!("{secret}\n"))
@@ -186,10 +208,7 @@ fn load_client_credentials(config: &Config) -> Result<ClientCredentials, StartEr
         }
         map.insert(client.access_key_id.clone(), SecretString::new(secret));
     }
-    Ok(ClientCredentials {
-        secrets: map,
-        signing_keys: SigningKeyCache::default(),
-    })
+    Ok(map)
 }
 
 /// Returns a random 40-character secret of letters and digits.

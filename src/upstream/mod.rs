@@ -130,18 +130,17 @@ pub fn load_credentials(config: &UpstreamConfig) -> Result<(String, SecretString
         };
         return Ok((id.to_string(), SecretString::new(secret.to_string())));
     }
-    let id = std::env::var(&config.access_key_id_env).map_err(|_| {
-        UpstreamError::Credentials(format!(
-            "environment variable {} is not set",
-            config.access_key_id_env
-        ))
-    })?;
-    let secret = std::env::var(&config.secret_access_key_env).map_err(|_| {
-        UpstreamError::Credentials(format!(
-            "environment variable {} is not set",
-            config.secret_access_key_env
-        ))
-    })?;
+    let read = |name: &str| match std::env::var(name) {
+        Ok(value) if !value.is_empty() => Ok(value),
+        Ok(_) => Err(UpstreamError::Credentials(format!(
+            "environment variable {name} is empty"
+        ))),
+        Err(_) => Err(UpstreamError::Credentials(format!(
+            "environment variable {name} is not set"
+        ))),
+    };
+    let id = read(&config.access_key_id_env)?;
+    let secret = read(&config.secret_access_key_env)?;
     Ok((id, SecretString::new(secret)))
 }
 
