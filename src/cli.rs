@@ -349,6 +349,21 @@ fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
     if config.keys.create_missing && !path.exists() {
         return Ok(());
     }
+    if !path.exists() {
+        let commands: Vec<String> = policy
+            .key_names()
+            .map(|name| format!("`s3seal keys create {name}`"))
+            .collect();
+        return Err(CommandError::new(format!(
+            "keyring {} does not exist; create the keys that bucket rules name with {}",
+            path.display(),
+            if commands.is_empty() {
+                "`s3seal keys create NAME`".to_string()
+            } else {
+                commands.join(", ")
+            }
+        )));
+    }
     let keyring = Keyring::load(path).map_err(|e| CommandError::new(e.to_string()))?;
     if config.keys.create_missing {
         return Ok(());

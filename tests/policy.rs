@@ -627,3 +627,51 @@ async fn unencrypted_copy_source_when_allowed() {
     assert_ne!(stored, body, "the copy is stored in plaintext");
     assert!(metadata.contains_key("s3seal-wrapped-key"), "{metadata:?}");
 }
+
+#[test]
+fn deploy_sidecar_config_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/sidecar.toml");
+    let run = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_s3seal"));
+        command
+            .args(args)
+            .args(["--config", config])
+            .current_dir(dir.path());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("S3SEAL_") {
+                command.env_remove(name);
+            }
+        }
+        let state = dir.path();
+        command
+            .env("S3SEAL_KEYS__KEYRING_FILE", state.join("keyring.json"))
+            .env("S3SEAL_AUDIT__FILE", state.join("audit.log"))
+            .env("S3SEAL_AUDIT__KEY_FILE", state.join("audit-key"))
+            .env("S3SEAL_UPSTREAM_ACCESS_KEY_ID", "AKIDDEPLOYCHECK")
+            .env("S3SEAL_UPSTREAM_SECRET_ACCESS_KEY", common::random_secret())
+            .env("S3SEAL_CLIENT_LEGACYAPP_SECRET", common::random_secret());
+        command.output().unwrap()
+    };
+
+    // Before the key exists, the check names the command that creates it.
+    let output = run(&["config", "check"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("s3seal keys create app"), "{stderr}");
+
+    let output = run(&["keys", "create", "app"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = run(&["config", "check"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("encrypt with key \"app\""), "{stdout}");
+}
