@@ -177,6 +177,7 @@ pub async fn run(
 ) {
     let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (abort_tx, abort_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     if let Some(listener) = listeners.plain {
         tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening for HTTP");
@@ -186,6 +187,7 @@ pub async fn run(
             proxy.clone(),
             graceful.clone(),
             stop_rx.clone(),
+            abort_rx.clone(),
         )));
     }
     if let Some((listener, acceptor)) = listeners.tls {
@@ -196,6 +198,7 @@ pub async fn run(
             proxy.clone(),
             graceful.clone(),
             stop_rx.clone(),
+            abort_rx.clone(),
         )));
     }
     if let Some(listener) = listeners.operator {
@@ -214,7 +217,10 @@ pub async fn run(
     }
     tokio::select! {
         () = shutdown_connections(graceful) => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(grace) => tracing::warn!(grace_secs = grace.as_secs(), "open connections did not finish in time and were dropped"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(grace_secs = grace.as_secs(), "open connections did not finish in time and were dropped");
+            let _ = abort_tx.send(true);
+        }
     }
 }
 
@@ -234,6 +240,7 @@ async fn accept_loop(
     proxy: Arc<Proxy>,
     graceful: Arc<GracefulShutdown>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    abort: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         let (stream, client_addr) = tokio::select! {
@@ -257,13 +264,22 @@ async fn accept_loop(
         // is the last one once they stop.
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let mut abort = abort.clone();
         tokio::spawn(async move {
-            match tls {
-                None => serve_connection(stream, client_addr, proxy, watcher).await,
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => serve_connection(stream, client_addr, proxy, watcher).await,
-                    Err(error) => tracing::debug!(%error, %client_addr, "TLS handshake failed"),
-                },
+            let serve = async move {
+                match tls {
+                    None => serve_connection(stream, client_addr, proxy, watcher).await,
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(stream) => serve_connection(stream, client_addr, proxy, watcher).await,
+                        Err(error) => tracing::debug!(%error, %client_addr, "TLS handshake failed"),
+                    },
+                }
+            };
+            // After the grace period the connection is dropped with its
+            // request, which releases the proxy's state.
+            tokio::select! {
+                () = serve => {}
+                _ = abort.wait_for(|aborted| *aborted) => {}
             }
         });
     }

@@ -300,6 +300,12 @@ impl LoggedServer {
 /// and an encrypt rule for all others, with `RUST_LOG` set to `rust_log`,
 /// or unset so that the configured default filter applies.
 fn start_logged_server(rust_log: Option<&str>) -> LoggedServer {
+    start_logged_server_with(rust_log, "", "")
+}
+
+/// Starts like [`start_logged_server`], with `server` appended to the
+/// `[server]` section and `extra` to the configuration.
+fn start_logged_server_with(rust_log: Option<&str>, server: &str, extra: &str) -> LoggedServer {
     let dir = tempfile::tempdir().unwrap();
     let secret = common::random_secret();
     common::write_private(&dir.path().join("client-secret"), &secret);
@@ -316,6 +322,7 @@ fn start_logged_server(rust_log: Option<&str>) -> LoggedServer {
 [server]
 listen = "127.0.0.1:0"
 ready_file = "ready.json"
+{server}
 
 [keys]
 keyring_file = "keyring.json"
@@ -339,6 +346,8 @@ mode = "passthrough"
 match = "*"
 mode = "encrypt"
 key = "main"
+
+{extra}
 "#
     );
     std::fs::write(dir.path().join("config.toml"), config).unwrap();
@@ -617,4 +626,109 @@ async fn malformed_http_gets_400_and_log() {
     }
     let log = server.stop();
     assert!(logged(&log), "{log}");
+}
+
+#[tokio::test]
+async fn shutdown_drops_slow_upload_with_log() {
+    use tokio::io::AsyncWriteExt;
+
+    let mut server = start_logged_server_with(None, "shutdown_grace_secs = 1", "");
+    let create = signed_request(&server.endpoint, "PUT", "/slow-upload", &server.secret, b"");
+    assert_eq!(reqwest_lite::send(create).await.status, 200);
+
+    // A PutObject of 10 MiB whose body arrives at 640 KiB/s, so it is still
+    // running when the grace period ends.
+    let length = (10 * 1024 * 1024).to_string();
+    let url = format!("{}/slow-upload/object", server.endpoint);
+    let headers = reqwest_lite::sign_headers(
+        "PUT",
+        &url,
+        &[
+            ("content-length", length.as_str()),
+            ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+        ],
+        ACCESS_KEY_ID,
+        &server.secret,
+    );
+    let mut head = "PUT /slow-upload/object HTTP/1.1\r\n".to_string();
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let address = server.endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let sender = tokio::spawn(async move {
+        let chunk = vec![7u8; 64 * 1024];
+        while stream.write_all(&chunk).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let dropped = terminate_and_find_dropped(&mut server).await;
+    sender.abort();
+    assert!(dropped.contains("http.method=PUT"), "{dropped}");
+}
+
+#[tokio::test]
+async fn shutdown_drops_stalled_request_with_log() {
+    // An upstream that accepts connections and never responds.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let silent_task = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    let credentials = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(credentials.path(), "AKIDSILENT\nsilent-secret\n").unwrap();
+    let extra = format!(
+        "[upstream]\nendpoint = \"{silent_endpoint}\"\ncredentials_file = \"{}\"\n",
+        credentials.path().display()
+    );
+    let mut server = start_logged_server_with(None, "shutdown_grace_secs = 1", &extra);
+
+    let request = signed_request(&server.endpoint, "GET", "/stalled/key", &server.secret, b"");
+    let pending = tokio::spawn(reqwest_lite::send(request));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let dropped = terminate_and_find_dropped(&mut server).await;
+    pending.abort();
+    silent_task.abort();
+    assert!(dropped.contains("http.method=GET"), "{dropped}");
+}
+
+/// Sends SIGTERM to a server whose grace period is 1 s, checks that it
+/// stops within 4 s, and returns its one log line of a dropped request.
+async fn terminate_and_find_dropped(server: &mut LoggedServer) -> String {
+    let started = Instant::now();
+    let pid = server.child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopped_after = started.elapsed();
+    assert!(
+        server.child.try_wait().unwrap().is_some(),
+        "s3seal did not stop within 15 s of SIGTERM"
+    );
+    assert!(
+        stopped_after < Duration::from_secs(4),
+        "stopped after {stopped_after:?}"
+    );
+
+    let log = std::fs::read_to_string(&server.log_path).unwrap();
+    let dropped: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("request dropped before its response"))
+        .collect();
+    assert_eq!(dropped.len(), 1, "{log}");
+    dropped[0].to_string()
 }

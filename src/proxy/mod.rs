@@ -78,6 +78,13 @@ pub async fn handle(
         let method = request.method().clone();
         let close_after = expects_continue_without_body(request.headers());
         let started = std::time::Instant::now();
+        let mut unanswered = Unanswered {
+            request_id: &request_id,
+            client_addr,
+            method: &method,
+            started,
+            answered: false,
+        };
         proxy.metrics.request_started();
         let (parts, body) = request.into_parts();
         let idle = std::time::Duration::from_secs(proxy.config.server.body_idle_timeout_secs);
@@ -114,6 +121,7 @@ pub async fn handle(
             }
             Err((error, resource)) => (response::error(&error, &request_id, resource.as_deref(), is_head), Some(error)),
         };
+        unanswered.answered = true;
         if let Ok(value) = http::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-amz-request-id", value);
         }
@@ -183,6 +191,31 @@ pub async fn handle(
     }
     .instrument(span)
     .await
+}
+
+/// Logs the request when its handler is dropped before the response, as
+/// at shutdown when the grace period ends.
+struct Unanswered<'a> {
+    request_id: &'a str,
+    client_addr: SocketAddr,
+    method: &'a Method,
+    started: std::time::Instant,
+    answered: bool,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        tracing::warn!(
+            req.id = %self.request_id,
+            client.addr = %self.client_addr,
+            http.method = %self.method,
+            elapsed_ms = self.started.elapsed().as_millis() as u64,
+            "request dropped before its response: the connection was closed"
+        );
+    }
 }
 
 type Failure = (S3Error, Option<String>);
