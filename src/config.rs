@@ -703,6 +703,36 @@ impl Config {
     }
 }
 
+/// Returns the permission bits of the file at `path` when group or others
+/// may access it, or `None` when only its owner may, or when it cannot be
+/// read.
+pub fn shared_file_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Logs a warning when a file that contains a secret is open to group or
+/// others.
+pub fn warn_if_shared(path: &Path, description: &str) {
+    if let Some(mode) = shared_file_mode(path) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format_args!("{mode:o}"),
+            "{description} is readable by group or others; run `chmod 600 {}`",
+            path.display()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -834,5 +864,19 @@ mod tests {
         let text = MINIMAL.replace("secret_env = \"TEST_SECRET\"", "");
         let err = Config::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("clients[0]"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn shared_file_mode_reports_open_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(shared_file_mode(&path), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(shared_file_mode(&path), Some(0o644));
+        assert_eq!(shared_file_mode(&dir.path().join("missing")), None);
     }
 }

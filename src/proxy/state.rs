@@ -191,6 +191,7 @@ pub fn read_client_secrets(
                         "generated a client secret for local development"
                     );
                 }
+                crate::config::warn_if_shared(path, "client secret_file");
                 std::fs::read_to_string(path)
                     .map_err(|e| {
                         err(format!(

@@ -118,6 +118,7 @@ pub static STRIPPED_REQUEST_HEADERS: [HeaderName; 16] = [
 /// Reads the upstream credentials from the configured file or environment.
 pub fn load_credentials(config: &UpstreamConfig) -> Result<(String, SecretString), UpstreamError> {
     if let Some(path) = &config.credentials_file {
+        crate::config::warn_if_shared(path, "upstream credentials_file");
         let text = std::fs::read_to_string(path).map_err(|e| {
             UpstreamError::Credentials(format!("failed to read {}: {e}", path.display()))
         })?;
