@@ -184,8 +184,21 @@ impl S3Error {
 impl fmt::Display for S3Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code, self.message)?;
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
+        let Some(source) = &self.source else {
+            return Ok(());
+        };
+        // Every cause is printed, so a log line names the root cause of an
+        // upstream failure. A cause already in the previous text is skipped.
+        let mut previous = source.to_string();
+        write!(f, ": {previous}")?;
+        let mut next = source.source();
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            if !previous.contains(&text) {
+                write!(f, ": {text}")?;
+            }
+            previous = text;
+            next = cause.source();
         }
         Ok(())
     }
@@ -227,6 +240,49 @@ mod tests {
         assert!(xml.contains("<Message>bad &lt;key&gt; &amp; &quot;value&quot;</Message>"));
         assert!(xml.contains("<Resource>/b/k</Resource>"));
         assert!(xml.contains("<RequestId>req-1</RequestId>"));
+    }
+
+    /// An error whose text may repeat its cause's, as wrappers often do.
+    #[derive(Debug)]
+    struct Layer {
+        text: String,
+        cause: Option<Box<Layer>>,
+    }
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&self.text)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.cause
+                .as_deref()
+                .map(|c| c as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    #[test]
+    fn display_shows_cause_chain_once() {
+        let os_error = Layer {
+            text: "Connection refused (os error 111)".into(),
+            cause: None,
+        };
+        let connect = Layer {
+            text: "client error (Connect)".into(),
+            cause: Some(Box::new(os_error)),
+        };
+        let send = Layer {
+            text: "upstream request failed: client error (Connect)".into(),
+            cause: Some(Box::new(connect)),
+        };
+        let error = S3Error::new(ErrorCode::BadGateway, "unreachable").with_source(send);
+        assert_eq!(
+            error.to_string(),
+            "BadGateway: unreachable: upstream request failed: client error (Connect): \
+             Connection refused (os error 111)"
+        );
     }
 
     #[test]
