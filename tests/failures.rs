@@ -449,7 +449,7 @@ async fn send_then_half_close(h: &Harness, head: String, body: &[u8]) -> String 
     let mut response = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
         .await
-        .expect("the proxy neither answered nor closed the connection")
+        .expect("the proxy neither responded nor closed the connection")
         .unwrap();
     String::from_utf8_lossy(&response).into_owned()
 }

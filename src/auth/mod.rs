@@ -49,12 +49,9 @@ pub trait CredentialStore: Send + Sync {
     }
 }
 
-/// Signing keys derived from client secrets, one per access key id for the
-/// last scope date and region it signed with. A key is derived with four
-/// HMAC-SHA256 runs, and a client keeps its scope for a whole UTC day.
-///
-/// Only access key ids whose secret was found are added, so the cache
-/// contains at most one entry per configured client.
+/// Signing keys derived from client secrets, one per access key id, for the
+/// scope date and region it last signed with. Only access key ids whose
+/// secret was found are added, so there is one entry per client at most.
 #[derive(Default)]
 pub struct SigningKeyCache {
     entries: std::sync::Mutex<std::collections::HashMap<String, CachedSigningKey>>,

@@ -744,13 +744,8 @@ mod tests {
         }
     }
 
-    fn service(fail_closed: bool) -> (KeyService, MemorySink, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keyring.json");
-        let mut keyring = Keyring::default();
-        keyring
-            .create_key(&path, "main", &mut rand::rngs::OsRng, "t")
-            .unwrap();
+    /// Returns an auditor that writes to a new memory sink, and the sink.
+    fn memory_auditor() -> (Auditor, MemorySink) {
         let sink = MemorySink::default();
         let auditor = Auditor::new(
             AuditKey::from_bytes([1; 32]),
@@ -758,6 +753,17 @@ mod tests {
             None,
         )
         .unwrap();
+        (auditor, sink)
+    }
+
+    fn service(fail_closed: bool) -> (KeyService, MemorySink, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let mut keyring = Keyring::default();
+        keyring
+            .create_key(&path, "main", &mut rand::rngs::OsRng, "t")
+            .unwrap();
+        let (auditor, sink) = memory_auditor();
         (
             KeyService::new(keyring, auditor, None, fail_closed),
             sink,
@@ -883,13 +889,7 @@ mod tests {
     fn admin_records_create_and_rotate() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyring.json");
-        let sink = MemorySink::default();
-        let auditor = Auditor::new(
-            AuditKey::from_bytes([1; 32]),
-            vec![Box::new(sink.clone())],
-            None,
-        )
-        .unwrap();
+        let (auditor, sink) = memory_auditor();
         let admin = KeyAdmin {
             keyring_path: &path,
             auditor: &auditor,
@@ -931,13 +931,7 @@ mod tests {
     fn admin_change_undone_without_record() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyring.json");
-        let sink = MemorySink::default();
-        let auditor = Auditor::new(
-            AuditKey::from_bytes([1; 32]),
-            vec![Box::new(sink.clone())],
-            None,
-        )
-        .unwrap();
+        let (auditor, sink) = memory_auditor();
         let admin = KeyAdmin {
             keyring_path: &path,
             auditor: &auditor,

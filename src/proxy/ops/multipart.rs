@@ -304,7 +304,10 @@ pub(crate) async fn complete(
 
 /// Checks that a CompleteMultipartUpload request lists parts 1 to N in
 /// order, because a read rejects a part whose header number differs from
-/// its position (which detects parts removed from an object).
+/// its position, which detects parts removed from an object.
+///
+/// NOTE: S3 itself accepts gaps in part numbers, so a client that skips
+/// numbers gets InvalidPartOrder here and nowhere else.
 fn check_part_numbers(xml: &[u8]) -> Result<(), S3Error> {
     let numbers = listing::complete_part_numbers(xml).map_err(|e| {
         S3Error::new(ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema").with_source(e)
