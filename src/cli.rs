@@ -1,9 +1,9 @@
-//! The command line: `serve`, `keys create|rotate|list`, `audit verify`
-//! and `config check`.
+//! The command line: `serve`, `keys create|rotate|list|escrow|import`,
+//! `audit verify` and `config check`.
 
 use crate::audit::{self, AuditError, AuditKey, ChainState};
 use crate::config::{BucketMode, Config, LogFormat};
-use crate::keys::{open_auditor, KeyAdmin, Keyring};
+use crate::keys::{open_auditor, read_escrow_document, Escrow, KeyAdmin, Keyring};
 use crate::policy::{EffectiveRule, Permission, Policy};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -75,6 +75,33 @@ pub enum KeysCommand {
     Rotate {
         /// Name of an existing key.
         name: String,
+        #[arg(long, short, default_value = "config.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        keyring: Option<PathBuf>,
+    },
+    /// Write the escrow copy of every key version that has none, sealed
+    /// to `keys.escrow_recipients`, as after adding the first recipients.
+    ///
+    /// New versions from `keys create`, `keys rotate` and
+    /// `keys.create_missing` get their copy as they are made. Recorded in
+    /// the audit log like `keys create`.
+    Escrow {
+        #[arg(long, short, default_value = "config.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        keyring: Option<PathBuf>,
+    },
+    /// Add key versions recovered from escrow copies to the keyring.
+    ///
+    /// Each FILE is the plaintext of one escrow copy, as `age -d -i
+    /// IDENTITY NAME.vN.age` prints it; `-` reads one from standard input.
+    /// A version that the keyring already contains with the same material
+    /// is skipped. Recorded in the audit log like `keys create`.
+    Import {
+        /// Decrypted escrow copies, or `-` for standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[arg(long, short, default_value = "config.toml")]
         config: PathBuf,
         #[arg(long)]
@@ -217,16 +244,13 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             config,
             keyring,
         } => {
-            let (path, auditor) = open_for_key_change(&config, keyring)?;
-            let admin = KeyAdmin {
-                keyring_path: &path,
-                auditor: &auditor,
-            };
-            let version = admin.create(&name).map_err(|e| e.to_string())?;
+            let change = open_for_key_change(&config, keyring)?;
+            let version = change.admin().create(&name).map_err(|e| e.to_string())?;
             print_line!(
                 "created key {name:?} version {version} in {}",
-                path.display()
+                change.path.display()
             );
+            change.report_escrow(&name, version);
             Ok(())
         }
         KeysCommand::Rotate {
@@ -234,17 +258,52 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             config,
             keyring,
         } => {
-            let (path, auditor) = open_for_key_change(&config, keyring)?;
-            let admin = KeyAdmin {
-                keyring_path: &path,
-                auditor: &auditor,
-            };
-            let version = admin.rotate(&name).map_err(|e| e.to_string())?;
+            let change = open_for_key_change(&config, keyring)?;
+            let version = change.admin().rotate(&name).map_err(|e| e.to_string())?;
             print_line!(
                 "added version {version} of key {name:?} in {}; it wraps new data keys \
                  once s3seal starts again",
-                path.display()
+                change.path.display()
             );
+            change.report_escrow(&name, version);
+            Ok(())
+        }
+        KeysCommand::Escrow { config, keyring } => {
+            let change = open_for_key_change(&config, keyring)?;
+            let written = change.admin().escrow_missing().map_err(|e| e.to_string())?;
+            for path in &written {
+                print_line!("wrote escrow copy {}", path.display());
+            }
+            print_line!(
+                "{} escrow copies written; every key version in {} has one",
+                written.len(),
+                change.path.display()
+            );
+            Ok(())
+        }
+        KeysCommand::Import {
+            files,
+            config,
+            keyring,
+        } => {
+            let change = open_for_key_change(&config, keyring)?;
+            let admin = change.admin();
+            for file in &files {
+                let origin = file.display().to_string();
+                let text =
+                    read_secret_input(file).map_err(|e| format!("failed to read {origin}: {e}"))?;
+                let recovered = read_escrow_document(&origin, &text).map_err(|e| e.to_string())?;
+                let (name, version) = (recovered.name.clone(), recovered.version.version);
+                let added = admin.import(recovered).map_err(|e| e.to_string())?;
+                if added {
+                    print_line!(
+                        "imported key {name:?} version {version} into {}",
+                        change.path.display()
+                    );
+                } else {
+                    print_line!("key {name:?} version {version} is already in the keyring");
+                }
+            }
             Ok(())
         }
         KeysCommand::List { config, keyring } => {
@@ -264,10 +323,55 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
 }
 
 /// Loads the configuration and opens its audit log for a key command.
+/// The keyring path, audit log and escrow settings of a key-changing
+/// command.
+struct KeyChange {
+    path: PathBuf,
+    auditor: audit::Auditor,
+    escrow: Option<Escrow>,
+}
+
+impl KeyChange {
+    fn admin(&self) -> KeyAdmin<'_> {
+        KeyAdmin {
+            keyring_path: &self.path,
+            auditor: &self.auditor,
+            escrow: self.escrow.as_ref(),
+        }
+    }
+
+    /// Prints the path of a new version's escrow copy, or warns that there
+    /// is none.
+    fn report_escrow(&self, name: &str, version: u32) {
+        match &self.escrow {
+            Some(escrow) => {
+                print_line!("wrote escrow copy {}", escrow.path(name, version).display())
+            }
+            None => eprintln!(
+                "warning: no escrow copy written, because keys.escrow_recipients is empty; \
+                 back up the keyring"
+            ),
+        }
+    }
+}
+
+/// Reads a file, or standard input for `-`, into a string that is wiped
+/// when dropped.
+fn read_secret_input(path: &Path) -> std::io::Result<zeroize::Zeroizing<String>> {
+    use std::io::Read;
+    let mut text = zeroize::Zeroizing::new(String::with_capacity(4096));
+    if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text)?;
+    } else {
+        std::fs::File::open(path)?.read_to_string(&mut text)?;
+    }
+    Ok(text)
+}
+
 fn open_for_key_change(
     config_path: &Path,
     keyring: Option<PathBuf>,
-) -> Result<(PathBuf, audit::Auditor), CommandError> {
+) -> Result<KeyChange, CommandError> {
     let config = Config::load(config_path).map_err(|e| {
         CommandError::new(format!(
             "{e}; key commands need the configuration because they write to its audit log"
@@ -282,8 +386,14 @@ fn open_for_key_change(
         )),
         other => CommandError::new(other.to_string()),
     })?;
+    let escrow = Escrow::new(&config.keys.escrow_dir, &config.keys.escrow_recipients)
+        .map_err(|e| CommandError::new(e.to_string()))?;
     let path = keyring.unwrap_or(config.keys.keyring_file);
-    Ok((path, auditor))
+    Ok(KeyChange {
+        path,
+        auditor,
+        escrow,
+    })
 }
 
 /// Runs an `audit` subcommand.
@@ -387,6 +497,7 @@ pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
     check_keyring(&loaded, &policy)?;
     crate::server::check_start_inputs(&loaded).map_err(CommandError::new)?;
     print_line!("{}: valid", config.display());
+    print_escrow(&loaded)?;
     match bucket {
         Some(bucket) => match policy.matching_rule(&bucket) {
             Some(rule) => {
@@ -399,6 +510,33 @@ pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
             print_line!("bucket rules, first match wins; a bucket that no rule matches is denied:");
             for rule in policy.rules() {
                 print_rule(&rule);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints whether key versions get escrow copies, and which lack one.
+fn print_escrow(config: &Config) -> Result<(), CommandError> {
+    let keys = &config.keys;
+    let escrow = Escrow::new(&keys.escrow_dir, &keys.escrow_recipients)
+        .map_err(|e| CommandError::new(e.to_string()))?;
+    let Some(escrow) = escrow else {
+        print_line!("key escrow: off (keys.escrow_recipients is empty)");
+        return Ok(());
+    };
+    print_line!(
+        "key escrow: {} recipients, copies in {}",
+        keys.escrow_recipients.len(),
+        escrow.dir().display()
+    );
+    if let Ok(keyring) = Keyring::load(&keys.keyring_file) {
+        for (name, version) in keyring.versions() {
+            if !escrow.exists(name, version.version) {
+                print_line!(
+                    "  key {name:?} version {} has no escrow copy; run `s3seal keys escrow`",
+                    version.version
+                );
             }
         }
     }

@@ -183,6 +183,14 @@ pub struct KeysConfig {
     /// Create the keyring and every key named by a bucket rule when they are
     /// missing. Meant for local development only: it logs a warning.
     pub create_missing: bool,
+    /// age X25519 recipients (`age1...`) of the security team. When set,
+    /// every new key version is sealed to all of them as an escrow copy in
+    /// `escrow_dir` before it is used, and a version whose copy cannot be
+    /// written is not added.
+    pub escrow_recipients: Vec<String>,
+    /// Directory of the escrow copies, one `NAME.vVERSION.age` file per key
+    /// version.
+    pub escrow_dir: PathBuf,
 }
 
 impl Default for KeysConfig {
@@ -190,6 +198,8 @@ impl Default for KeysConfig {
         Self {
             keyring_file: PathBuf::from("data/keyring.json"),
             create_missing: false,
+            escrow_recipients: Vec::new(),
+            escrow_dir: PathBuf::from("data/escrow"),
         }
     }
 }
@@ -603,6 +613,7 @@ impl Config {
         }
 
         self.validate_audit()?;
+        self.validate_escrow()?;
         self.validate_metrics()
     }
 
@@ -643,6 +654,23 @@ impl Config {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn validate_escrow(&self) -> Result<(), ConfigError> {
+        let keys = &self.keys;
+        for (i, recipient) in keys.escrow_recipients.iter().enumerate() {
+            if crate::keys::Escrow::new(&keys.escrow_dir, std::slice::from_ref(recipient)).is_err()
+            {
+                return Err(invalid(
+                    format!("keys.escrow_recipients[{i}]"),
+                    format!("{recipient:?} is not an age X25519 recipient; age-keygen prints one as \"Public key: age1...\""),
+                ));
+            }
+        }
+        if !keys.escrow_recipients.is_empty() && keys.escrow_dir.as_os_str().is_empty() {
+            return Err(invalid("keys.escrow_dir", "must not be empty"));
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build s3seal and run every test: the Rust tests, then the client battery in
-# tests/clients (which needs rclone, s3cmd, openssl and the Python packages in
+# tests/clients. The Rust tests need the age command (tests/escrow.rs), and the
+# battery needs rclone, s3cmd, openssl and the Python packages in
 # tests/clients/requirements.txt).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

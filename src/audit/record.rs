@@ -32,8 +32,10 @@ pub enum AuditAction {
     Create,
     /// A new key version was added.
     Rotate,
-    /// Key material was exported.
+    /// Key material was exported, as to an escrow copy.
     Export,
+    /// A key version was added from a recovered escrow copy.
+    Import,
     /// The key or a version of it was deleted.
     Delete,
 }

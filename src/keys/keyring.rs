@@ -35,6 +35,8 @@ pub enum KeyringError {
     VersionNotFound { name: String, version: u32 },
     #[error("key {0:?} has reached the maximum version number")]
     VersionsExhausted(String),
+    #[error("key {name:?} already has a version {version} with other material")]
+    VersionConflict { name: String, version: u32 },
     #[error("key {0:?} already exists")]
     KeyExists(String),
     #[error("{0:?} is not a valid key name (1 to 64 letters, digits, '.', '_', '-')")]
@@ -259,12 +261,55 @@ impl Keyring {
         Ok(version)
     }
 
+    /// Adds a recovered version of key `name`, creating the key when it is
+    /// missing, and writes the keyring to `path`. Returns `false` without a
+    /// change when the keyring already contains that version with the
+    /// same material, and fails when that version has other material.
+    pub fn import_version(
+        &mut self,
+        path: &Path,
+        name: &str,
+        version: KeyVersion,
+    ) -> Result<bool, KeyringError> {
+        if !is_valid_key_name(name) {
+            return Err(KeyringError::InvalidName(name.into()));
+        }
+        if let Ok(existing) = self.version(name, version.version) {
+            return if existing.key.expose() == version.key.expose() {
+                Ok(false)
+            } else {
+                Err(KeyringError::VersionConflict {
+                    name: name.into(),
+                    version: version.version,
+                })
+            };
+        }
+        let mut keys = (*self.keys).clone();
+        let versions = keys.entry(name.into()).or_default();
+        versions.push(version);
+        versions.sort_by_key(|v| v.version);
+        write_keyring(path, &keys)?;
+        self.keys = Arc::new(keys);
+        Ok(true)
+    }
+
     /// Returns every version of every key, in name and version order.
     pub fn versions(&self) -> impl Iterator<Item = (&str, &KeyVersion)> {
         self.keys
             .iter()
             .flat_map(|(name, versions)| versions.iter().map(move |v| (name.as_str(), v)))
     }
+}
+
+/// Writes `keyring` to `path` without key `name`.
+pub(crate) fn write_keys_without(
+    path: &Path,
+    keyring: &Keyring,
+    name: &str,
+) -> Result<(), KeyringError> {
+    let mut keys = (*keyring.keys).clone();
+    keys.remove(name);
+    write_keyring(path, &keys)
 }
 
 fn check_permissions(path: &Path) -> Result<(), KeyringError> {

@@ -14,12 +14,15 @@
 //! | UploadPartCopy | `unwrap` (the upload id), then `unwrap` (the source, when it is encrypted) |
 //! | CopyObject between encrypting buckets | `unwrap` (source), then `wrap` (target) |
 //! | HeadObject, listings | none: they read the envelope, not the key |
-//! | `s3seal keys create` / `keys rotate` | `create` / `rotate` |
+//! | `s3seal keys create` / `keys rotate` | `create` / `rotate`, then `export` for the escrow copy |
+//! | `s3seal keys escrow` / `keys import` | `export` per copy / `import` per version |
 
+mod escrow;
 mod keyring;
 mod secret;
 mod service;
 
+pub use escrow::{read_document as read_escrow_document, Escrow, EscrowError, RecoveredVersion};
 pub use keyring::{KeyVersion, Keyring, KeyringError};
 pub use secret::{SecretKey, SecretString};
 pub use service::{

@@ -7,6 +7,7 @@
 //! depend on `crypto` in turn. A closure receives the key version as a
 //! [`Kek`] and its result decides the record's outcome.
 
+use super::escrow::{Escrow, EscrowError, RecoveredVersion};
 use super::keyring::{KeyVersion, Keyring, KeyringError};
 use super::SecretKey;
 use crate::audit::{AuditAction, AuditError, AuditEvent, AuditKey, Auditor, FsyncPolicy};
@@ -92,6 +93,8 @@ pub enum KeyServiceError {
     Keyring(#[from] KeyringError),
     #[error("audit log: {0}")]
     Audit(#[from] AuditError),
+    #[error("key escrow: {0}")]
+    Escrow(#[from] EscrowError),
 }
 
 /// Counters of key operations and audit writes, for the metrics endpoint.
@@ -105,7 +108,7 @@ pub struct KeyStats {
 }
 
 /// Every audit action, in the order of [`KeyStats`] counters.
-pub const ACTIONS: [AuditAction; 8] = [
+pub const ACTIONS: [AuditAction; 9] = [
     AuditAction::Load,
     AuditAction::Generate,
     AuditAction::Wrap,
@@ -113,6 +116,7 @@ pub const ACTIONS: [AuditAction; 8] = [
     AuditAction::Create,
     AuditAction::Rotate,
     AuditAction::Export,
+    AuditAction::Import,
     AuditAction::Delete,
 ];
 
@@ -126,6 +130,7 @@ pub fn action_name(action: AuditAction) -> &'static str {
         AuditAction::Create => "create",
         AuditAction::Rotate => "rotate",
         AuditAction::Export => "export",
+        AuditAction::Import => "import",
         AuditAction::Delete => "delete",
     }
 }
@@ -253,6 +258,7 @@ impl KeyService {
         };
         service.record_loads()?;
 
+        let escrow = Escrow::new(&keys.escrow_dir, &keys.escrow_recipients)?;
         let missing: Vec<&str> = required
             .iter()
             .copied()
@@ -262,23 +268,73 @@ impl KeyService {
             if !keys.create_missing {
                 return Err(KeyringError::KeyNotFound(name.to_string()).into());
             }
-            let context = AccessContext::command("serve");
-            let mut keyring = service.keyring.clone();
-            let created = keyring
-                .create_key(path, name, &mut rand::rngs::OsRng, &now_rfc3339())
-                .map(|()| 1);
-            let outcome = created.as_ref().map(|_| ()).map_err(ToString::to_string);
-            service.record_command(&context, name, Some(1), AuditAction::Create, outcome)?;
-            created?;
-            service.keyring = keyring;
-            tracing::warn!(
-                key = name,
-                keyring = %path.display(),
-                "created a development key-encryption key because keys.create_missing is set; \
-                 back up the keyring, because objects encrypted under it cannot be read without it"
-            );
+            service.create_missing(path, name, escrow.as_ref())?;
         }
+        service.warn_unescrowed(escrow.as_ref(), !required.is_empty());
         Ok(service)
+    }
+
+    /// Creates key `name` for `keys.create_missing`, with its escrow copy
+    /// when escrow is on, and records both.
+    fn create_missing(
+        &mut self,
+        path: &Path,
+        name: &str,
+        escrow: Option<&Escrow>,
+    ) -> Result<(), KeyServiceError> {
+        let context = AccessContext::command("serve");
+        let mut keyring = self.keyring.clone();
+        let created = keyring
+            .create_key(path, name, &mut rand::rngs::OsRng, &now_rfc3339())
+            .map(|()| 1);
+        let outcome = created.as_ref().map(|_| ()).map_err(ToString::to_string);
+        self.record_command(&context, name, Some(1), AuditAction::Create, outcome)?;
+        created?;
+        if let Some(escrow) = escrow {
+            let sealed = keyring
+                .version(name, 1)
+                .map_err(KeyServiceError::from)
+                .and_then(|version| escrow.seal(name, version).map_err(KeyServiceError::from));
+            let outcome = sealed.as_ref().map(|_| ()).map_err(ToString::to_string);
+            self.record_command(&context, name, Some(1), AuditAction::Export, outcome)?;
+            if let Err(error) = sealed {
+                // The key is taken out again, so that no version lacks a
+                // copy; the next start creates it anew.
+                let _ = super::keyring::write_keys_without(path, &keyring, name);
+                return Err(error);
+            }
+        }
+        self.keyring = keyring;
+        tracing::warn!(
+            key = name,
+            keyring = %path.display(),
+            "created a development key-encryption key because keys.create_missing is set; \
+             back up the keyring, because objects encrypted under it cannot be read without it"
+        );
+        Ok(())
+    }
+
+    /// Warns about key versions without an escrow copy.
+    fn warn_unescrowed(&self, escrow: Option<&Escrow>, encrypting: bool) {
+        match escrow {
+            None if encrypting => tracing::warn!(
+                "keys.escrow_recipients is empty, so key versions get no escrow copy; \
+                 a lost keyring makes every encrypted object unreadable"
+            ),
+            None => {}
+            Some(escrow) => {
+                for (name, version) in self.keyring.versions() {
+                    if !escrow.exists(name, version.version) {
+                        tracing::warn!(
+                            key = name,
+                            version = version.version,
+                            escrow_dir = %escrow.dir().display(),
+                            "key version has no escrow copy; run `s3seal keys escrow` to write it"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Builds a service from a loaded keyring and an auditor, without
@@ -599,11 +655,14 @@ fn probe_directory(log: &Path) -> Result<(), String> {
     removed.map_err(|e| format!("failed to remove {}: {e}", probe.display()))
 }
 
-/// A key-management command from the CLI: creates or rotates a key in the
-/// keyring file and records the command in the audit log.
+/// A key-management command from the CLI: changes the keyring file,
+/// writes escrow copies of new key versions, and records each step in the
+/// audit log.
 pub struct KeyAdmin<'a> {
     pub keyring_path: &'a Path,
     pub auditor: &'a Auditor,
+    /// Seals every new key version; `None` when escrow is off.
+    pub escrow: Option<&'a Escrow>,
 }
 
 /// A failed key-management command.
@@ -611,6 +670,23 @@ pub struct KeyAdmin<'a> {
 pub enum KeyAdminError {
     #[error(transparent)]
     Keyring(#[from] KeyringError),
+    /// The escrow copy of a new version could not be written, so the
+    /// keyring file was put back as it was.
+    #[error("the escrow copy of the new version could not be written, so the keyring was left unchanged: {0}")]
+    Escrow(EscrowError),
+    /// The escrow copy of a new version could not be written, and the
+    /// keyring file could not be put back either.
+    #[error(
+        "the escrow copy of the new version could not be written, and restoring the keyring \
+         failed, so it keeps a version without an escrow copy: {escrow}; {restore}"
+    )]
+    EscrowAndRestore {
+        escrow: EscrowError,
+        restore: KeyringError,
+    },
+    /// The command needs escrow recipients, and the configuration has none.
+    #[error("keys.escrow_recipients is empty; add the security team's age recipients first")]
+    EscrowOff,
     /// The audit record of a change could not be written, so the keyring
     /// file was put back as it was.
     #[error(
@@ -630,41 +706,100 @@ pub enum KeyAdminError {
     /// The command failed and its audit record could not be written either.
     #[error("{error}; its audit record could not be written either: {audit}")]
     AuditAfterFailure {
-        error: KeyringError,
+        error: Box<KeyAdminError>,
         audit: AuditError,
     },
 }
 
 impl KeyAdmin<'_> {
-    /// Creates key `name` with version 1 and writes one `create` record.
+    /// Creates key `name` with version 1 and writes one `create` record,
+    /// and with escrow on, its escrow copy and one `export` record.
     pub fn create(&self, name: &str) -> Result<u32, KeyAdminError> {
         let before = self.snapshot();
         let result = Keyring::load_or_empty(self.keyring_path).and_then(|mut keyring| {
-            keyring
-                .create_key(
-                    self.keyring_path,
-                    name,
-                    &mut rand::rngs::OsRng,
-                    &now_rfc3339(),
-                )
-                .map(|()| 1)
-        });
-        self.record("keys create", name, AuditAction::Create, result, before)
-    }
-
-    /// Adds a new current version to key `name` and writes one `rotate`
-    /// record.
-    pub fn rotate(&self, name: &str) -> Result<u32, KeyAdminError> {
-        let before = self.snapshot();
-        let result = Keyring::load(self.keyring_path).and_then(|mut keyring| {
-            keyring.rotate_key(
+            keyring.create_key(
                 self.keyring_path,
                 name,
                 &mut rand::rngs::OsRng,
                 &now_rfc3339(),
-            )
+            )?;
+            Ok((keyring, 1))
         });
-        self.record("keys rotate", name, AuditAction::Rotate, result, before)
+        self.change("keys create", name, AuditAction::Create, result, before)
+    }
+
+    /// Adds a new current version to key `name` and writes one `rotate`
+    /// record, and with escrow on, its escrow copy and one `export` record.
+    pub fn rotate(&self, name: &str) -> Result<u32, KeyAdminError> {
+        let before = self.snapshot();
+        let result = Keyring::load(self.keyring_path).and_then(|mut keyring| {
+            let version = keyring.rotate_key(
+                self.keyring_path,
+                name,
+                &mut rand::rngs::OsRng,
+                &now_rfc3339(),
+            )?;
+            Ok((keyring, version))
+        });
+        self.change("keys rotate", name, AuditAction::Rotate, result, before)
+    }
+
+    /// Writes the escrow copy of every key version that has none, with one
+    /// `export` record each, and returns the paths written.
+    pub fn escrow_missing(&self) -> Result<Vec<PathBuf>, KeyAdminError> {
+        let escrow = self.escrow.ok_or(KeyAdminError::EscrowOff)?;
+        let keyring = Keyring::load(self.keyring_path)?;
+        let mut written = Vec::new();
+        for (name, version) in keyring.versions() {
+            if escrow.exists(name, version.version) {
+                continue;
+            }
+            let result = escrow.seal(name, version);
+            let mut event = AuditEvent::new("keys escrow", name, AuditAction::Export);
+            event.key_version = Some(version.version);
+            event.outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+            match (result, self.auditor.record(event)) {
+                (Ok(path), Ok(_)) => written.push(path),
+                (Ok(path), Err(audit)) => {
+                    // An escrow copy without its record is removed.
+                    let _ = std::fs::remove_file(path);
+                    return Err(KeyAdminError::AuditAfterChange(audit));
+                }
+                (Err(error), Ok(_)) => return Err(KeyAdminError::Escrow(error)),
+                (Err(error), Err(audit)) => {
+                    return Err(KeyAdminError::AuditAfterFailure {
+                        error: Box::new(KeyAdminError::Escrow(error)),
+                        audit,
+                    })
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Adds a recovered key version to the keyring, creating the keyring
+    /// when it is missing, with one `import` record. Returns `false` when
+    /// the keyring already held that version with the same material.
+    pub fn import(&self, recovered: RecoveredVersion) -> Result<bool, KeyAdminError> {
+        let before = self.snapshot();
+        let name = recovered.name;
+        let version = recovered.version.version;
+        let result = Keyring::load_or_empty(self.keyring_path).and_then(|mut keyring| {
+            keyring.import_version(self.keyring_path, &name, recovered.version)
+        });
+        let mut event = AuditEvent::new("keys import", &name, AuditAction::Import);
+        event.key_version = Some(version);
+        event.outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+        match (result, self.auditor.record(event)) {
+            (Ok(added), Ok(_)) => Ok(added),
+            (Ok(false), Err(audit)) => Err(KeyAdminError::AuditAfterChange(audit)),
+            (Ok(true), Err(audit)) => Err(self.undo(audit, before, None)),
+            (Err(error), Ok(_)) => Err(KeyAdminError::Keyring(error)),
+            (Err(error), Err(audit)) => Err(KeyAdminError::AuditAfterFailure {
+                error: Box::new(KeyAdminError::Keyring(error)),
+                audit,
+            }),
+        }
     }
 
     /// Returns the keyring file's bytes, or `None` when there is no file.
@@ -686,25 +821,69 @@ impl KeyAdmin<'_> {
         }
     }
 
-    fn record(
+    /// Undoes a change whose audit record failed: removes its escrow copy
+    /// and puts the keyring back.
+    fn undo(
+        &self,
+        audit: AuditError,
+        before: Option<zeroize::Zeroizing<Vec<u8>>>,
+        escrow_copy: Option<&Path>,
+    ) -> KeyAdminError {
+        if let Some(path) = escrow_copy {
+            let _ = std::fs::remove_file(path);
+        }
+        match self.restore(before) {
+            Ok(()) => KeyAdminError::AuditAfterChange(audit),
+            Err(restore) => KeyAdminError::AuditAndRestore { audit, restore },
+        }
+    }
+
+    /// Escrows the version a command added and records the command. A
+    /// version whose escrow copy or records cannot be written is taken out
+    /// of the keyring again.
+    fn change(
         &self,
         command: &str,
         name: &str,
         action: AuditAction,
-        result: Result<u32, KeyringError>,
+        result: Result<(Keyring, u32), KeyringError>,
         before: Option<zeroize::Zeroizing<Vec<u8>>>,
     ) -> Result<u32, KeyAdminError> {
+        let result = result
+            .map_err(KeyAdminError::Keyring)
+            .and_then(|(keyring, version)| {
+                let Some(escrow) = self.escrow else {
+                    return Ok((version, None));
+                };
+                let added = keyring.version(name, version)?;
+                match escrow.seal(name, added) {
+                    Ok(path) => Ok((version, Some(path))),
+                    Err(escrow) => match self.restore(before.clone()) {
+                        Ok(()) => Err(KeyAdminError::Escrow(escrow)),
+                        Err(restore) => Err(KeyAdminError::EscrowAndRestore { escrow, restore }),
+                    },
+                }
+            });
+
         let mut event = AuditEvent::new(command, name, action);
-        event.key_version = result.as_ref().ok().copied();
+        event.key_version = result.as_ref().ok().map(|(version, _)| *version);
         event.outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
-        match (result, self.auditor.record(event)) {
-            (Ok(version), Ok(_)) => Ok(version),
-            (Ok(_), Err(audit)) => match self.restore(before) {
-                Ok(()) => Err(KeyAdminError::AuditAfterChange(audit)),
-                Err(restore) => Err(KeyAdminError::AuditAndRestore { audit, restore }),
-            },
-            (Err(error), Ok(_)) => Err(KeyAdminError::Keyring(error)),
-            (Err(error), Err(audit)) => Err(KeyAdminError::AuditAfterFailure { error, audit }),
+        let recorded = self.auditor.record(event).and_then(|_| match &result {
+            Ok((version, Some(_))) => {
+                let mut export = AuditEvent::new("keys escrow", name, AuditAction::Export);
+                export.key_version = Some(*version);
+                self.auditor.record(export).map(|_| ())
+            }
+            _ => Ok(()),
+        });
+        match (result, recorded) {
+            (Ok((version, _)), Ok(())) => Ok(version),
+            (Ok((_, copy)), Err(audit)) => Err(self.undo(audit, before, copy.as_deref())),
+            (Err(error), Ok(())) => Err(error),
+            (Err(error), Err(audit)) => Err(KeyAdminError::AuditAfterFailure {
+                error: Box::new(error),
+                audit,
+            }),
         }
     }
 }
@@ -893,6 +1072,7 @@ mod tests {
         let admin = KeyAdmin {
             keyring_path: &path,
             auditor: &auditor,
+            escrow: None,
         };
         assert_eq!(admin.create("main").unwrap(), 1);
         assert_eq!(admin.rotate("main").unwrap(), 2);
@@ -935,6 +1115,7 @@ mod tests {
         let admin = KeyAdmin {
             keyring_path: &path,
             auditor: &auditor,
+            escrow: None,
         };
         admin.create("main").unwrap();
         let before = std::fs::read(&path).unwrap();
@@ -960,12 +1141,194 @@ mod tests {
         let admin = KeyAdmin {
             keyring_path: &fresh,
             auditor: &auditor,
+            escrow: None,
         };
         admin.create("main").unwrap_err();
         assert!(
             !fresh.exists(),
             "a keyring without a record of its key stayed"
         );
+    }
+
+    fn escrow_to(dir: &Path) -> (Escrow, age::x25519::Identity) {
+        let identity = age::x25519::Identity::generate();
+        let escrow = Escrow::new(&dir.join("escrow"), &[identity.to_public().to_string()])
+            .unwrap()
+            .unwrap();
+        (escrow, identity)
+    }
+
+    /// Decrypts an escrow copy with `identity` into a recovered version.
+    fn open_copy(path: &Path, identity: &age::x25519::Identity) -> RecoveredVersion {
+        use std::io::Read;
+        let sealed = std::fs::read(path).unwrap();
+        let decryptor =
+            age::Decryptor::new_buffered(age::armor::ArmoredReader::new(&sealed[..])).unwrap();
+        let mut text = String::new();
+        decryptor
+            .decrypt(std::iter::once(identity as &dyn age::Identity))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        super::super::read_escrow_document("copy", &text).unwrap()
+    }
+
+    #[test]
+    fn admin_escrows_each_new_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (escrow, identity) = escrow_to(dir.path());
+        let (auditor, sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: Some(&escrow),
+        };
+        admin.create("main").unwrap();
+        admin.rotate("main").unwrap();
+
+        let keyring = Keyring::load(&path).unwrap();
+        for version in [1, 2] {
+            let recovered = open_copy(&escrow.path("main", version), &identity);
+            assert_eq!(recovered.name, "main");
+            assert_eq!(recovered.version.version, version);
+            assert_eq!(
+                recovered.version.key.expose(),
+                keyring.version("main", version).unwrap().key.expose()
+            );
+        }
+        let actions: Vec<(String, u64)> = sink
+            .records()
+            .iter()
+            .map(|r| {
+                (
+                    r["action"].as_str().unwrap().to_string(),
+                    r["key_version"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let expected = [("create", 1), ("export", 1), ("rotate", 2), ("export", 2)];
+        let expected: Vec<(String, u64)> =
+            expected.iter().map(|(a, v)| (a.to_string(), *v)).collect();
+        assert_eq!(actions, expected);
+    }
+
+    #[test]
+    fn admin_keeps_no_version_without_escrow_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (escrow, _identity) = escrow_to(dir.path());
+        let (auditor, sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: Some(&escrow),
+        };
+        admin.create("main").unwrap();
+        let before = std::fs::read(&path).unwrap();
+
+        // A file in place of the escrow directory makes every copy fail.
+        std::fs::remove_dir_all(escrow.dir()).unwrap();
+        std::fs::write(escrow.dir(), b"not a directory").unwrap();
+        let error = admin.rotate("main").unwrap_err();
+        assert!(matches!(error, KeyAdminError::Escrow(_)), "{error}");
+        assert_eq!(std::fs::read(&path).unwrap(), before, "the rotation stayed");
+        let last = sink.records().pop().unwrap();
+        assert_eq!(last["action"], "rotate");
+        assert_eq!(last["outcome"], "error");
+
+        // With the directory back, a failed audit record takes the version
+        // and its copy away again.
+        std::fs::remove_file(escrow.dir()).unwrap();
+        sink.fail.store(true, Ordering::SeqCst);
+        let error = admin.rotate("main").unwrap_err();
+        assert!(
+            matches!(error, KeyAdminError::AuditAfterChange(_)),
+            "{error}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert!(
+            !escrow.exists("main", 2),
+            "an unrecorded escrow copy stayed"
+        );
+    }
+
+    #[test]
+    fn admin_escrows_missing_and_imports_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (auditor, sink) = memory_auditor();
+        let unescrowed = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: None,
+        };
+        assert!(matches!(
+            unescrowed.escrow_missing(),
+            Err(KeyAdminError::EscrowOff)
+        ));
+        unescrowed.create("a").unwrap();
+        unescrowed.rotate("a").unwrap();
+        unescrowed.create("b").unwrap();
+
+        let (escrow, identity) = escrow_to(dir.path());
+        let admin = KeyAdmin {
+            escrow: Some(&escrow),
+            ..unescrowed
+        };
+        let written = admin.escrow_missing().unwrap();
+        assert_eq!(written.len(), 3);
+        assert!(admin.escrow_missing().unwrap().is_empty());
+        let exports = sink
+            .records()
+            .iter()
+            .filter(|r| r["action"] == "export")
+            .count();
+        assert_eq!(exports, 3);
+
+        // Recovery: a new keyring built from the copies alone holds the
+        // same material.
+        let original = Keyring::load(&path).unwrap();
+        let rebuilt_path = dir.path().join("rebuilt.json");
+        let rebuild = KeyAdmin {
+            keyring_path: &rebuilt_path,
+            ..admin
+        };
+        for (name, version) in [("a", 1), ("a", 2), ("b", 1)] {
+            let recovered = open_copy(&escrow.path(name, version), &identity);
+            assert!(rebuild.import(recovered).unwrap());
+        }
+        let again = open_copy(&escrow.path("a", 2), &identity);
+        assert!(
+            !rebuild.import(again).unwrap(),
+            "a second import changed the keyring"
+        );
+        let rebuilt = Keyring::load(&rebuilt_path).unwrap();
+        for (name, version) in original.versions() {
+            assert_eq!(
+                rebuilt.version(name, version.version).unwrap().key.expose(),
+                version.key.expose()
+            );
+        }
+        assert_eq!(rebuilt.current("a").unwrap().version, 2);
+
+        // Other material under a held version is refused.
+        let mut other = open_copy(&escrow.path("b", 1), &identity);
+        other.version.key = SecretKey::generate(&mut rand::rngs::OsRng);
+        let error = rebuild.import(other).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                KeyAdminError::Keyring(KeyringError::VersionConflict { .. })
+            ),
+            "{error}"
+        );
+        let imports = sink
+            .records()
+            .iter()
+            .filter(|r| r["action"] == "import")
+            .count();
+        assert_eq!(imports, 5);
     }
 
     #[test]

@@ -1,0 +1,378 @@
+//! Escrow copies of key versions, sealed to the security team.
+//!
+//! Each escrow copy is one file, `NAME.vVERSION.age` in the escrow
+//! directory: an ASCII-armored age file encrypted to every configured age
+//! X25519 recipient. Its plaintext is one JSON document that names the key
+//! and version and carries the key material, so that `age -d -i IDENTITY
+//! FILE` recovers the version without s3seal, and `s3seal keys import`
+//! puts recovered versions back into a keyring.
+
+use super::{is_valid_key_name, KeyVersion, SecretKey};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+const ESCROW_FORMAT: u32 = 1;
+/// The `kind` field of an escrow document, which distinguishes it from other
+/// JSON files that a recovering operator may have.
+const ESCROW_KIND: &str = "s3seal-key-escrow";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EscrowError {
+    #[error("escrow recipient {0:?} is not an age X25519 recipient (age1...)")]
+    Recipient(String),
+    #[error("failed to write escrow copy {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("failed to seal escrow copy {path}: {message}")]
+    Seal { path: PathBuf, message: String },
+    #[error("{origin} is not an s3seal escrow document: {message}")]
+    Document { origin: String, message: String },
+}
+
+/// The plaintext of an escrow copy.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EscrowDocument {
+    kind: String,
+    format: u32,
+    key: String,
+    version: u32,
+    created: String,
+    /// Base64 of the 32 key bytes.
+    material: String,
+}
+
+/// A key version read back from a decrypted escrow document.
+pub struct RecoveredVersion {
+    pub name: String,
+    pub version: KeyVersion,
+}
+
+impl std::fmt::Debug for RecoveredVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveredVersion")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+/// The escrow directory and the recipients that escrow copies are sealed to.
+pub struct Escrow {
+    dir: PathBuf,
+    recipients: Vec<age::x25519::Recipient>,
+}
+
+impl std::fmt::Debug for Escrow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Escrow")
+            .field("dir", &self.dir)
+            .field("recipients", &self.recipients.len())
+            .finish()
+    }
+}
+
+impl Escrow {
+    /// Parses the recipients. Returns `None` when there are none, which
+    /// turns escrow off.
+    pub fn new(dir: &Path, recipients: &[String]) -> Result<Option<Self>, EscrowError> {
+        if recipients.is_empty() {
+            return Ok(None);
+        }
+        let recipients = recipients
+            .iter()
+            .map(|text| {
+                text.trim()
+                    .parse::<age::x25519::Recipient>()
+                    .map_err(|_| EscrowError::Recipient(text.clone()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some(Self {
+            dir: dir.to_path_buf(),
+            recipients,
+        }))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Returns the path of the escrow copy of version `version` of `name`.
+    pub fn path(&self, name: &str, version: u32) -> PathBuf {
+        self.dir.join(format!("{name}.v{version}.age"))
+    }
+
+    /// Returns whether the escrow copy of a version exists.
+    pub fn exists(&self, name: &str, version: u32) -> bool {
+        self.path(name, version).exists()
+    }
+
+    /// Seals `version` of key `name` to every recipient and writes the
+    /// escrow copy through a temporary file renamed into place. Returns the
+    /// copy's path.
+    pub fn seal(&self, name: &str, version: &KeyVersion) -> Result<PathBuf, EscrowError> {
+        let path = self.path(name, version.version);
+        let document = EscrowDocument {
+            kind: ESCROW_KIND.into(),
+            format: ESCROW_FORMAT,
+            key: name.into(),
+            version: version.version,
+            created: version.created.clone(),
+            material: BASE64.encode(version.key.expose()),
+        };
+        let plaintext = Zeroizing::new(document_text(&document));
+        drop(Zeroizing::new(document.material));
+
+        let seal_error = |message: String| EscrowError::Seal {
+            path: path.clone(),
+            message,
+        };
+        let encryptor = age::Encryptor::with_recipients(
+            self.recipients.iter().map(|r| r as &dyn age::Recipient),
+        )
+        .map_err(|e| seal_error(e.to_string()))?;
+        let mut sealed = Vec::new();
+        let armor =
+            age::armor::ArmoredWriter::wrap_output(&mut sealed, age::armor::Format::AsciiArmor)
+                .map_err(|e| seal_error(e.to_string()))?;
+        let mut writer = encryptor
+            .wrap_output(armor)
+            .map_err(|e| seal_error(e.to_string()))?;
+        writer
+            .write_all(plaintext.as_bytes())
+            .map_err(|e| seal_error(e.to_string()))?;
+        writer
+            .finish()
+            .and_then(|armor| armor.finish())
+            .map_err(|e| seal_error(e.to_string()))?;
+
+        write_new_file(&path, &sealed).map_err(|source| EscrowError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    }
+}
+
+fn document_text(document: &EscrowDocument) -> String {
+    let mut text = serde_json::to_string_pretty(document).expect("the document serializes");
+    text.push('\n');
+    text
+}
+
+/// Reads a decrypted escrow document. `origin` names the file or stream in
+/// errors.
+pub fn read_document(origin: &str, text: &str) -> Result<RecoveredVersion, EscrowError> {
+    let error = |message: String| EscrowError::Document {
+        origin: origin.into(),
+        message,
+    };
+    let document: EscrowDocument = serde_json::from_str(text).map_err(|e| error(e.to_string()))?;
+    let document = WipedDocument(document);
+    if document.kind != ESCROW_KIND || document.format != ESCROW_FORMAT {
+        return Err(error(format!(
+            "kind {:?} format {} (expected {ESCROW_KIND:?} format {ESCROW_FORMAT})",
+            document.kind, document.format
+        )));
+    }
+    if !is_valid_key_name(&document.key) || document.version == 0 {
+        return Err(error(format!(
+            "key {:?} version {} is not a valid key version",
+            document.key, document.version
+        )));
+    }
+    let bytes = Zeroizing::new(
+        BASE64
+            .decode(document.material.as_bytes())
+            .map_err(|e| error(format!("material is not base64: {e}")))?,
+    );
+    let key = SecretKey::from_slice(&bytes)
+        .ok_or_else(|| error("material is not 32 bytes".to_string()))?;
+    Ok(RecoveredVersion {
+        name: document.key.clone(),
+        version: KeyVersion {
+            version: document.version,
+            created: document.created.clone(),
+            key,
+        },
+    })
+}
+
+/// Wipes the document's material when it is dropped.
+struct WipedDocument(EscrowDocument);
+
+impl std::ops::Deref for WipedDocument {
+    type Target = EscrowDocument;
+    fn deref(&self) -> &EscrowDocument {
+        &self.0
+    }
+}
+
+impl Drop for WipedDocument {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0.material);
+    }
+}
+
+/// Writes `bytes` to `path` with mode 0600 through a temporary file in the
+/// same directory, created with mode 0700 when missing.
+fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !dir.as_os_str().is_empty() && !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
+    }
+    let file_name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("escrow");
+    let temporary = dir.join(format!(".{file_name}.tmp"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let result = (|| {
+        let mut file = options.open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use age::secrecy::ExposeSecret;
+    use std::io::Read;
+
+    fn version(n: u32) -> KeyVersion {
+        KeyVersion {
+            version: n,
+            created: "2026-12-05T00:00:00Z".into(),
+            key: SecretKey::generate(&mut rand::rngs::OsRng),
+        }
+    }
+
+    fn open(identity: &age::x25519::Identity, sealed: &[u8]) -> Zeroizing<String> {
+        let decryptor =
+            age::Decryptor::new_buffered(age::armor::ArmoredReader::new(sealed)).unwrap();
+        let mut reader = decryptor
+            .decrypt(std::iter::once(identity as &dyn age::Identity))
+            .unwrap();
+        let mut text = Zeroizing::new(String::new());
+        reader.read_to_string(&mut text).unwrap();
+        text
+    }
+
+    #[test]
+    fn sealed_copy_opens_with_each_recipient() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = age::x25519::Identity::generate();
+        let second = age::x25519::Identity::generate();
+        let recipients = vec![
+            first.to_public().to_string(),
+            second.to_public().to_string(),
+        ];
+        let escrow = Escrow::new(&dir.path().join("escrow"), &recipients)
+            .unwrap()
+            .unwrap();
+        let key = version(3);
+        let path = escrow.seal("main", &key).unwrap();
+        assert_eq!(path, dir.path().join("escrow/main.v3.age"));
+
+        let sealed = std::fs::read(&path).unwrap();
+        assert!(sealed.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
+        let material = BASE64.encode(key.key.expose());
+        assert!(!String::from_utf8_lossy(&sealed).contains(&material));
+        for identity in [&first, &second] {
+            let text = open(identity, &sealed);
+            let recovered = read_document("copy", &text).unwrap();
+            assert_eq!(recovered.name, "main");
+            assert_eq!(recovered.version.version, 3);
+            assert_eq!(recovered.version.created, key.created);
+            assert_eq!(recovered.version.key.expose(), key.key.expose());
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn other_identity_cannot_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let recipient = age::x25519::Identity::generate();
+        let stranger = age::x25519::Identity::generate();
+        let escrow = Escrow::new(dir.path(), &[recipient.to_public().to_string()])
+            .unwrap()
+            .unwrap();
+        let path = escrow.seal("k", &version(1)).unwrap();
+        let sealed = std::fs::read(path).unwrap();
+        let decryptor =
+            age::Decryptor::new_buffered(age::armor::ArmoredReader::new(&sealed[..])).unwrap();
+        assert!(decryptor
+            .decrypt(std::iter::once(&stranger as &dyn age::Identity))
+            .is_err());
+        // The identity's secret is not part of what was written.
+        let secret = recipient.to_string();
+        assert!(!String::from_utf8_lossy(&sealed).contains(secret.expose_secret()));
+    }
+
+    #[test]
+    fn no_recipients_turns_escrow_off() {
+        assert!(Escrow::new(Path::new("x"), &[]).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_recipient_rejected() {
+        for text in ["age1nope", "ssh-ed25519 AAAA", ""] {
+            let error = Escrow::new(Path::new("x"), &[text.to_string()]).unwrap_err();
+            assert!(
+                matches!(error, EscrowError::Recipient(_)),
+                "{text}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn documents_checked_on_read() {
+        let good = r#"{"kind":"s3seal-key-escrow","format":1,"key":"main","version":2,
+            "created":"t","material":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#;
+        assert_eq!(read_document("good", good).unwrap().version.version, 2);
+        for (bad, why) in [
+            (good.replace("s3seal-key-escrow", "other"), "kind"),
+            (good.replace("\"format\":1", "\"format\":2"), "format"),
+            (good.replace("\"version\":2", "\"version\":0"), "version"),
+            (good.replace("\"main\"", "\"a/b\""), "key name"),
+            (good.replace("AAAA=", "AA=="), "material length"),
+            (good.replace("AAAA=", "!!!="), "material base64"),
+            (
+                good.replace("\"created\"", "\"extra\":1,\"created\""),
+                "unknown field",
+            ),
+        ] {
+            assert!(
+                matches!(
+                    read_document("bad", &bad),
+                    Err(EscrowError::Document { .. })
+                ),
+                "{why}"
+            );
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! Key escrow: every new key version is sealed to the security team's age
+//! recipient, and a keyring rebuilt from the escrow copies with the `age`
+//! command reads the objects written before the keyring was lost.
+
+mod common;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::{pattern, random_secret, read_audit_records, s3_client, write_private};
+use s3seal::config::Config;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const ACCESS_KEY_ID: &str = "ESCROWDRILL";
+
+/// Runs a command and returns its output. A missing program fails the test
+/// with a message that names it.
+fn run(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program} (install the age package): {e}"));
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn s3seal(args: &[&str], stdin: Option<&[u8]>) -> String {
+    let output = run(env!("CARGO_BIN_EXE_s3seal"), args, stdin);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "s3seal {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Makes an age identity with `age-keygen` and returns its recipient.
+fn age_identity(path: &Path) -> String {
+    let output = run("age-keygen", &["-o", path.to_str().unwrap()], None);
+    assert!(output.status.success(), "age-keygen failed: {output:?}");
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("# public key: "))
+        .expect("age-keygen wrote no public key")
+        .to_string()
+}
+
+/// Opens an escrow copy with `age -d` and returns its plaintext.
+fn age_decrypt(identity: &Path, copy: &Path) -> Vec<u8> {
+    let args = [
+        "-d",
+        "-i",
+        identity.to_str().unwrap(),
+        copy.to_str().unwrap(),
+    ];
+    let opened = run("age", &args, None);
+    assert!(opened.status.success(), "age -d failed: {opened:?}");
+    opened.stdout
+}
+
+struct Drill {
+    dir: tempfile::TempDir,
+    config_path: PathBuf,
+    config_toml: String,
+    secret: String,
+}
+
+impl Drill {
+    fn new(recipient: &str, dir: tempfile::TempDir) -> Self {
+        let root = dir.path();
+        let secret = random_secret();
+        write_private(&root.join("client-secret"), &secret);
+        let config_toml = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+
+[upstream]
+kind = "embedded"
+
+[embedded]
+data_dir = "{root}/store"
+credentials_file = "{root}/embedded-credentials"
+
+[keys]
+keyring_file = "{root}/keyring.json"
+escrow_recipients = ["{recipient}"]
+escrow_dir = "{root}/escrow"
+
+[audit]
+file = "{root}/audit.log"
+key_file = "{root}/audit-key"
+fsync = "never"
+
+[[clients]]
+access_key_id = "{ACCESS_KEY_ID}"
+secret_file = "{root}/client-secret"
+
+[[buckets]]
+match = "*"
+mode = "encrypt"
+key = "drill"
+"#,
+            root = root.display()
+        );
+        let config_path = root.join("config.toml");
+        std::fs::write(&config_path, &config_toml).unwrap();
+        Self {
+            dir,
+            config_path,
+            config_toml,
+            secret,
+        }
+    }
+
+    fn config(&self) -> &str {
+        self.config_path.to_str().unwrap()
+    }
+
+    /// Starts the proxy, runs `work` with a client of it, and stops it.
+    async fn with_proxy<F, Fut>(&self, work: F)
+    where
+        F: FnOnce(aws_sdk_s3::Client) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let config = Config::from_toml(&self.config_toml).unwrap();
+        let server = s3seal::server::spawn(config).await.unwrap();
+        let endpoint = format!("http://{}", server.plain_addr.unwrap());
+        work(s3_client(&endpoint, ACCESS_KEY_ID, &self.secret)).await;
+        server.shutdown().await;
+    }
+
+    fn escrow_copy(&self, version: u32) -> PathBuf {
+        self.dir.path().join(format!("escrow/drill.v{version}.age"))
+    }
+}
+
+#[tokio::test]
+async fn keyring_rebuilt_from_escrow_reads_old_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = dir.path().join("security-team.key");
+    let recipient = age_identity(&identity);
+    let drill = Drill::new(&recipient, dir);
+
+    let out = s3seal(&["keys", "create", "drill", "-c", drill.config()], None);
+    assert!(out.contains("wrote escrow copy"), "{out}");
+    assert!(drill.escrow_copy(1).exists());
+
+    let first = pattern(300_000, 1);
+    let second = pattern(70_000, 2);
+    drill
+        .with_proxy(|client| async move {
+            client.create_bucket().bucket("vault").send().await.unwrap();
+            client
+                .put_object()
+                .bucket("vault")
+                .key("under-v1")
+                .body(ByteStream::from(first.clone()))
+                .send()
+                .await
+                .unwrap();
+        })
+        .await;
+    s3seal(&["keys", "rotate", "drill", "-c", drill.config()], None);
+    assert!(drill.escrow_copy(2).exists());
+    drill
+        .with_proxy(|client| async move {
+            client
+                .put_object()
+                .bucket("vault")
+                .key("under-v2")
+                .body(ByteStream::from(second.clone()))
+                .send()
+                .await
+                .unwrap();
+        })
+        .await;
+
+    // The keyring is lost. The security team opens each copy with the age
+    // command and its identity, and the plaintext goes straight into a new
+    // keyring.
+    let keyring = drill.dir.path().join("keyring.json");
+    std::fs::remove_file(&keyring).unwrap();
+    for version in [1, 2] {
+        let copy = drill.escrow_copy(version);
+        let plaintext = age_decrypt(&identity, &copy);
+        let out = s3seal(
+            &["keys", "import", "-", "-c", drill.config()],
+            Some(&plaintext),
+        );
+        assert!(out.contains(&format!("version {version}")), "{out}");
+    }
+
+    let (first, second) = (pattern(300_000, 1), pattern(70_000, 2));
+    drill
+        .with_proxy(|client| async move {
+            for (key, expected) in [("under-v1", &first), ("under-v2", &second)] {
+                let body = client
+                    .get_object()
+                    .bucket("vault")
+                    .key(key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .body
+                    .collect()
+                    .await
+                    .unwrap()
+                    .into_bytes();
+                assert!(body[..] == expected[..], "{key} differs after recovery");
+            }
+        })
+        .await;
+
+    let actions: Vec<String> = read_audit_records(&drill.dir.path().join("audit.log"))
+        .iter()
+        .filter(|r| r["key_name"] == "drill")
+        .filter_map(|r| {
+            let action = r["action"].as_str()?;
+            matches!(action, "create" | "rotate" | "export" | "import")
+                .then(|| format!("{action} v{}", r["key_version"]))
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "create v1",
+            "export v1",
+            "rotate v2",
+            "export v2",
+            "import v1",
+            "import v2"
+        ]
+    );
+    let log = drill.dir.path().join("audit.log");
+    let out = s3seal(
+        &[
+            "audit",
+            "verify",
+            log.to_str().unwrap(),
+            "--config",
+            drill.config(),
+        ],
+        None,
+    );
+    assert!(out.starts_with("ok: "), "{out}");
+}
+
+#[tokio::test]
+async fn wrong_identity_cannot_open_escrow_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipient = age_identity(&dir.path().join("team.key"));
+    let stranger = dir.path().join("stranger.key");
+    age_identity(&stranger);
+    let drill = Drill::new(&recipient, dir);
+    s3seal(&["keys", "create", "drill", "-c", drill.config()], None);
+
+    let copy = drill.escrow_copy(1);
+    let opened = run(
+        "age",
+        &[
+            "-d",
+            "-i",
+            stranger.to_str().unwrap(),
+            copy.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!opened.status.success());
+    assert!(opened.stdout.is_empty());
+    let keyring = std::fs::read_to_string(drill.dir.path().join("keyring.json")).unwrap();
+    let material: serde_json::Value = serde_json::from_str(&keyring).unwrap();
+    let material = material["keys"]["drill"]["versions"][0]["material"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sealed = std::fs::read_to_string(&copy).unwrap();
+    assert!(sealed.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
+    assert!(!sealed.contains(&material));
+}
+
+#[test]
+fn bad_recipient_fails_config_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let drill = Drill::new("age1notarecipient", dir);
+    let output = run(
+        env!("CARGO_BIN_EXE_s3seal"),
+        &["config", "check", "-c", drill.config()],
+        None,
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("keys.escrow_recipients[0]"), "{stderr}");
+}
+
+#[tokio::test]
+async fn create_missing_key_gets_escrow_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = dir.path().join("team.key");
+    let recipient = age_identity(&identity);
+    let mut drill = Drill::new(&recipient, dir);
+    drill.config_toml = drill
+        .config_toml
+        .replace("[keys]\n", "[keys]\ncreate_missing = true\n");
+
+    drill.with_proxy(|_| async {}).await;
+
+    let copy = drill.escrow_copy(1);
+    let plaintext = age_decrypt(&identity, &copy);
+    let document: serde_json::Value = serde_json::from_slice(&plaintext).unwrap();
+    let keyring = std::fs::read_to_string(drill.dir.path().join("keyring.json")).unwrap();
+    let keyring: serde_json::Value = serde_json::from_str(&keyring).unwrap();
+    assert_eq!(document["key"], "drill");
+    assert_eq!(document["version"], 1);
+    assert_eq!(
+        document["material"],
+        keyring["keys"]["drill"]["versions"][0]["material"]
+    );
+    let actions: Vec<String> = read_audit_records(&drill.dir.path().join("audit.log"))
+        .iter()
+        .filter_map(|r| r["action"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(actions, ["create", "export"]);
+}
