@@ -370,6 +370,82 @@ async fn copy_rewraps_between_encrypting_buckets() {
 }
 
 #[tokio::test]
+async fn copy_onto_itself_needs_a_change() {
+    let h = Harness::start().await;
+    let data = pattern(5_000, 4);
+    for bucket in ["self-copy", "plain-self-copy"] {
+        let bucket = h.bucket(bucket).await;
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key("obj")
+            .metadata("k", "v")
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+
+        let error = h
+            .client
+            .copy_object()
+            .bucket(&bucket)
+            .key("obj")
+            .copy_source(format!("{bucket}/obj"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error_code(&error).as_deref(),
+            Some("InvalidRequest"),
+            "{bucket}"
+        );
+        assert_eq!(h.get(&bucket, "obj").await, data, "{bucket}");
+
+        // With REPLACE the copy goes ahead, which re-wraps an encrypted
+        // object under the key's current version.
+        h.client
+            .copy_object()
+            .bucket(&bucket)
+            .key("obj")
+            .copy_source(format!("{bucket}/obj"))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .metadata("k", "w")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(h.get(&bucket, "obj").await, data, "{bucket}");
+    }
+}
+
+#[tokio::test]
+async fn copy_from_missing_bucket_or_key() {
+    let h = Harness::start().await;
+    let target = h.bucket("copy-target").await;
+    let plain_target = h.bucket("plain-copy-target").await;
+    // A copy between passthrough buckets goes to the upstream as it is, so
+    // its error is the upstream's, and s3s-fs 0.14 returns NoSuchKey for a
+    // missing source bucket. Only the missing key is checked for it.
+    for (bucket, source, expected) in [
+        (&target, "no-such-bucket/obj", "NoSuchBucket"),
+        (&target, "copy-target/no-such-key", "NoSuchKey"),
+        (&target, "plain-no-such-bucket/obj", "NoSuchBucket"),
+        (&plain_target, "no-such-bucket/obj", "NoSuchBucket"),
+        (&plain_target, "plain-copy-target/no-such-key", "NoSuchKey"),
+    ] {
+        let error = h
+            .client
+            .copy_object()
+            .bucket(bucket)
+            .key("dst")
+            .copy_source(source)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&error).as_deref(), Some(expected), "{source}");
+    }
+}
+
+#[tokio::test]
 async fn copy_across_modes_streams_through() {
     let h = Harness::start().await;
     let sealed = h.bucket("modes-sealed").await;

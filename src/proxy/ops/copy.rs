@@ -119,6 +119,7 @@ pub(crate) async fn copy_object(
         ));
     }
     sealed::reject_seal_metadata(&ctx.parts.headers)?;
+    check_changes_object(ctx, &source)?;
     let result = match (&source_policy, target_policy) {
         (BucketPolicy::Passthrough { .. }, BucketPolicy::Passthrough { .. }) => {
             return forward::forward(ctx, auth, body, false).await
@@ -141,6 +142,30 @@ pub(crate) async fn copy_object(
         }
         other => other,
     }
+}
+
+/// Rejects a copy of an object onto itself that changes nothing, as S3
+/// does. Re-wrapping an object under a new key version is such a copy with
+/// `x-amz-metadata-directive: REPLACE`.
+fn check_changes_object(ctx: &Context<'_>, source: &CopySource) -> Result<(), S3Error> {
+    let headers = &ctx.parts.headers;
+    let same_object =
+        source.bucket == ctx.bucket() && source.key == ctx.key() && source.version_id.is_none();
+    let changes = replaces_metadata(headers)
+        || headers.contains_key("x-amz-storage-class")
+        || headers.contains_key("x-amz-website-redirect-location")
+        || headers
+            .keys()
+            .any(|name| name.as_str().starts_with("x-amz-server-side-encryption"));
+    if same_object && !changes {
+        return Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself \
+             without changing the object's metadata, storage class, website redirect location \
+             or encryption attributes.",
+        ));
+    }
+    Ok(())
 }
 
 fn replaces_metadata(headers: &HeaderMap) -> bool {
@@ -239,7 +264,7 @@ async fn open_source(
     if !matches!(source_policy, BucketPolicy::Encrypt { .. }) {
         let response = read_source(ctx, source, Method::GET, false, range).await?;
         if !response.status().is_success() {
-            return Err(source_failure(response.status()));
+            return Err(source_failure(ctx, source, response.status()).await);
         }
         let (parts, body) = response.into_parts();
         check_copy_source_conditions(&ctx.parts.headers, &parts.headers, false)?;
@@ -268,7 +293,9 @@ async fn open_source(
             check_copy_source_conditions(&ctx.parts.headers, &opened.headers, true)?;
             Ok((opened.headers, opened.len, opened.body))
         }
-        super::read::ReadOutcome::Upstream(response) => Err(source_failure(response.status())),
+        super::read::ReadOutcome::Upstream(response) => {
+            Err(source_failure(ctx, source, response.status()).await)
+        }
     }
 }
 
@@ -444,9 +471,15 @@ fn copy_result(element: &str, etag_value: &str) -> (HeaderMap, String) {
     (headers, xml)
 }
 
-/// Maps a failed source read to the error S3 gives for a copy.
-fn source_failure(status: StatusCode) -> S3Error {
+/// Maps a failed source read to the error S3 returns for a copy. A 404 costs
+/// one HEAD of the source bucket to distinguish a missing bucket from a
+/// missing key, because the HEAD of an object has no error document.
+async fn source_failure(ctx: &Context<'_>, source: &CopySource, status: StatusCode) -> S3Error {
     match status {
+        StatusCode::NOT_FOUND if bucket_missing(ctx, &source.bucket).await => S3Error::new(
+            ErrorCode::NoSuchBucket,
+            "The specified bucket does not exist",
+        ),
         StatusCode::NOT_FOUND => S3Error::new(
             ErrorCode::NoSuchKey,
             "The specified copy source key does not exist.",
@@ -465,6 +498,24 @@ fn source_failure(status: StatusCode) -> S3Error {
     }
 }
 
+/// Returns whether the upstream returns 404 for a HEAD of `bucket`. Any
+/// other outcome, a failed request included, counts as present.
+async fn bucket_missing(ctx: &Context<'_>, bucket: &str) -> bool {
+    let request = UpstreamRequest {
+        method: Method::HEAD,
+        bucket: Some(bucket.to_string()),
+        key: None,
+        query: String::new(),
+        headers: HeaderMap::new(),
+        content_length: None,
+    };
+    ctx.proxy
+        .upstream
+        .send(request, upstream::empty_body())
+        .await
+        .is_ok_and(|response| response.status() == StatusCode::NOT_FOUND)
+}
+
 async fn rewrap_copy(
     ctx: &Context<'_>,
     source: &CopySource,
@@ -472,7 +523,7 @@ async fn rewrap_copy(
 ) -> Result<Response<ProxyBody>, S3Error> {
     let head = read_source(ctx, source, Method::HEAD, true, None).await?;
     if !head.status().is_success() {
-        return Err(source_failure(head.status()));
+        return Err(source_failure(ctx, source, head.status()).await);
     }
     let source_headers = head.into_parts().0.headers;
     check_copy_source_conditions(&ctx.parts.headers, &source_headers, true)?;
