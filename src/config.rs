@@ -392,10 +392,30 @@ pub const ANY_CLIENT: &str = "*";
 /// A configuration error that names the field and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("failed to load configuration: {0}")]
+    #[error("failed to load configuration: {}", describe_load_error(.0))]
     Load(#[from] Box<figment::Error>),
     #[error("invalid configuration: {field}: {message}")]
     Invalid { field: String, message: String },
+}
+
+/// Formats every error of a failed extraction as figment does, but names
+/// the key by its path alone, without figment's `default.` profile prefix.
+fn describe_load_error(error: &figment::Error) -> String {
+    let mut messages = Vec::new();
+    for error in error.clone() {
+        let mut message = error.kind.to_string();
+        if !error.path.is_empty() {
+            message.push_str(&format!(" for key {:?}", error.path.join(".")));
+        }
+        if let Some(metadata) = &error.metadata {
+            match &metadata.source {
+                Some(source) => message.push_str(&format!(" in {source} {}", metadata.name)),
+                None => message.push_str(&format!(" in {}", metadata.name)),
+            }
+        }
+        messages.push(message);
+    }
+    messages.join("; ")
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -796,6 +816,8 @@ mod tests {
         let text = format!("{MINIMAL}\n[server]\nlisten_port = 3\n");
         let err = Config::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("listen_port"), "{err}");
+        assert!(err.contains("for key \"server.listen_port\""), "{err}");
+        assert!(!err.contains("default."), "{err}");
     }
 
     #[test]
