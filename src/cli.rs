@@ -58,7 +58,8 @@ pub enum KeysCommand {
     /// running server holds a lock on that log, so stop the server first;
     /// it loads the keyring only at start anyway.
     Create {
-        /// Key name: 1 to 64 letters, digits, '.', '_' or '-'.
+        /// Key name: 1 to 64 letters, digits, '.', '_' or '-', starting
+        /// with a letter or digit.
         name: String,
         /// Configuration file that names the keyring and the audit log.
         #[arg(long, short, default_value = "config.toml")]
@@ -289,12 +290,16 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             let change = open_for_key_change(&config, keyring)?;
             let admin = change.admin();
             for file in &files {
-                let origin = file.display().to_string();
-                let text =
-                    read_secret_input(file).map_err(|e| format!("failed to read {origin}: {e}"))?;
+                let origin = match file.as_os_str() == "-" {
+                    true => "standard input".to_string(),
+                    false => file.display().to_string(),
+                };
+                let text = read_secret_input(file).map_err(|e| format!("{origin}: {e}"))?;
                 let recovered = read_escrow_document(&origin, &text).map_err(|e| e.to_string())?;
                 let (name, version) = (recovered.name.clone(), recovered.version.version);
-                let added = admin.import(recovered).map_err(|e| e.to_string())?;
+                let added = admin
+                    .import(recovered)
+                    .map_err(|e| format!("{origin}: {e}"))?;
                 if added {
                     print_line!(
                         "imported key {name:?} version {version} into {}",
@@ -302,6 +307,12 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
                     );
                 } else {
                     print_line!("key {name:?} version {version} is already in the keyring");
+                }
+                if file.as_os_str() != "-" {
+                    eprintln!(
+                        "warning: {origin} contains key material in plaintext; delete it once \
+                         the keyring is backed up"
+                    );
                 }
             }
             Ok(())
@@ -355,17 +366,27 @@ impl KeyChange {
     }
 }
 
-/// Reads a file, or standard input for `-`, into a string that is wiped
-/// when dropped.
-fn read_secret_input(path: &Path) -> std::io::Result<zeroize::Zeroizing<String>> {
+/// Reads a decrypted escrow copy from a file, or from standard input for
+/// `-`, into a string that is wiped when dropped.
+fn read_secret_input(path: &Path) -> Result<zeroize::Zeroizing<String>, String> {
     use std::io::Read;
-    let mut text = zeroize::Zeroizing::new(String::with_capacity(4096));
-    if path.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text)?;
-    } else {
-        std::fs::File::open(path)?.read_to_string(&mut text)?;
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(4096));
+    let read = match path.as_os_str() == "-" {
+        true => std::io::stdin().read_to_end(&mut bytes),
+        false => std::fs::File::open(path).and_then(|mut file| file.read_to_end(&mut bytes)),
+    };
+    read.map_err(|e| format!("failed to read: {e}"))?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(zeroize::Zeroizing::new(text.to_string())),
+        Err(_) if bytes.starts_with(b"age-encryption.org/") => {
+            Err("it is still age-encrypted; decrypt it with `age -d -i IDENTITY COPY` first".into())
+        }
+        Err(_) => Err(
+            "it is not text, so it is not a decrypted escrow copy; decrypt the copy with \
+             `age -d -i IDENTITY COPY` first"
+                .into(),
+        ),
     }
-    Ok(text)
 }
 
 fn open_for_key_change(
@@ -526,7 +547,7 @@ fn print_escrow(config: &Config) -> Result<(), CommandError> {
         return Ok(());
     };
     print_line!(
-        "key escrow: {} recipients, copies in {}",
+        "key escrow: {} recipient(s), copies in {}",
         keys.escrow_recipients.len(),
         escrow.dir().display()
     );

@@ -618,7 +618,7 @@ impl Config {
                 (BucketMode::Encrypt, Some(key)) if !crate::keys::is_valid_key_name(key) => {
                     return Err(invalid(
                         format!("{field}.key"),
-                        format!("{key:?} is not a valid key name (letters, digits, '.', '_', '-')"),
+                        format!("{key:?} is not a valid key name (1 to 64 letters, digits, '.', '_', '-', starting with a letter or digit)"),
                     ))
                 }
                 (BucketMode::Passthrough | BucketMode::Deny, Some(_)) => {
@@ -681,12 +681,19 @@ impl Config {
     fn validate_escrow(&self) -> Result<(), ConfigError> {
         let keys = &self.keys;
         for (i, recipient) in keys.escrow_recipients.iter().enumerate() {
-            if crate::keys::Escrow::new(&keys.escrow_dir, std::slice::from_ref(recipient)).is_err()
-            {
-                return Err(invalid(
-                    format!("keys.escrow_recipients[{i}]"),
-                    format!("{recipient:?} is not an age X25519 recipient; age-keygen prints one as \"Public key: age1...\""),
-                ));
+            let field = format!("keys.escrow_recipients[{i}]");
+            match crate::keys::Escrow::new(&keys.escrow_dir, std::slice::from_ref(recipient)) {
+                Ok(_) => {}
+                // The message of this error does not contain the value.
+                Err(error @ crate::keys::EscrowError::SecretKeyAsRecipient) => {
+                    return Err(invalid(field, error.to_string()))
+                }
+                Err(_) => {
+                    return Err(invalid(
+                        field,
+                        format!("{recipient:?} is not an age X25519 recipient; age-keygen prints one as \"Public key: age1...\""),
+                    ))
+                }
             }
         }
         if !keys.escrow_recipients.is_empty() && keys.escrow_dir.as_os_str().is_empty() {
@@ -818,6 +825,16 @@ mod tests {
         assert!(err.contains("listen_port"), "{err}");
         assert!(err.contains("for key \"server.listen_port\""), "{err}");
         assert!(!err.contains("default."), "{err}");
+    }
+
+    #[test]
+    fn escrow_secret_key_never_printed() {
+        let secret = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
+        let text = format!("{MINIMAL}\n[keys]\nescrow_recipients = [\"{secret}\"]\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("keys.escrow_recipients[0]"), "{err}");
+        assert!(err.contains("secret key"), "{err}");
+        assert!(!err.contains("QQQQ"), "{err}");
     }
 
     #[test]

@@ -327,4 +327,18 @@ async fn create_missing_key_gets_escrow_copy() {
         .filter_map(|r| r["action"].as_str().map(str::to_string))
         .collect();
     assert_eq!(actions, ["create", "export"]);
+
+    // With the keyring lost, a start does not make a new version 1 that
+    // would replace the escrowed one.
+    let sealed = std::fs::read(&copy).unwrap();
+    std::fs::remove_file(drill.dir.path().join("keyring.json")).unwrap();
+    let config = Config::from_toml(&drill.config_toml).unwrap();
+    let error = s3seal::server::spawn(config)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("already exists"), "{error}");
+    assert!(error.contains("keys import"), "{error}");
+    assert_eq!(std::fs::read(&copy).unwrap(), sealed);
 }

@@ -24,11 +24,25 @@ const ESCROW_KIND: &str = "s3seal-key-escrow";
 pub enum EscrowError {
     #[error("escrow recipient {0:?} is not an age X25519 recipient (age1...)")]
     Recipient(String),
-    #[error("failed to write escrow copy {path}: {source}")]
+    /// The value is an age identity, which is never printed.
+    #[error(
+        "an escrow recipient is an age secret key (AGE-SECRET-KEY-1...); configure its \
+         public key (age1..., printed by `age-keygen -y`) and keep the secret key away from s3seal"
+    )]
+    SecretKeyAsRecipient,
+    #[error(
+        "failed to write escrow copy {path}: {source}; check that the escrow directory exists \
+         or can be created, and that this user may write to it"
+    )]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "escrow copy {path} already exists, so the keyring lacks versions that were escrowed \
+         before; import them with `age -d -i IDENTITY COPY | s3seal keys import -` first"
+    )]
+    Exists { path: PathBuf },
     #[error("failed to seal escrow copy {path}: {message}")]
     Seal { path: PathBuf, message: String },
     #[error("{origin} is not an s3seal escrow document: {message}")]
@@ -88,9 +102,12 @@ impl Escrow {
         let recipients = recipients
             .iter()
             .map(|text| {
-                text.trim()
-                    .parse::<age::x25519::Recipient>()
-                    .map_err(|_| EscrowError::Recipient(text.clone()))
+                let text = text.trim();
+                if text.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+                    return Err(EscrowError::SecretKeyAsRecipient);
+                }
+                text.parse::<age::x25519::Recipient>()
+                    .map_err(|_| EscrowError::Recipient(text.to_string()))
             })
             .collect::<Result<_, _>>()?;
         Ok(Some(Self {
@@ -113,10 +130,22 @@ impl Escrow {
         self.path(name, version).exists()
     }
 
+    /// Fails when the escrow copy of a version exists already, which means
+    /// the keyring lacks an escrowed version that a new one would replace.
+    pub fn check_free(&self, name: &str, version: u32) -> Result<(), EscrowError> {
+        let path = self.path(name, version);
+        match path.exists() {
+            true => Err(EscrowError::Exists { path }),
+            false => Ok(()),
+        }
+    }
+
     /// Seals `version` of key `name` to every recipient and writes the
-    /// escrow copy through a temporary file renamed into place. Returns the
-    /// copy's path.
+    /// escrow copy through a temporary file linked into place. Returns the
+    /// copy's path. An existing copy is never replaced, because it may be
+    /// the only copy of a version that the keyring lost.
     pub fn seal(&self, name: &str, version: &KeyVersion) -> Result<PathBuf, EscrowError> {
+        self.check_free(name, version.version)?;
         let path = self.path(name, version.version);
         let document = EscrowDocument {
             kind: ESCROW_KIND.into(),
@@ -152,11 +181,13 @@ impl Escrow {
             .and_then(|armor| armor.finish())
             .map_err(|e| seal_error(e.to_string()))?;
 
-        write_new_file(&path, &sealed).map_err(|source| EscrowError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(path)
+        match write_new_file(&path, &sealed) {
+            Ok(()) => Ok(path),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(EscrowError::Exists { path })
+            }
+            Err(source) => Err(EscrowError::Write { path, source }),
+        }
     }
 }
 
@@ -173,6 +204,22 @@ pub fn read_document(origin: &str, text: &str) -> Result<RecoveredVersion, Escro
         origin: origin.into(),
         message,
     };
+
+    let start = text.trim_start();
+    if start.is_empty() {
+        return Err(error(
+            "it is empty; check that `age -d` succeeded".to_string(),
+        ));
+    }
+    if start.starts_with("-----BEGIN AGE ENCRYPTED FILE-----")
+        || start.starts_with("age-encryption.org/")
+    {
+        return Err(error(
+            "it is still age-encrypted; decrypt it with `age -d -i IDENTITY COPY` first"
+                .to_string(),
+        ));
+    }
+
     let document: EscrowDocument = serde_json::from_str(text).map_err(|e| error(e.to_string()))?;
     let document = WipedDocument(document);
     if document.kind != ESCROW_KIND || document.format != ESCROW_FORMAT {
@@ -181,12 +228,21 @@ pub fn read_document(origin: &str, text: &str) -> Result<RecoveredVersion, Escro
             document.kind, document.format
         )));
     }
-    if !is_valid_key_name(&document.key) || document.version == 0 {
+
+    if !is_valid_key_name(&document.key) {
+        return Err(error(format!("{:?} is not a valid key name", document.key)));
+    }
+    if document.version == 0 {
+        return Err(error("version 0 is not a valid key version".to_string()));
+    }
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    if time::OffsetDateTime::parse(&document.created, rfc3339).is_err() {
         return Err(error(format!(
-            "key {:?} version {} is not a valid key version",
-            document.key, document.version
+            "created {:?} is not an RFC 3339 time",
+            document.created
         )));
     }
+
     let bytes = Zeroizing::new(
         BASE64
             .decode(document.material.as_bytes())
@@ -220,8 +276,9 @@ impl Drop for WipedDocument {
     }
 }
 
-/// Writes `bytes` to `path` with mode 0600 through a temporary file in the
-/// same directory, created with mode 0700 when missing.
+/// Writes `bytes` to a new file `path` with mode 0600 through a temporary
+/// file in the same directory, created with mode 0700 when missing. The
+/// hard link that puts the file in place fails when `path` exists.
 fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     if !dir.as_os_str().is_empty() && !dir.exists() {
@@ -244,11 +301,9 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut file = options.open(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        std::fs::rename(&temporary, path)
+        std::fs::hard_link(&temporary, path)
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
+    let _ = std::fs::remove_file(&temporary);
     result
 }
 
@@ -352,13 +407,20 @@ mod tests {
     #[test]
     fn documents_checked_on_read() {
         let good = r#"{"kind":"s3seal-key-escrow","format":1,"key":"main","version":2,
-            "created":"t","material":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#;
+            "created":"2026-12-05T00:00:00Z","material":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#;
         assert_eq!(read_document("good", good).unwrap().version.version, 2);
         for (bad, why) in [
             (good.replace("s3seal-key-escrow", "other"), "kind"),
             (good.replace("\"format\":1", "\"format\":2"), "format"),
             (good.replace("\"version\":2", "\"version\":0"), "version"),
             (good.replace("\"main\"", "\"a/b\""), "key name"),
+            (good.replace("\"main\"", "\".hidden\""), "hidden key name"),
+            (good.replace("2026-12-05T00:00:00Z", "yesterday"), "created"),
+            (String::new(), "empty"),
+            (
+                "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n".to_string(),
+                "still encrypted",
+            ),
             (good.replace("AAAA=", "AA=="), "material length"),
             (good.replace("AAAA=", "!!!="), "material base64"),
             (

@@ -35,11 +35,14 @@ pub enum KeyringError {
     VersionNotFound { name: String, version: u32 },
     #[error("key {0:?} has reached the maximum version number")]
     VersionsExhausted(String),
-    #[error("key {name:?} already has a version {version} with other material")]
+    #[error(
+        "key {name:?} already has a version {version} with other material, so this copy \
+         belongs to another keyring; import it into a new keyring with --keyring"
+    )]
     VersionConflict { name: String, version: u32 },
     #[error("key {0:?} already exists")]
     KeyExists(String),
-    #[error("{0:?} is not a valid key name (1 to 64 letters, digits, '.', '_', '-')")]
+    #[error("{0:?} is not a valid key name (1 to 64 letters, digits, '.', '_', '-', starting with a letter or digit)")]
     InvalidName(String),
 }
 

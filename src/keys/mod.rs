@@ -31,9 +31,11 @@ pub use service::{
 };
 
 /// Returns whether `name` can name a key-encryption key: 1 to 64 ASCII
-/// letters, digits, `.`, `_` or `-`. Names are stored in object metadata.
+/// letters, digits, `.`, `_` or `-`, starting with a letter or digit so
+/// that no escrow copy is a hidden file. Names are stored in object
+/// metadata.
 pub fn is_valid_key_name(name: &str) -> bool {
-    !name.is_empty()
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.len() <= 64
         && name
             .bytes()

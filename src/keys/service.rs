@@ -282,6 +282,11 @@ impl KeyService {
         name: &str,
         escrow: Option<&Escrow>,
     ) -> Result<(), KeyServiceError> {
+        if let Some(escrow) = escrow {
+            // A copy of version 1 without the key means the keyring was
+            // lost, and a new version 1 must not replace the escrowed one.
+            escrow.check_free(name, 1)?;
+        }
         let context = AccessContext::command("serve");
         let mut keyring = self.keyring.clone();
         let created = keyring
@@ -870,7 +875,7 @@ impl KeyAdmin<'_> {
         event.outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
         let recorded = self.auditor.record(event).and_then(|_| match &result {
             Ok((version, Some(_))) => {
-                let mut export = AuditEvent::new("keys escrow", name, AuditAction::Export);
+                let mut export = AuditEvent::new(command, name, AuditAction::Export);
                 export.key_version = Some(*version);
                 self.auditor.record(export).map(|_| ())
             }
@@ -1251,6 +1256,51 @@ mod tests {
             !escrow.exists("main", 2),
             "an unrecorded escrow copy stayed"
         );
+    }
+
+    #[test]
+    fn admin_never_replaces_escrow_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (escrow, identity) = escrow_to(dir.path());
+        let (auditor, _sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: Some(&escrow),
+        };
+        admin.create("main").unwrap();
+        admin.rotate("main").unwrap();
+        let copies = [1, 2].map(|version| std::fs::read(escrow.path("main", version)).unwrap());
+
+        // The keyring is lost: a new key or version under an escrowed
+        // number fails and leaves the copies as they were.
+        std::fs::remove_file(&path).unwrap();
+        let error = admin.create("main").unwrap_err();
+        assert!(
+            matches!(error, KeyAdminError::Escrow(EscrowError::Exists { .. })),
+            "{error}"
+        );
+        assert!(!path.exists(), "a keyring with a new version 1 stayed");
+
+        let recovered = open_copy(&escrow.path("main", 1), &identity);
+        assert!(admin.import(recovered).unwrap());
+        let error = admin.rotate("main").unwrap_err();
+        assert!(
+            matches!(error, KeyAdminError::Escrow(EscrowError::Exists { .. })),
+            "{error}"
+        );
+        assert_eq!(
+            Keyring::load(&path)
+                .unwrap()
+                .current("main")
+                .unwrap()
+                .version,
+            1
+        );
+        for (version, copy) in [1, 2].into_iter().zip(&copies) {
+            assert_eq!(&std::fs::read(escrow.path("main", version)).unwrap(), copy);
+        }
     }
 
     #[test]
