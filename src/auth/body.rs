@@ -18,11 +18,14 @@ pin_project! {
     /// A request body whose bytes are the decoded plaintext, verified
     /// against everything the request declared about it.
     ///
-    /// Data frames are passed on as they arrive. A check that can only
-    /// finish at the end (length, digests, trailers, the last chunk
-    /// signature) reports its error in place of the end of stream. So a
-    /// consumer that completes an upload only after `Poll::Ready(None)`
-    /// never completes a failed one. After an error the body ends.
+    /// Data frames are passed on as they arrive, except the one that
+    /// completes the declared length. That frame waits until the checks
+    /// that can only finish at the end (length, digests, trailers, the last
+    /// chunk signature) have passed. A failed check is reported in its
+    /// place. So a consumer never sees the whole declared length of a
+    /// failed body, and an upstream that receives a forwarded body with
+    /// its Content-Length never completes a failed upload. After an error
+    /// the body ends.
     pub struct VerifiedBody<B> {
         #[pin]
         inner: B,
@@ -32,6 +35,9 @@ pin_project! {
         checks: Vec<DigestCheck>,
         declared_len: Option<u64>,
         received: u64,
+        // The data that completed the declared length, until the checks at
+        // the end have passed.
+        final_frame: Option<Bytes>,
         finished: bool,
     }
 }
@@ -50,6 +56,7 @@ impl<B> VerifiedBody<B> {
             checks,
             declared_len,
             received: 0,
+            final_frame: None,
             finished: false,
         }
     }
@@ -79,6 +86,11 @@ fn account(
         check.update(data);
     }
     Ok(())
+}
+
+/// Returns whether the data received so far completes the declared length.
+fn completes(declared_len: Option<u64>, received: u64) -> bool {
+    declared_len == Some(received)
 }
 
 /// Runs the end-of-body checks: the encoding ended properly, the length
@@ -147,6 +159,10 @@ where
                         Ok(decoded)
                     });
                     match result {
+                        Ok(Some(data)) if completes(*this.declared_len, *this.received) => {
+                            *this.final_frame = Some(data);
+                            continue;
+                        }
                         Ok(Some(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
                         Ok(None) => continue,
                         Err(error) => {
@@ -177,6 +193,10 @@ where
                         *this.finished = true;
                         return Poll::Ready(Some(Err(error)));
                     }
+                    if completes(*this.declared_len, *this.received) {
+                        *this.final_frame = Some(data);
+                        continue;
+                    }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Some(Err(error)) => {
@@ -196,9 +216,10 @@ where
                         *this.declared_len,
                         this.checks,
                     );
-                    return match result {
-                        Ok(()) => Poll::Ready(None),
-                        Err(error) => Poll::Ready(Some(Err(error))),
+                    return match (result, this.final_frame.take()) {
+                        (Ok(()), Some(data)) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                        (Ok(()), None) => Poll::Ready(None),
+                        (Err(error), _) => Poll::Ready(Some(Err(error))),
                     };
                 }
             }
