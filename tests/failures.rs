@@ -505,3 +505,47 @@ async fn half_closed_client_gets_response() {
         &get[..300]
     );
 }
+
+#[tokio::test]
+async fn rejected_upload_closes_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let h = Harness::start().await;
+    for name in ["expect-sealed", "plain-expect"] {
+        let bucket = h.bucket(name).await;
+        // A key with a `..` segment is rejected before the body is read.
+        let url = format!("{}/{bucket}/a/../b", h.endpoint);
+        let headers = reqwest_lite::sign_headers(
+            "PUT",
+            &url,
+            &[("content-length", "4"), ("expect", "100-continue")],
+            common::ACCESS_KEY_ID,
+            &h.secret,
+        );
+        let mut head = format!("PUT /{bucket}/a/../b HTTP/1.1\r\n");
+        for (header, value) in &headers {
+            head.push_str(&format!("{header}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+
+        // The client waits for 100 Continue and sends no body, as botocore
+        // does when a final status arrives first.
+        let address = h.endpoint.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            stream.read_to_end(&mut response),
+        )
+        .await;
+        let response = String::from_utf8_lossy(&response);
+        assert!(
+            read.is_ok(),
+            "{name}: the connection stayed open: {response}"
+        );
+        assert!(response.starts_with("HTTP/1.1 400"), "{name}: {response}");
+        assert!(response.contains("connection: close"), "{name}: {response}");
+        assert!(!response.contains("100 Continue"), "{name}: {response}");
+    }
+}

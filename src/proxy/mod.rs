@@ -77,6 +77,7 @@ pub async fn handle(
         let is_head = request.method() == Method::HEAD;
         let method = request.method().clone();
         let close_after = expects_continue_without_body(request.headers());
+        let declares_body = declares_body(request.headers());
         let started = std::time::Instant::now();
         let mut unanswered = Unanswered {
             request_id: &request_id,
@@ -125,7 +126,7 @@ pub async fn handle(
         if let Ok(value) = http::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-amz-request-id", value);
         }
-        if close_after {
+        if close_after || (declares_body && response.status().as_u16() >= 400) {
             response
                 .headers_mut()
                 .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
@@ -285,6 +286,20 @@ fn expects_continue_without_body(headers: &http::HeaderMap) -> bool {
             .get(http::header::CONTENT_LENGTH)
             .is_none_or(|value| value.as_bytes() == b"0");
     expects && empty
+}
+
+/// Returns whether a request announces a non-empty body.
+///
+/// An error response may leave such a body unread, and a client that sent
+/// `Expect: 100-continue` then never sends it. hyper cannot tell where the
+/// next request starts, so the connection closes after the response:
+/// botocore clients otherwise read the next response out of step, or
+/// find the connection closed under their next request.
+fn declares_body(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|value| value.as_bytes() != b"0")
 }
 
 /// Returns a new random request id: 16 uppercase hex digits, like S3's.

@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import io
 
 import botocore.exceptions
 import pytest
@@ -78,3 +79,24 @@ def test_relayed_error_id_in_log(stack, s3_http, enc_bucket):
     lines = [line for line in log.splitlines() if reported in line]
     assert len(lines) == 1, f"request id {reported} is in {len(lines)} log lines"
     assert "status=404" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("bucket_kind", ["enc", "plain"])
+def test_rejected_upload_keeps_connection_in_step(s3_http, make_bucket, bucket_kind):
+    # botocore sends "Expect: 100-continue" with a file body and sends no
+    # body when a final status comes first. The valid upload that follows
+    # on the same pool of connections must not see the rejected one.
+    bucket = make_bucket(bucket_kind)
+    failures = []
+    for round_number in range(100):
+        error = client_error(
+            lambda: s3_http.put_object(Bucket=bucket, Key="a/../b", Body=io.BytesIO(b"xxxx"))
+        )
+        assert error["code"] == "InvalidArgument", error
+        try:
+            s3_http.put_object(Bucket=bucket, Key="ok", Body=io.BytesIO(b"hello"))
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as caught:
+            failures.append(f"round {round_number}: {caught!r}")
+
+    assert failures == []
+    assert s3_http.get_object(Bucket=bucket, Key="ok")["Body"].read() == b"hello"
