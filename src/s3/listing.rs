@@ -239,7 +239,6 @@ pub fn rewrite_complete_request(
     Ok(writer.into_inner())
 }
 
-/// Returns the local name of the root element.
 /// Returns the text of every `Part/PartNumber` element of a
 /// CompleteMultipartUpload document, in document order.
 pub fn complete_part_numbers(xml: &[u8]) -> Result<Vec<String>, XmlError> {
@@ -264,6 +263,7 @@ pub fn complete_part_numbers(xml: &[u8]) -> Result<Vec<String>, XmlError> {
     }
 }
 
+/// Returns the local name of the root element.
 pub fn root_name(xml: &[u8]) -> Option<String> {
     let mut reader = Reader::from_reader(xml);
     loop {
@@ -275,6 +275,53 @@ pub fn root_name(xml: &[u8]) -> Option<String> {
             _ => {}
         }
     }
+}
+
+/// Characters that stay as they are in a URL-encoded tag set: the
+/// unreserved characters of RFC 3986.
+const TAG_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Turns a GetObjectTagging document into the URL-encoded form of the
+/// `x-amz-tagging` header, `key=value` pairs joined by `&`, in document
+/// order.
+pub fn tagging_header(xml: &[u8]) -> Result<String, XmlError> {
+    let mut reader = Reader::from_reader(xml);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut pairs = Vec::new();
+    let (mut key, mut value) = (String::new(), String::new());
+    loop {
+        match reader.read_event().map_err(xml_error)? {
+            Event::Eof if path.is_empty() => break,
+            Event::Eof => return Err(XmlError("document ends inside an element".into())),
+            Event::Start(start) => path.push(start.local_name().as_ref().to_vec()),
+            Event::End(_) => {
+                if path.len() == 3 && path[2] == b"Tag" {
+                    let key = percent_encoding::utf8_percent_encode(&key, TAG_ENCODE);
+                    let value = percent_encoding::utf8_percent_encode(&value, TAG_ENCODE);
+                    pairs.push(format!("{key}={value}"));
+                }
+                if path.len() == 3 {
+                    key.clear();
+                    value.clear();
+                }
+                path.pop();
+            }
+            Event::Text(text) if path.len() == 4 && path[2] == b"Tag" => {
+                let text = text.unescape().map_err(xml_error)?;
+                match path[3].as_slice() {
+                    b"Key" => key.push_str(&text),
+                    b"Value" => value.push_str(&text),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(pairs.join("&"))
 }
 
 /// Returns the text of the first element `name` anywhere in `xml`.
@@ -381,5 +428,17 @@ mod tests {
         let out = String::from_utf8(rewrite_etags(xml, |e| format!("{e}!")).unwrap()).unwrap();
         assert!(out.contains("<ETag>&quot;abc&quot;!</ETag>"), "{out}");
         assert_eq!(find_text(xml, "LastModified").as_deref(), Some("2020"));
+    }
+
+    #[test]
+    fn tagging_document_becomes_header() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet><Tag><Key>team</Key><Value>a &amp; b</Value></Tag><Tag><Key>empty</Key><Value></Value></Tag><Tag><Key>p=q+r/s</Key><Value>café ~x</Value></Tag></TagSet></Tagging>"#.as_bytes();
+        assert_eq!(
+            tagging_header(xml).unwrap(),
+            "team=a%20%26%20b&empty=&p%3Dq%2Br%2Fs=caf%C3%A9%20~x"
+        );
+        assert_eq!(tagging_header(b"<Tagging><TagSet/></Tagging>").unwrap(), "");
+        assert!(tagging_header(b"<Tagging><TagSet>").is_err());
     }
 }

@@ -100,3 +100,18 @@ def test_rejected_upload_keeps_connection_in_step(s3_http, make_bucket, bucket_k
 
     assert failures == []
     assert s3_http.get_object(Bucket=bucket, Key="ok")["Body"].read() == b"hello"
+
+
+def test_copy_source_rejected_upstream_is_client_error(s3_http, enc_bucket):
+    # moto 5.2 returns 400 for a read of versionId=null in an unversioned
+    # bucket, where S3 serves the object. Either way the client must not
+    # get a gateway error.
+    s3_http.put_object(Bucket=enc_bucket, Key="src", Body=b"data")
+    source = {"Bucket": enc_bucket, "Key": "src", "VersionId": "null"}
+    try:
+        s3_http.copy_object(Bucket=enc_bucket, Key="dst", CopySource=source)
+    except botocore.exceptions.ClientError as caught:
+        error = caught.response["Error"].get("Code"), caught.response["ResponseMetadata"]["HTTPStatusCode"]
+        assert error == ("InvalidArgument", 400)
+    else:
+        assert s3_http.get_object(Bucket=enc_bucket, Key="dst")["Body"].read() == b"data"

@@ -17,11 +17,15 @@ use crate::s3::range::ByteRange;
 use crate::s3::{etag, listing, ErrorCode, S3Error};
 use crate::upstream::{self, BoxError, UpstreamRequest};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 /// Largest object that CopyObject copies, as in S3: 5 GiB.
 const MAX_COPY_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Largest GetObjectTagging document read for a copy. S3 allows 10 tags of
+/// at most 128 and 256 characters, which take well under this.
+const MAX_TAGGING_BYTES: usize = 64 * 1024;
 
 /// The source named by `x-amz-copy-source`.
 struct CopySource {
@@ -491,11 +495,93 @@ async fn source_failure(ctx: &Context<'_>, source: &CopySource, status: StatusCo
         StatusCode::FORBIDDEN => {
             S3Error::new(ErrorCode::AccessDenied, "Access Denied to the copy source")
         }
+        // The upstream rejected the source request itself, as moto 5.2
+        // rejects versionId=null on an unversioned bucket.
+        StatusCode::BAD_REQUEST => S3Error::new(
+            ErrorCode::InvalidArgument,
+            "The upstream rejected the copy source with 400 Bad Request; check its key and versionId",
+        ),
         other => S3Error::new(
             ErrorCode::BadGateway,
             format!("the upstream returned {other} when reading the copy source"),
         ),
     }
+}
+
+/// Sets the target's `x-amz-tagging` as CopyObject does: the client's tags
+/// with `x-amz-tagging-directive: REPLACE`, and otherwise the source's,
+/// which a streamed copy reads with GetObjectTagging when the source's
+/// `x-amz-tagging-count` is above 0.
+async fn copy_tags(
+    ctx: &Context<'_>,
+    source: &CopySource,
+    source_headers: &HeaderMap,
+    headers: &mut HeaderMap,
+) -> Result<(), S3Error> {
+    let replace = headers
+        .remove("x-amz-tagging-directive")
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"REPLACE"));
+    if replace {
+        return Ok(());
+    }
+    headers.remove("x-amz-tagging");
+    let count = sealed::header_u64(source_headers, "x-amz-tagging-count").unwrap_or(0);
+    if count == 0 {
+        return Ok(());
+    }
+
+    let query = match source.query() {
+        versioned if !versioned.is_empty() => format!("tagging&{versioned}"),
+        _ => "tagging".to_string(),
+    };
+    let request = UpstreamRequest {
+        method: Method::GET,
+        bucket: Some(source.bucket.clone()),
+        key: Some(source.key.clone()),
+        query,
+        headers: HeaderMap::new(),
+        content_length: None,
+    };
+    let response = ctx
+        .proxy
+        .upstream
+        .send(request, upstream::empty_body())
+        .await
+        .map_err(bad_gateway)?;
+    let status = response.status();
+    let body = Limited::new(response.into_body(), MAX_TAGGING_BYTES)
+        .collect()
+        .await
+        .map_err(|e| {
+            S3Error::new(
+                ErrorCode::BadGateway,
+                "failed to read the copy source's tags",
+            )
+            .with_source(e.to_string())
+        })?
+        .to_bytes();
+    let tagging = match status.is_success() {
+        true => listing::tagging_header(&body).map_err(|e| {
+            S3Error::new(
+                ErrorCode::BadGateway,
+                "the copy source's tags are not valid XML",
+            )
+            .with_source(e.to_string())
+        })?,
+        false => {
+            return Err(S3Error::new(
+                ErrorCode::BadGateway,
+                format!("the upstream returned {status} when reading the copy source's tags"),
+            ))
+        }
+    };
+    if !tagging.is_empty() {
+        let value = HeaderValue::from_str(&tagging).map_err(|e| {
+            S3Error::new(ErrorCode::InternalError, "invalid tagging header").with_source(e)
+        })?;
+        headers.insert("x-amz-tagging", value);
+    }
+    Ok(())
 }
 
 /// Returns whether the upstream returns 404 for a HEAD of `bucket`. Any
@@ -636,6 +722,7 @@ async fn streamed_copy(
 
     let mut headers = target_headers(&ctx.parts.headers, &source_headers);
     headers.remove(http::header::CONTENT_ENCODING);
+    copy_tags(ctx, source, &source_headers, &mut headers).await?;
     let (upstream_body, content_length) = match target_policy {
         BucketPolicy::Encrypt { key_name, .. } => {
             let (data_key, envelope) =
