@@ -389,8 +389,28 @@ async fn part_number_reads() {
             Some(len as i64),
             "HEAD part {number}"
         );
+        assert_eq!(head.parts_count(), Some(3), "HEAD part {number}");
         offset += len;
     }
+    // As in S3, only a request for a part gets the part count.
+    let whole = h
+        .client
+        .head_object()
+        .bucket(&bucket)
+        .key("p")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.parts_count(), None);
+    let whole = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("p")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.parts_count(), None);
     let err = h
         .client
         .get_object()

@@ -94,7 +94,7 @@ pub(crate) async fn get_object(
         opened.headers,
         opened.plaintext_total,
         opened.served,
-        opened.parts_count,
+        parts_count_for(ctx, opened.parts_count),
         opened.len,
     )?;
     Ok(response::with_parts(status, headers, body))
@@ -184,6 +184,7 @@ pub(crate) async fn head_object(
         }
     };
     let len = served.map_or(plaintext_total, |(first, last)| last - first + 1);
+    let parts_count = parts_count_for(ctx, parts_count);
     let (status, headers) =
         response_headers(parts.headers, plaintext_total, served, parts_count, len)?;
     Ok(response::with_parts(status, headers, response::empty()))
@@ -232,6 +233,12 @@ fn client_read_request<'a>(ctx: &'a Context<'_>) -> Result<ReadRequest<'a>, S3Er
             .and_then(range::parse),
         part_number,
     })
+}
+
+/// Returns the part count to send as `x-amz-mp-parts-count`, which S3
+/// sends only to a request with `partNumber`.
+fn parts_count_for(ctx: &Context<'_>, parts_count: Option<u32>) -> Option<u32> {
+    parts_count.filter(|_| ctx.s3.has_query("partNumber"))
 }
 
 /// Relays an upstream response that carries no object (404, 304, 412, ...).
