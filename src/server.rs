@@ -269,9 +269,26 @@ async fn accept_loop(
             let serve = async move {
                 match tls {
                     None => serve_connection(stream, client_addr, proxy, watcher).await,
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(stream) => serve_connection(stream, client_addr, proxy, watcher).await,
-                        Err(error) => tracing::debug!(%error, %client_addr, "TLS handshake failed"),
+                    // The handshake gets the time limit of a request head,
+                    // so a client that sends nothing cannot hold a
+                    // connection open.
+                    Some(acceptor) => match tokio::time::timeout(
+                        Duration::from_secs(HEADER_READ_TIMEOUT_SECS),
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, client_addr, proxy, watcher).await
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, %client_addr, "TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(
+                            %client_addr,
+                            timeout_secs = HEADER_READ_TIMEOUT_SECS,
+                            "TLS handshake timed out"
+                        ),
                     },
                 }
             };

@@ -549,3 +549,31 @@ async fn rejected_upload_closes_connection() {
         assert!(!response.contains("100 Continue"), "{name}: {response}");
     }
 }
+
+#[tokio::test]
+async fn silent_tls_client_is_disconnected() {
+    let certs = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert_file = certs.path().join("cert.pem");
+    let key_file = certs.path().join("key.pem");
+    std::fs::write(&cert_file, certified.cert.pem()).unwrap();
+    common::write_private(&key_file, &certified.key_pair.serialize_pem());
+    let h = Harness::start_with_options(common::Options {
+        server: format!(
+            "tls_listen = \"127.0.0.1:0\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+            cert_file.display(),
+            key_file.display()
+        ),
+        ..common::Options::default()
+    })
+    .await;
+    let address = h.proxy.as_ref().unwrap().tls_addr.unwrap();
+
+    // The client connects and never sends a ClientHello. The server closes
+    // the connection after the 30 s allowed for a request head.
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut buffer)).await;
+    assert!(read.is_ok(), "the TLS connection was still open after 60 s");
+    assert_eq!(read.unwrap().unwrap_or(0), 0, "the server sent data");
+}
