@@ -391,7 +391,8 @@ fn parse_credential(
         return Err(credential_error(
             mechanism,
             &format!("the region '{region}' is wrong; expecting '{expected}'"),
-        ));
+        )
+        .with_region(expected));
     }
 
     if service != SERVICE {

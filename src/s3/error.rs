@@ -133,6 +133,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub struct S3Error {
     code: ErrorCode,
     message: String,
+    /// The region the request should have named, sent as `<Region>` as S3
+    /// does for a wrong region, which s3cmd reads to sign its retry.
+    region: Option<String>,
     source: Option<BoxError>,
 }
 
@@ -141,8 +144,15 @@ impl S3Error {
         Self {
             code,
             message: message.into(),
+            region: None,
             source: None,
         }
+    }
+
+    /// Names the region the request should have used.
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
     }
 
     /// Attaches the underlying cause, which is logged but never sent to the client.
@@ -171,6 +181,11 @@ impl S3Error {
         xml.push_str("</Code><Message>");
         xml.push_str(&escape_xml(&self.message));
         xml.push_str("</Message>");
+        if let Some(region) = &self.region {
+            xml.push_str("<Region>");
+            xml.push_str(&escape_xml(region));
+            xml.push_str("</Region>");
+        }
         if let Some(resource) = resource {
             xml.push_str("<Resource>");
             xml.push_str(&escape_xml(resource));

@@ -161,6 +161,13 @@ fn region_must_be_accepted() {
         error.message(),
         format!("The authorization header is malformed; the region '{REGION}' is wrong; expecting 'eu-west-1'")
     );
+    assert!(
+        error
+            .to_xml("id", None)
+            .contains("<Region>eu-west-1</Region>"),
+        "{}",
+        error.to_xml("id", None)
+    );
 
     let presigned = presigned_get(Duration::from_secs(60));
     let error = with_config(&presigned, &config, now).expect_err("wrong region");
