@@ -290,9 +290,11 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             let change = open_for_key_change(&config, keyring)?;
             let admin = change.admin();
             for file in &files {
-                let origin = match file.as_os_str() == "-" {
-                    true => "standard input".to_string(),
-                    false => file.display().to_string(),
+                let from_stdin = file.as_os_str() == "-";
+                let origin = if from_stdin {
+                    "standard input".to_string()
+                } else {
+                    file.display().to_string()
                 };
                 let text = read_secret_input(file).map_err(|e| format!("{origin}: {e}"))?;
                 let recovered = read_escrow_document(&origin, &text).map_err(|e| e.to_string())?;
@@ -308,7 +310,7 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
                 } else {
                     print_line!("key {name:?} version {version} is already in the keyring");
                 }
-                if file.as_os_str() != "-" {
+                if !from_stdin {
                     eprintln!(
                         "warning: {origin} contains key material in plaintext; delete it once \
                          the keyring is backed up"
@@ -371,9 +373,10 @@ impl KeyChange {
 fn read_secret_input(path: &Path) -> Result<zeroize::Zeroizing<String>, String> {
     use std::io::Read;
     let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(4096));
-    let read = match path.as_os_str() == "-" {
-        true => std::io::stdin().read_to_end(&mut bytes),
-        false => std::fs::File::open(path).and_then(|mut file| file.read_to_end(&mut bytes)),
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|mut file| file.read_to_end(&mut bytes))
     };
     read.map_err(|e| format!("failed to read: {e}"))?;
     match std::str::from_utf8(&bytes) {

@@ -22,7 +22,7 @@ pin_project! {
     /// completes the declared length. That frame waits until the checks
     /// that can only finish at the end (length, digests, trailers, the last
     /// chunk signature) have passed. A failed check is reported in its
-    /// place. So a consumer never sees the whole declared length of a
+    /// place. So a consumer never receives the whole declared length of a
     /// failed body, and an upstream that receives a forwarded body with
     /// its Content-Length never completes a failed upload. After an error
     /// the body ends.

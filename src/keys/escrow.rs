@@ -134,10 +134,10 @@ impl Escrow {
     /// the keyring lacks an escrowed version that a new one would replace.
     pub fn check_free(&self, name: &str, version: u32) -> Result<(), EscrowError> {
         let path = self.path(name, version);
-        match path.exists() {
-            true => Err(EscrowError::Exists { path }),
-            false => Ok(()),
+        if path.exists() {
+            return Err(EscrowError::Exists { path });
         }
+        Ok(())
     }
 
     /// Seals `version` of key `name` to every recipient and writes the

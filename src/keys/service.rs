@@ -1336,8 +1336,8 @@ mod tests {
             .count();
         assert_eq!(exports, 3);
 
-        // Recovery: a new keyring built from the copies alone holds the
-        // same material.
+        // Recovery: a new keyring built from the copies alone contains
+        // the same material.
         let original = Keyring::load(&path).unwrap();
         let rebuilt_path = dir.path().join("rebuilt.json");
         let rebuild = KeyAdmin {

@@ -549,6 +549,12 @@ async fn copy_tags(
         .await
         .map_err(bad_gateway)?;
     let status = response.status();
+    if !status.is_success() {
+        return Err(S3Error::new(
+            ErrorCode::BadGateway,
+            format!("the upstream returned {status} when reading the copy source's tags"),
+        ));
+    }
     let body = Limited::new(response.into_body(), MAX_TAGGING_BYTES)
         .collect()
         .await
@@ -560,21 +566,13 @@ async fn copy_tags(
             .with_source(e.to_string())
         })?
         .to_bytes();
-    let tagging = match status.is_success() {
-        true => listing::tagging_header(&body).map_err(|e| {
-            S3Error::new(
-                ErrorCode::BadGateway,
-                "the copy source's tags are not valid XML",
-            )
-            .with_source(e.to_string())
-        })?,
-        false => {
-            return Err(S3Error::new(
-                ErrorCode::BadGateway,
-                format!("the upstream returned {status} when reading the copy source's tags"),
-            ))
-        }
-    };
+    let tagging = listing::tagging_header(&body).map_err(|e| {
+        S3Error::new(
+            ErrorCode::BadGateway,
+            "the copy source's tags are not valid XML",
+        )
+        .with_source(e.to_string())
+    })?;
     if !tagging.is_empty() {
         let value = HeaderValue::from_str(&tagging).map_err(|e| {
             S3Error::new(ErrorCode::InternalError, "invalid tagging header").with_source(e)
