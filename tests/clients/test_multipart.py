@@ -39,6 +39,29 @@ def test_awscli_cp_large(aws, enc_bucket, upstream, large_file, tmp_path):
     harness.assert_same_bytes(target.read_bytes(), large_file.data, "downloaded large.bin")
 
 
+
+def test_awscli_cp_large_from_encrypting_to_passthrough(aws, enc_bucket, plain_bucket, upstream, tmp_path):
+    # Above the 8 MiB threshold, `aws s3 cp` between buckets copies with
+    # UploadPartCopy, so s3seal decrypts each part's range of the source.
+    data = os.urandom(20 * MiB + 4321)
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    uploaded = aws("s3", "cp", str(source), f"s3://{enc_bucket}/big.bin", timeout=600)
+    assert uploaded.returncode == 0, harness.describe(uploaded)
+
+    copied = aws("s3", "cp", f"s3://{enc_bucket}/big.bin", f"s3://{plain_bucket}/big.bin", timeout=600)
+    assert copied.returncode == 0, harness.describe(copied)
+    upstream.assert_plain(plain_bucket, "big.bin", data)
+
+    # And back: parts of the passthrough object are sealed into the encrypting upload.
+    returned = aws("s3", "cp", f"s3://{plain_bucket}/big.bin", f"s3://{enc_bucket}/back.bin", timeout=600)
+    assert returned.returncode == 0, harness.describe(returned)
+    upstream.assert_encrypted_multipart(enc_bucket, "back.bin", data, AWSCLI_PART_SIZE)
+    target = tmp_path / "back.bin"
+    downloaded = aws("s3", "cp", f"s3://{enc_bucket}/back.bin", str(target), timeout=600)
+    assert downloaded.returncode == 0, harness.describe(downloaded)
+    harness.assert_same_bytes(target.read_bytes(), data, "back.bin")
+
 # Sizes of the files that `aws s3 sync` uploads. Files of 8 MiB and more go up
 # in 8 MiB parts, so "eight.bin" is a multipart object of one part.
 SYNC_FILE_SIZES = {

@@ -88,21 +88,154 @@ impl CopySource {
     }
 }
 
-/// Rejects UploadPartCopy into a passthrough bucket from an encrypting
-/// bucket, which would store ciphertext as if it were the object.
-pub(crate) fn check_plain_part_source(ctx: &Context<'_>) -> Result<(), S3Error> {
+/// Serves UploadPartCopy into an upload of a passthrough bucket. A part
+/// from a passthrough bucket is copied by the upstream. A part from an
+/// encrypting bucket streams through s3seal, which decrypts the source and
+/// uploads the plaintext as the part.
+pub(crate) async fn upload_part_copy_to_plain(
+    ctx: &Context<'_>,
+    auth: Authenticated,
+    body: RequestBody,
+) -> Result<Response<ProxyBody>, S3Error> {
     let source = parse_copy_source(&ctx.parts.headers)?;
-    match ctx.proxy.policy.for_bucket(&source.bucket) {
-        BucketPolicy::Passthrough { .. } => Ok(()),
-        BucketPolicy::Encrypt { .. } => Err(S3Error::new(
-            ErrorCode::NotImplemented,
-            "UploadPartCopy from an encrypting bucket into a passthrough bucket is not supported",
-        )),
-        BucketPolicy::Deny { .. } => Err(S3Error::new(
-            ErrorCode::AccessDenied,
-            "Access Denied: the copy source bucket is denied",
+    let source_policy = ctx.proxy.policy.for_bucket(&source.bucket);
+    match source_policy {
+        BucketPolicy::Passthrough { .. } => return forward::forward(ctx, auth, body, false).await,
+        BucketPolicy::Deny { .. } => return Err(denied_source(&source)),
+        BucketPolicy::Encrypt { .. } => {}
+    }
+    let part_number = super::multipart::part_number(ctx)?;
+    let upload_id = ctx
+        .s3
+        .query_value("uploadId")
+        .unwrap_or_default()
+        .to_string();
+    let range = copy_source_range(ctx)?;
+    let (plaintext_len, plaintext) =
+        match open_part_source(ctx, &source, &source_policy, range).await {
+            Ok(opened) => opened,
+            // An object without an envelope, in a bucket whose rule allows
+            // unencrypted reads, contains plaintext that the upstream can copy.
+            Err(error)
+                if crate::proxy::unencrypted::is_not_encrypted(&error)
+                    && ctx.proxy.policy.allows_unencrypted_reads(&source.bucket) =>
+            {
+                return forward::forward(ctx, auth, body, false).await
+            }
+            Err(error) => return Err(error),
+        };
+    let put_response =
+        upload_copied_part(ctx, &upload_id, part_number, plaintext, plaintext_len).await?;
+    if !put_response.status().is_success() {
+        return Ok(response::relay(put_response));
+    }
+    let etag_value = put_response
+        .headers()
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let (out, xml) = copy_result("CopyPartResult", &etag_value);
+    Ok(response::with_parts(
+        StatusCode::OK,
+        out,
+        response::full(xml),
+    ))
+}
+
+fn denied_source(source: &CopySource) -> S3Error {
+    S3Error::new(
+        ErrorCode::AccessDenied,
+        format!(
+            "Access Denied: copy source bucket {:?} is denied",
+            source.bucket
+        ),
+    )
+}
+
+/// Reads `x-amz-copy-source-range`, which UploadPartCopy accepts only in
+/// the form `bytes=first-last`.
+fn copy_source_range(ctx: &Context<'_>) -> Result<Option<ByteRange>, S3Error> {
+    let Some(value) = ctx.parts.headers.get("x-amz-copy-source-range") else {
+        return Ok(None);
+    };
+    match value.to_str().ok().and_then(crate::s3::range::parse) {
+        Some(ByteRange::Bounded { first, last }) => Ok(Some(ByteRange::Bounded { first, last })),
+        _ => Err(S3Error::new(
+            ErrorCode::InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last",
         )),
     }
+}
+
+/// Opens the plaintext of a part's source: the range, or the whole object,
+/// which S3 limits to 5 GiB as a part.
+async fn open_part_source(
+    ctx: &Context<'_>,
+    source: &CopySource,
+    source_policy: &BucketPolicy,
+    range: Option<ByteRange>,
+) -> Result<(u64, ProxyBody), S3Error> {
+    let (_, plaintext_len, plaintext) = open_source(ctx, source, source_policy, range).await?;
+    if let Some(ByteRange::Bounded { first, last }) = range {
+        if last - first + 1 != plaintext_len {
+            return Err(S3Error::new(
+                ErrorCode::InvalidRange,
+                "The x-amz-copy-source-range is outside the source object",
+            ));
+        }
+    }
+    if plaintext_len > MAX_COPY_BYTES {
+        return Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120",
+        ));
+    }
+    Ok((plaintext_len, plaintext))
+}
+
+/// Sends the body of a part copy upstream as UploadPart of `upload_id`,
+/// the upstream's id of the upload.
+async fn upload_copied_part(
+    ctx: &Context<'_>,
+    upload_id: &str,
+    part_number: u32,
+    body: ProxyBody,
+    content_length: u64,
+) -> Result<Response<Incoming>, S3Error> {
+    let query = format!(
+        "partNumber={part_number}&uploadId={}",
+        upstream::encode_query_component(upload_id)
+    );
+    let request = UpstreamRequest {
+        method: Method::PUT,
+        bucket: ctx.s3.bucket.clone(),
+        key: ctx.s3.key.clone(),
+        query,
+        headers: part_copy_headers(&ctx.parts.headers),
+        content_length: Some(content_length),
+    };
+    ctx.proxy
+        .upstream
+        .send(request, body)
+        .await
+        .map_err(bad_gateway)
+}
+
+/// Picks the client's headers that apply to the upstream UploadPart of a
+/// part copy.
+fn part_copy_headers(client: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in client {
+        let name_str = name.as_str();
+        if name_str.starts_with("x-amz-server-side-encryption")
+            || name_str == "x-amz-expected-bucket-owner"
+            || name_str == "x-amz-request-payer"
+        {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers
 }
 
 pub(crate) async fn copy_object(
@@ -114,13 +247,7 @@ pub(crate) async fn copy_object(
     let source = parse_copy_source(&ctx.parts.headers)?;
     let source_policy = ctx.proxy.policy.for_bucket(&source.bucket);
     if let BucketPolicy::Deny { .. } = source_policy {
-        return Err(S3Error::new(
-            ErrorCode::AccessDenied,
-            format!(
-                "Access Denied: copy source bucket {:?} is denied",
-                source.bucket
-            ),
-        ));
+        return Err(denied_source(&source));
     }
     sealed::reject_seal_metadata(&ctx.parts.headers)?;
     check_changes_object(ctx, &source)?;
@@ -368,75 +495,20 @@ pub(crate) async fn upload_part_copy(
     let source = parse_copy_source(&ctx.parts.headers)?;
     let source_policy = ctx.proxy.policy.for_bucket(&source.bucket);
     if let BucketPolicy::Deny { .. } = source_policy {
-        return Err(S3Error::new(
-            ErrorCode::AccessDenied,
-            format!(
-                "Access Denied: copy source bucket {:?} is denied",
-                source.bucket
-            ),
-        ));
+        return Err(denied_source(&source));
     }
     let part_number = super::multipart::part_number(ctx)?;
     let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
     let (upstream_id, upload_key) =
         sealed::open_upload_id(ctx, client_id, ctx.bucket(), ctx.key()).await?;
-    let range = match ctx
-        .parts
-        .headers
-        .get("x-amz-copy-source-range")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(value) => match crate::s3::range::parse(value) {
-            Some(ByteRange::Bounded { first, last }) => Some(ByteRange::Bounded { first, last }),
-            _ => {
-                return Err(S3Error::new(
-                    ErrorCode::InvalidArgument,
-                    "The x-amz-copy-source-range value must be of the form bytes=first-last",
-                ))
-            }
-        },
-        None => None,
-    };
-    let (_, plaintext_len, plaintext) = open_source(ctx, &source, &source_policy, range).await?;
-    if let Some(ByteRange::Bounded { first, last }) = range {
-        if last - first + 1 != plaintext_len {
-            return Err(S3Error::new(
-                ErrorCode::InvalidRange,
-                "The x-amz-copy-source-range is outside the source object",
-            ));
-        }
-    }
+    let range = copy_source_range(ctx)?;
+    let (plaintext_len, plaintext) = open_part_source(ctx, &source, &source_policy, range).await?;
     let upstream_body =
         super::multipart::seal_part(plaintext, plaintext_len, &upload_key, part_number)?;
 
-    let mut headers = HeaderMap::new();
-    for (name, value) in &ctx.parts.headers {
-        let name_str = name.as_str();
-        if name_str.starts_with("x-amz-server-side-encryption")
-            || name_str == "x-amz-expected-bucket-owner"
-            || name_str == "x-amz-request-payer"
-        {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-    let query = format!(
-        "partNumber={part_number}&uploadId={}",
-        upstream::encode_query_component(&upstream_id)
-    );
-    let request = UpstreamRequest {
-        method: Method::PUT,
-        bucket: ctx.s3.bucket.clone(),
-        key: ctx.s3.key.clone(),
-        query,
-        headers,
-        content_length: Some(crate::crypto::multipart::part_stored_len(plaintext_len)),
-    };
-    let put_response = ctx
-        .proxy
-        .upstream
-        .send(request, upstream_body)
-        .await
-        .map_err(bad_gateway)?;
+    let stored_len = crate::crypto::multipart::part_stored_len(plaintext_len);
+    let put_response =
+        upload_copied_part(ctx, &upstream_id, part_number, upstream_body, stored_len).await?;
     if !put_response.status().is_success() {
         return Ok(response::relay_sealed(put_response));
     }

@@ -38,7 +38,7 @@ pub(crate) async fn dispatch(
 
     let BucketPolicy::Encrypt { key_name, .. } = policy else {
         if operation == Operation::UploadPartCopy {
-            copy::check_plain_part_source(ctx)?;
+            return copy::upload_part_copy_to_plain(ctx, auth, body).await;
         }
         return forward::forward(ctx, auth, body, false).await;
     };
