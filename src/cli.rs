@@ -287,6 +287,9 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             config,
             keyring,
         } => {
+            if files.iter().filter(|file| file.as_os_str() == "-").count() > 1 {
+                return Err(String::from("standard input (`-`) can be given only once").into());
+            }
             let change = open_for_key_change(&config, keyring)?;
             let admin = change.admin();
             for file in &files {
@@ -322,12 +325,17 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
         KeysCommand::List { config, keyring } => {
             let path = keyring_path(&config, keyring)?;
             let ring = Keyring::load(&path).map_err(|e| e.to_string())?;
-            for name in ring.names() {
-                let current = ring.current(name).map_err(|e| e.to_string())?;
+            for (name, version) in ring.versions() {
+                let current = ring.current(name).map_err(|e| e.to_string())?.version;
+                let role = if version.version == current {
+                    "current"
+                } else {
+                    "unwrap only"
+                };
                 print_line!(
-                    "{name}\tcurrent version {}\tcreated {}",
-                    current.version,
-                    current.created
+                    "{name}\tversion {}\tcreated {}\t{role}",
+                    version.version,
+                    version.created
                 );
             }
             Ok(())
@@ -505,7 +513,9 @@ fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
     for name in policy.key_names() {
         if !keyring.contains(name) {
             return Err(CommandError::new(format!(
-                "key {name:?} named by a bucket rule is not in the keyring {}; create it with `s3seal keys create {name}`",
+                "key {name:?} named by a bucket rule is not in the keyring {}; if it existed before, \
+                 import its escrow copies with `s3seal keys import`, otherwise create it with \
+                 `s3seal keys create {name}`",
                 path.display()
             )));
         }

@@ -830,11 +830,14 @@ mod tests {
     #[test]
     fn escrow_secret_key_never_printed() {
         let secret = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
-        let text = format!("{MINIMAL}\n[keys]\nescrow_recipients = [\"{secret}\"]\n");
-        let err = Config::from_toml(&text).unwrap_err().to_string();
-        assert!(err.contains("keys.escrow_recipients[0]"), "{err}");
-        assert!(err.contains("secret key"), "{err}");
-        assert!(!err.contains("QQQQ"), "{err}");
+        // A stray character before the key must not make it print either.
+        for recipient in [secret.to_string(), format!("x{secret}")] {
+            let text = format!("{MINIMAL}\n[keys]\nescrow_recipients = [\"{recipient}\"]\n");
+            let err = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains("keys.escrow_recipients[0]"), "{err}");
+            assert!(err.contains("secret key"), "{err}");
+            assert!(!err.contains("QQQQ"), "{err}");
+        }
     }
 
     #[test]

@@ -187,6 +187,25 @@ async fn keyring_rebuilt_from_escrow_reads_old_objects() {
     // keyring.
     let keyring = drill.dir.path().join("keyring.json");
     std::fs::remove_file(&keyring).unwrap();
+
+    // A copy whose material was changed fails its check value and imports
+    // nothing.
+    let plaintext = String::from_utf8(age_decrypt(&identity, &drill.escrow_copy(1))).unwrap();
+    let document: serde_json::Value = serde_json::from_str(&plaintext).unwrap();
+    let material = document["material"].as_str().unwrap();
+    let mut edited = material.as_bytes().to_vec();
+    edited[5] = if edited[5] == b'A' { b'B' } else { b'A' };
+    let edited = plaintext.replace(material, std::str::from_utf8(&edited).unwrap());
+    let rejected = run(
+        env!("CARGO_BIN_EXE_s3seal"),
+        &["keys", "import", "-", "-c", drill.config()],
+        Some(edited.as_bytes()),
+    );
+    assert!(!rejected.status.success());
+    let stderr = String::from_utf8_lossy(&rejected.stderr);
+    assert!(stderr.contains("check value"), "{stderr}");
+    assert!(!keyring.exists());
+
     for version in [1, 2] {
         let copy = drill.escrow_copy(version);
         let plaintext = age_decrypt(&identity, &copy);
@@ -196,6 +215,13 @@ async fn keyring_rebuilt_from_escrow_reads_old_objects() {
         );
         assert!(out.contains(&format!("version {version}")), "{out}");
     }
+    let listed = s3seal(&["keys", "list", "-c", drill.config()], None);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(lines[0].starts_with("drill\tversion 1\t"), "{listed}");
+    assert!(lines[0].ends_with("\tunwrap only"), "{listed}");
+    assert!(lines[1].starts_with("drill\tversion 2\t"), "{listed}");
+    assert!(lines[1].ends_with("\tcurrent"), "{listed}");
 
     let (first, second) = (pattern(300_000, 1), pattern(70_000, 2));
     drill

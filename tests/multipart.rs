@@ -549,22 +549,30 @@ async fn forged_upload_id_rejected() {
         .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(404));
     let bare = upload_id.split("~s3s1~").next().unwrap();
-    let err = h
-        .client
-        .upload_part()
-        .bucket(&bucket)
-        .key("a")
-        .upload_id(bare)
-        .part_number(1)
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.as_service_error()
-            .and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e)),
-        Some("NoSuchUpload")
-    );
+    // A token that names a key the keyring lacks, here a path, is no upload
+    // either, and is never looked up as a key.
+    let foreign = format!("{bare}~s3s1~../../etc~1~AAAA");
+    for forged in [bare, foreign.as_str()] {
+        let err = h
+            .client
+            .upload_part()
+            .bucket(&bucket)
+            .key("a")
+            .upload_id(forged)
+            .part_number(1)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.as_service_error()
+                .and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e)),
+            Some("NoSuchUpload"),
+            "{forged}"
+        );
+    }
+    let audit = std::fs::read_to_string(&h.audit_log).unwrap();
+    assert!(!audit.contains("../../etc"), "{audit}");
 }
 
 #[tokio::test]

@@ -35,13 +35,14 @@ pub enum AuditError {
     Locked { path: PathBuf },
     #[error(
         "audit log {path} ends in an incomplete record starting at byte offset {offset}, \
-         probably from a crash during a write. Check the log with `s3seal audit verify {path}`, \
+         probably from a crash during a write. Check the log with `s3seal audit verify {path} --key-file KEY`, \
          then truncate it to {offset} bytes to continue the chain"
     )]
     PartialTail { path: PathBuf, offset: u64 },
     #[error(
         "the last record of audit log {path} does not verify with the audit key ({reason}), \
-         so s3seal will not append to it; `s3seal audit verify {path}` shows where the chain breaks"
+         so s3seal will not append to it; `s3seal audit verify {path} --key-file KEY` \
+         (KEY is `audit.key_file`) shows where the chain breaks"
     )]
     TailDoesNotVerify { path: PathBuf, reason: BrokenKind },
     #[error("audit chain is broken: {0}")]
@@ -109,6 +110,11 @@ impl fmt::Display for BrokenKind {
             Self::PrevMismatch => f.write_str(
                 "prev does not match the MAC of the record before: a record was replaced, \
                  or records from another chain were spliced in",
+            ),
+            Self::SeqGap { expected, found } if *found == expected + 1 => write!(
+                f,
+                "expected seq {expected} but found {found}: record {expected} was deleted \
+                 or moved to a later line"
             ),
             Self::SeqGap { expected, found } if found > expected => write!(
                 f,

@@ -148,6 +148,20 @@ impl FileSink {
     }
 }
 
+/// Returns whether `file` has no directory entry left.
+fn is_unlinked(file: &File) -> std::io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(file.metadata()?.nlink() == 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(false)
+    }
+}
+
 /// Returns the offset just past the last `\n` in the first `end` bytes of
 /// `file`, or 0 when there is none.
 fn find_line_start(mut file: &File, end: u64) -> std::io::Result<u64> {
@@ -189,6 +203,17 @@ impl AuditSink for FileSink {
                 FsyncPolicy::Always => state.file.sync_data(),
                 FsyncPolicy::Never => Ok(()),
             });
+        // A log deleted while s3seal runs takes every record written to it
+        // since, so the record counts as lost.
+        let written = written.and_then(|()| {
+            if is_unlinked(&state.file)? {
+                return Err(std::io::Error::other(
+                    "the log file was deleted while s3seal runs; restore it from a backup \
+                     and restart s3seal",
+                ));
+            }
+            Ok(())
+        });
         if let Err(source) = written {
             // Remove whatever part of the record reached the file, so the
             // next record starts on a line of its own. After a failed

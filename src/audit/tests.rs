@@ -261,6 +261,11 @@ fn swapped_records_break_at_first() {
             found: 4
         }
     );
+    let message = error.kind.to_string();
+    assert!(
+        message.contains("record 3 was deleted or moved to a later line"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -505,6 +510,22 @@ fn log_file_created_with_mode_0600() {
 }
 
 #[test]
+fn log_deleted_while_open_fails_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+
+    let auditor = Auditor::open_file(&path, test_key(), FsyncPolicy::Always, false).unwrap();
+    assert_eq!(auditor.record(event(1)).unwrap(), 1);
+    std::fs::remove_file(&path).unwrap();
+
+    for i in 2..=3 {
+        let error = auditor.record(event(i)).unwrap_err().to_string();
+        assert!(error.contains("deleted"), "{error}");
+    }
+    assert_eq!(auditor.chain_state().seq, 1);
+}
+
+#[test]
 fn resume_continues_chain() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.log");
@@ -552,7 +573,10 @@ fn resume_rejects_edited_last_record() {
     );
     let message = error.to_string();
     assert!(
-        message.contains(&format!("`s3seal audit verify {}`", path.display())),
+        message.contains(&format!(
+            "`s3seal audit verify {} --key-file KEY`",
+            path.display()
+        )),
         "{message}"
     );
 }

@@ -60,6 +60,10 @@ struct EscrowDocument {
     created: String,
     /// Base64 of the 32 key bytes.
     material: String,
+    /// The key check value of the material. Copies written before s3seal
+    /// stored it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    check: Option<String>,
 }
 
 /// A key version read back from a decrypted escrow document.
@@ -103,7 +107,7 @@ impl Escrow {
             .iter()
             .map(|text| {
                 let text = text.trim();
-                if text.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+                if text.to_ascii_uppercase().contains("AGE-SECRET-KEY-") {
                     return Err(EscrowError::SecretKeyAsRecipient);
                 }
                 text.parse::<age::x25519::Recipient>()
@@ -154,6 +158,7 @@ impl Escrow {
             version: version.version,
             created: version.created.clone(),
             material: BASE64.encode(version.key.expose()),
+            check: Some(version.key.check_value()),
         };
         let plaintext = Zeroizing::new(document_text(&document));
         drop(Zeroizing::new(document.material));
@@ -220,7 +225,8 @@ pub fn read_document(origin: &str, text: &str) -> Result<RecoveredVersion, Escro
         ));
     }
 
-    let document: EscrowDocument = serde_json::from_str(text).map_err(|e| error(e.to_string()))?;
+    let document: EscrowDocument =
+        serde_json::from_str(text).map_err(|e| error(super::keyring::redact_json_error(&e)))?;
     let document = WipedDocument(document);
     if document.kind != ESCROW_KIND || document.format != ESCROW_FORMAT {
         return Err(error(format!(
@@ -250,6 +256,16 @@ pub fn read_document(origin: &str, text: &str) -> Result<RecoveredVersion, Escro
     );
     let key = SecretKey::from_slice(&bytes)
         .ok_or_else(|| error("material is not 32 bytes".to_string()))?;
+    if document
+        .check
+        .as_ref()
+        .is_some_and(|check| *check != key.check_value())
+    {
+        return Err(error(
+            "the material does not match its check value, so the copy was damaged or edited"
+                .to_string(),
+        ));
+    }
     Ok(RecoveredVersion {
         name: document.key.clone(),
         version: KeyVersion {
@@ -427,6 +443,13 @@ mod tests {
                 good.replace("\"created\"", "\"extra\":1,\"created\""),
                 "unknown field",
             ),
+            (
+                good.replace(
+                    "\"material\"",
+                    "\"check\":\"0000000000000000\",\"material\"",
+                ),
+                "check value",
+            ),
         ] {
             assert!(
                 matches!(
@@ -436,5 +459,29 @@ mod tests {
                 "{why}"
             );
         }
+    }
+
+    #[test]
+    fn sealed_copy_carries_check_value() {
+        let key = SecretKey::from_bytes([0u8; 32]);
+        let text = format!(
+            r#"{{"kind":"s3seal-key-escrow","format":1,"key":"main","version":2,
+            "created":"2026-12-05T00:00:00Z","material":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "check":"{}"}}"#,
+            key.check_value()
+        );
+        assert_eq!(read_document("good", &text).unwrap().version.key, key);
+    }
+
+    #[test]
+    fn document_errors_do_not_print_values() {
+        let material = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
+        let text = format!(
+            r#"{{"kind":"s3seal-key-escrow","format":1,"key":"main","version":"{material}",
+            "created":"2026-12-05T00:00:00Z","material":"{material}"}}"#
+        );
+        let error = read_document("bad", &text).err().unwrap().to_string();
+        assert!(error.contains("invalid type"), "{error}");
+        assert!(!error.contains(material), "{error}");
     }
 }

@@ -29,7 +29,11 @@ pub enum KeyringError {
     Permissions { path: PathBuf, mode: u32 },
     #[error("keyring {path} is not valid: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("key {0:?} not found in the keyring; create it with `s3seal keys create {0}`")]
+    #[error(
+        "key {0:?} not found in the keyring; if it existed before, import its escrow copies \
+         (`age -d -i IDENTITY COPY | s3seal keys import -`), otherwise create it with \
+         `s3seal keys create {0}`"
+    )]
     KeyNotFound(String),
     #[error("key {name:?} has no version {version}")]
     VersionNotFound { name: String, version: u32 },
@@ -44,6 +48,11 @@ pub enum KeyringError {
     KeyExists(String),
     #[error("{0:?} is not a valid key name (1 to 64 letters, digits, '.', '_', '-', starting with a letter or digit)")]
     InvalidName(String),
+    #[error(
+        "key {name:?} version {version} does not match its check value, so the copy is damaged; \
+         restore it from a backup or import its escrow copy into a new keyring"
+    )]
+    CheckValue { name: String, version: u32 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -66,6 +75,10 @@ struct VersionFile {
     created: String,
     /// Base64 of the 32 key bytes.
     material: String,
+    /// The key check value of the material. Keyrings written before s3seal
+    /// stored it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    check: Option<String>,
 }
 
 /// One version of a key-encryption key. The key material is private to
@@ -113,7 +126,7 @@ impl Keyring {
         })?;
         let file: KeyringFile = serde_json::from_str(&text).map_err(|e| KeyringError::Invalid {
             path: path.into(),
-            message: e.to_string(),
+            message: redact_json_error(&e),
         })?;
         if file.format != KEYRING_FORMAT {
             return Err(KeyringError::Invalid {
@@ -125,9 +138,22 @@ impl Keyring {
             });
         }
         let mut keys = BTreeMap::new();
+        let mut unchecked = Vec::new();
         for (name, key) in file.keys {
+            if !is_valid_key_name(&name) {
+                return Err(KeyringError::Invalid {
+                    path: path.into(),
+                    message: KeyringError::InvalidName(name).to_string(),
+                });
+            }
             let mut versions = Vec::with_capacity(key.versions.len());
             for v in key.versions {
+                if v.version == 0 {
+                    return Err(KeyringError::Invalid {
+                        path: path.into(),
+                        message: format!("key {name:?} has a version 0; versions start at 1"),
+                    });
+                }
                 let mut bytes =
                     BASE64
                         .decode(v.material.as_bytes())
@@ -147,6 +173,20 @@ impl Keyring {
                         v.version
                     ),
                 })?;
+                match &v.check {
+                    Some(check) if *check != key.check_value() => {
+                        return Err(KeyringError::Invalid {
+                            path: path.into(),
+                            message: KeyringError::CheckValue {
+                                name,
+                                version: v.version,
+                            }
+                            .to_string(),
+                        })
+                    }
+                    Some(_) => {}
+                    None => unchecked.push(format!("{name} v{}", v.version)),
+                }
                 versions.push(KeyVersion {
                     version: v.version,
                     created: v.created,
@@ -163,6 +203,15 @@ impl Keyring {
                 });
             }
             keys.insert(name, versions);
+        }
+        if !unchecked.is_empty() {
+            tracing::warn!(
+                keyring = %path.display(),
+                versions = %unchecked.join(", "),
+                "key versions without a check value: damage to their material goes undetected \
+                 until the next `s3seal keys create`, `keys rotate` or `keys import` rewrites the \
+                 keyring with check values"
+            );
         }
         Ok(Self {
             keys: Arc::new(keys),
@@ -304,6 +353,24 @@ impl Keyring {
     }
 }
 
+/// Formats a JSON error of a key file without the text of the value it
+/// rejects, which may be key material in the wrong field.
+pub(crate) fn redact_json_error(error: &serde_json::Error) -> String {
+    let mut message = String::new();
+    let mut quoted = false;
+    for c in error.to_string().chars() {
+        if c == '"' {
+            if !quoted {
+                message.push_str("(value not shown)");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            message.push(c);
+        }
+    }
+    message
+}
+
 /// Writes `keyring` to `path` without key `name`.
 pub(crate) fn write_keys_without(
     path: &Path,
@@ -351,6 +418,7 @@ fn write_keyring(
                         version: v.version,
                         created: v.created.clone(),
                         material: BASE64.encode(v.key.expose()),
+                        check: Some(v.key.check_value()),
                     })
                     .collect();
                 (name.clone(), KeyFile { versions })
@@ -488,20 +556,99 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn debug_output_has_no_material() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keyring.json");
+    /// Creates a keyring at `path` with key `main` and returns it with the
+    /// file's text and the base64 material of `main` version 1.
+    fn keyring_with_main(path: &Path) -> (Keyring, String, String) {
         let mut ring = Keyring::default();
-        ring.create_key(&path, "main", &mut rand::rngs::OsRng, "t")
+        ring.create_key(path, "main", &mut rand::rngs::OsRng, "t")
             .unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
         let file: serde_json::Value = serde_json::from_str(&text).unwrap();
         let material = file["keys"]["main"]["versions"][0]["material"]
             .as_str()
             .unwrap()
             .to_string();
+        (ring, text, material)
+    }
+
+    #[test]
+    fn debug_output_has_no_material() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ring, _, material) = keyring_with_main(&dir.path().join("keyring.json"));
         assert!(!format!("{ring:?}").contains(&material));
         assert!(!format!("{:?}", ring.current("main").unwrap()).contains(&material));
+    }
+
+    fn write_private(path: &Path, text: &str) {
+        replace_file(path, text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn damaged_material_rejected_by_check_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (_, text, material) = keyring_with_main(&path);
+        assert!(text.contains("\"check\""));
+
+        // Another base64 digit in the middle still decodes to 32 bytes.
+        let mut damaged = material.clone().into_bytes();
+        damaged[10] = if damaged[10] == b'A' { b'B' } else { b'A' };
+        let damaged = String::from_utf8(damaged).unwrap();
+        write_private(&path, &text.replace(&material, &damaged));
+        let error = Keyring::load(&path).unwrap_err().to_string();
+        assert!(error.contains("does not match its check value"), "{error}");
+        assert!(!error.contains(&damaged), "{error}");
+    }
+
+    #[test]
+    fn keyring_without_check_values_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        write_private(
+            &path,
+            r#"{"format":1,"keys":{"main":{"versions":[{"version":1,"created":"t",
+                "material":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}]}}}"#,
+        );
+        let mut ring = Keyring::load(&path).unwrap();
+        ring.rotate_key(&path, "main", &mut rand::rngs::OsRng, "t2")
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("\"check\"").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn bad_names_and_version_zero_rejected_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let entry = |name: &str, version: u32| {
+            format!(
+                r#"{{"format":1,"keys":{{"{name}":{{"versions":[{{"version":{version},"created":"t",
+                    "material":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}]}}}}}}"#
+            )
+        };
+        write_private(&path, &entry("../../outside", 1));
+        let error = Keyring::load(&path).unwrap_err().to_string();
+        assert!(error.contains("not a valid key name"), "{error}");
+        write_private(&path, &entry("main", 0));
+        let error = Keyring::load(&path).unwrap_err().to_string();
+        assert!(error.contains("version 0"), "{error}");
+    }
+
+    #[test]
+    fn json_errors_do_not_print_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let material = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
+        write_private(
+            &path,
+            &format!(
+                r#"{{"format":1,"keys":{{"main":{{"versions":[{{"version":"{material}",
+                    "created":"t","material":"{material}"}}]}}}}}}"#
+            ),
+        );
+        let error = Keyring::load(&path).unwrap_err().to_string();
+        assert!(error.contains("invalid type"), "{error}");
+        assert!(error.contains("line 1"), "{error}");
+        assert!(!error.contains(material), "{error}");
     }
 }

@@ -34,7 +34,22 @@ impl SecretKey {
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// Returns the key check value: hex of the first 8 bytes of
+    /// HMAC-SHA256 under the key of a fixed label. It is stored beside the
+    /// material to detect a damaged copy, and reveals nothing usable about
+    /// the key.
+    pub fn check_value(&self) -> String {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0)
+            .expect("HMAC accepts a key of any length");
+        mac.update(CHECK_VALUE_LABEL);
+        hex::encode(&mac.finalize().into_bytes()[..8])
+    }
 }
+
+/// The message that [`SecretKey::check_value`] authenticates.
+const CHECK_VALUE_LABEL: &[u8] = b"s3seal key check value";
 
 impl PartialEq for SecretKey {
     fn eq(&self, other: &Self) -> bool {
@@ -73,6 +88,24 @@ impl fmt::Debug for SecretString {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_value_depends_on_every_key_byte() {
+        let key = SecretKey::from_bytes([7u8; 32]);
+        assert_eq!(key.check_value().len(), 16);
+        assert_eq!(
+            key.check_value(),
+            SecretKey::from_bytes([7u8; 32]).check_value()
+        );
+        for index in [0, 17, 31] {
+            let mut bytes = [7u8; 32];
+            bytes[index] ^= 1;
+            assert_ne!(
+                SecretKey::from_bytes(bytes).check_value(),
+                key.check_value()
+            );
+        }
+    }
 
     #[test]
     fn debug_output_is_redacted() {

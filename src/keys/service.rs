@@ -188,6 +188,15 @@ impl fmt::Debug for KeyService {
 /// missing.
 pub fn open_auditor(config: &AuditConfig) -> Result<Auditor, AuditError> {
     check_audit_key(config)?;
+    let log_is_empty = std::fs::metadata(&config.file).map_or(true, |meta| meta.len() == 0);
+    if log_is_empty && config.key_file.exists() {
+        tracing::warn!(
+            log = %config.file.display(),
+            key = %config.key_file.display(),
+            "the audit log is missing or empty but its key exists, so earlier records were \
+             deleted or moved; the log starts again at record 1"
+        );
+    }
     let key = AuditKey::load_or_create(&config.key_file)?;
     let fsync = match config.fsync {
         AuditFsync::Always => FsyncPolicy::Always,
@@ -792,7 +801,13 @@ impl KeyAdmin<'_> {
         let result = Keyring::load_or_empty(self.keyring_path).and_then(|mut keyring| {
             keyring.import_version(self.keyring_path, &name, recovered.version)
         });
-        let mut event = AuditEvent::new("keys import", &name, AuditAction::Import);
+        // A copy whose version the keyring already contains changes nothing,
+        // and its record says so.
+        let operation = match result {
+            Ok(false) => "keys import (version already present)",
+            _ => "keys import",
+        };
+        let mut event = AuditEvent::new(operation, &name, AuditAction::Import);
         event.key_version = Some(version);
         event.outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
         match (result, self.auditor.record(event)) {
