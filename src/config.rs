@@ -630,6 +630,20 @@ impl Config {
                 _ => {}
             }
             self.validate_permissions(&field, rule)?;
+            let shadowing = self.buckets[..i]
+                .iter()
+                .position(|earlier| shadows(&earlier.pattern, &rule.pattern));
+            if let Some(earlier) = shadowing {
+                return Err(invalid(
+                    format!("{field}.match"),
+                    format!(
+                        "rule {i} (match = {:?}) never applies, because rule {earlier} \
+                         (match = {:?}) matches every bucket it names and the first match \
+                         wins; move rule {i} above rule {earlier} or remove it",
+                        rule.pattern, self.buckets[earlier].pattern
+                    ),
+                ));
+            }
         }
 
         self.validate_audit()?;
@@ -788,6 +802,18 @@ pub fn warn_if_shared(path: &Path, description: &str) {
     }
 }
 
+/// Returns whether a bucket rule with pattern `earlier` matches every
+/// bucket that a later rule with pattern `later` matches. It detects the
+/// same pattern, `*`, and a literal name that `earlier` matches, not every
+/// case of one glob covering another.
+fn shadows(earlier: &str, later: &str) -> bool {
+    if earlier == later || earlier == "*" {
+        return true;
+    }
+    let literal = !later.contains(['*', '?', '[']);
+    literal && glob::Pattern::new(earlier).is_ok_and(|pattern| pattern.matches(later))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -825,6 +851,35 @@ mod tests {
         assert!(err.contains("listen_port"), "{err}");
         assert!(err.contains("for key \"server.listen_port\""), "{err}");
         assert!(!err.contains("default."), "{err}");
+    }
+
+    #[test]
+    fn rule_behind_a_covering_rule_rejected() {
+        let rules = |first: &str, second: &str| {
+            format!(
+                "[[clients]]\naccess_key_id = \"AKIDTEST\"\nsecret_env = \"TEST_SECRET\"\n\
+                 [[buckets]]\nmatch = \"{first}\"\nmode = \"passthrough\"\n\
+                 [[buckets]]\nmatch = \"{second}\"\nmode = \"encrypt\"\nkey = \"k\"\n"
+            )
+        };
+        for (first, second) in [
+            ("*", "alpha"),
+            ("al*", "alpha"),
+            ("logs-*", "logs-*"),
+            ("*", "b-*"),
+        ] {
+            let err = Config::from_toml(&rules(first, second))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("never applies"),
+                "{first} then {second}: {err}"
+            );
+        }
+        for (first, second) in [("alpha", "*"), ("al*", "beta"), ("a-*", "b-*")] {
+            let result = Config::from_toml(&rules(first, second));
+            assert!(result.is_ok(), "{first} then {second}: {:?}", result.err());
+        }
     }
 
     #[test]
