@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
-    #[error("failed to read keyring {path}: {source}")]
+    #[error("failed to read keyring {path}: {source}{}", read_hint(source))]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -53,6 +53,20 @@ pub enum KeyringError {
          restore it from a backup or import its escrow copy into a new keyring"
     )]
     CheckValue { name: String, version: u32 },
+}
+
+/// Returns what to do about a keyring that cannot be read.
+fn read_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            "; create the keys with `s3seal keys create NAME`, or rebuild the keyring from \
+             escrow copies with `s3seal keys import`"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; the user that runs s3seal must own the keyring and its directory"
+        }
+        _ => "",
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -632,6 +646,16 @@ mod tests {
         write_private(&path, &entry("main", 0));
         let error = Keyring::load(&path).unwrap_err().to_string();
         assert!(error.contains("version 0"), "{error}");
+    }
+
+    #[test]
+    fn missing_keyring_error_names_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = Keyring::load(&dir.path().join("none.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("s3seal keys create NAME"), "{error}");
+        assert!(error.contains("s3seal keys import"), "{error}");
     }
 
     #[test]
