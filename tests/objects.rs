@@ -901,6 +901,73 @@ async fn dot_segment_keys_rejected() {
         .is_err());
 }
 
+/// Sends DeleteObjects with `body` as the request document.
+async fn post_delete(h: &Harness, bucket: &str, body: String) -> common::reqwest_lite::Response {
+    use base64::Engine;
+    use md5::Digest;
+    let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
+    common::reqwest_lite::send_signed(
+        "POST",
+        &format!("{}/{bucket}?delete", h.endpoint),
+        &[("content-md5", &md5)],
+        body.into_bytes(),
+        common::ACCESS_KEY_ID,
+        &h.secret,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn delete_objects_rejects_dot_segment_keys() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("dots-delete").await;
+    let other = h.bucket("plain-dots-victim").await;
+    h.client
+        .put_object()
+        .bucket(&other)
+        .key("kept")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+
+    // A reference or a CDATA section spells the same key as plain `..`.
+    for key in [
+        format!("../{other}/kept"),
+        format!("&#46;&#46;/{other}/kept"),
+        format!("<![CDATA[..]]>/{other}/kept"),
+        format!("a/./../../{other}/kept"),
+    ] {
+        let body = format!("<Delete><Object><Key>{key}</Key></Object></Delete>");
+        let response = post_delete(&h, &bucket, body).await;
+        assert_eq!(response.status, 400, "{key}: {}", response.text());
+        assert!(
+            response.text().contains("InvalidArgument"),
+            "{key}: {}",
+            response.text()
+        );
+    }
+    h.client
+        .head_object()
+        .bucket(&other)
+        .key("kept")
+        .send()
+        .await
+        .unwrap();
+
+    // More than 1000 keys is MalformedXML, as in S3.
+    let objects: String = (0..1001)
+        .map(|i| format!("<Object><Key>k{i}</Key></Object>"))
+        .collect();
+    let response = post_delete(&h, &bucket, format!("<Delete>{objects}</Delete>")).await;
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert!(
+        response.text().contains("MalformedXML"),
+        "{}",
+        response.text()
+    );
+}
+
 /// Sends a signed raw HTTP/1.1 request for `host` to the proxy's socket and
 /// returns the whole response text.
 async fn raw_request_for_host(

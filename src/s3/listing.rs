@@ -263,6 +263,55 @@ pub fn complete_part_numbers(xml: &[u8]) -> Result<Vec<String>, XmlError> {
     }
 }
 
+/// Returns the `Key` of every `Object` in a DeleteObjects document, in
+/// document order. A key's text includes its CDATA sections, with entity
+/// and character references resolved and whitespace kept.
+pub fn delete_request_keys(xml: &[u8]) -> Result<Vec<String>, XmlError> {
+    let is_key = |path: &[Vec<u8>]| path.len() == 3 && path[1] == b"Object" && path[2] == b"Key";
+    let mut reader = Reader::from_reader(xml);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut keys = Vec::new();
+    let mut current: Option<String> = None;
+    loop {
+        match reader.read_event().map_err(xml_error)? {
+            Event::Eof if path.is_empty() => return Ok(keys),
+            Event::Eof => return Err(XmlError("document ends inside an element".into())),
+            Event::Start(start) => {
+                path.push(start.local_name().as_ref().to_vec());
+                if is_key(&path) {
+                    current = Some(String::new());
+                }
+            }
+            Event::Empty(empty) => {
+                path.push(empty.local_name().as_ref().to_vec());
+                if is_key(&path) {
+                    keys.push(String::new());
+                }
+                path.pop();
+            }
+            Event::End(_) => {
+                if is_key(&path) {
+                    keys.push(current.take().unwrap_or_default());
+                }
+                path.pop();
+            }
+            Event::Text(text) => {
+                if let Some(key) = current.as_mut() {
+                    key.push_str(&text.unescape().map_err(xml_error)?);
+                }
+            }
+            Event::CData(data) => {
+                if let Some(key) = current.as_mut() {
+                    let text = std::str::from_utf8(&data)
+                        .map_err(|_| XmlError("a CDATA section is not UTF-8".into()))?;
+                    key.push_str(text);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Returns the local name of the root element.
 pub fn root_name(xml: &[u8]) -> Option<String> {
     let mut reader = Reader::from_reader(xml);
@@ -440,5 +489,33 @@ mod tests {
         );
         assert_eq!(tagging_header(b"<Tagging><TagSet/></Tagging>").unwrap(), "");
         assert!(tagging_header(b"<Tagging><TagSet>").is_err());
+    }
+
+    #[test]
+    fn delete_request_keys_resolve_references_and_cdata() {
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>
+<Object><Key>plain</Key></Object>
+<Object><Key>&#46;&#46;/other/x</Key><VersionId>v1</VersionId></Object>
+<Object><Key>a<![CDATA[/../]]>b</Key></Object>
+<Object><Key> spaced </Key></Object>
+<Object><Key/></Object>
+</Delete>"#;
+        let keys = delete_request_keys(xml).unwrap();
+        assert_eq!(keys, ["plain", "../other/x", "a/../b", " spaced ", ""]);
+    }
+
+    #[test]
+    fn delete_request_keys_reject_broken_documents() {
+        for xml in [
+            &b"<Delete><Object><Key>x</Key></Object>"[..],
+            b"<Delete><Object><Key>&bogus;</Key></Object></Delete>",
+        ] {
+            assert!(
+                delete_request_keys(xml).is_err(),
+                "{}",
+                String::from_utf8_lossy(xml)
+            );
+        }
     }
 }

@@ -158,3 +158,38 @@ def test_awscli_copy_object(aws, make_bucket, upstream, tmp_path, directive, tar
     got = aws("s3api", "get-object", "--bucket", target_bucket, "--key", "copied.bin", str(target))
     assert got.returncode == 0, harness.describe(got)
     assert target.read_bytes() == data
+
+
+@pytest.mark.parametrize("kind", ["enc", "plain"])
+def test_awscli_rm_recursive(aws, make_bucket, upstream, tmp_path, kind):
+    # `aws s3 rm --recursive` deletes with DeleteObjects, whose keys s3seal
+    # reads from the body before it forwards the body unchanged.
+    bucket = make_bucket(kind)
+    source = tmp_path / "small.txt"
+    source.write_bytes(b"x")
+    keys = ["dir/a.txt", "dir/sub dir/b.txt", "dir/ü+%.txt", "keep.txt"]
+    for key in keys:
+        put = aws("s3api", "put-object", "--bucket", bucket, "--key", key, "--body", str(source))
+        assert put.returncode == 0, harness.describe(put)
+
+    removed = aws("s3", "rm", f"s3://{bucket}/dir/", "--recursive")
+    assert removed.returncode == 0, harness.describe(removed)
+    assert removed.stdout.count("delete: ") == 3, removed.stdout
+    for key in keys[:3]:
+        assert not upstream.exists(bucket, key), key
+    assert upstream.exists(bucket, "keep.txt")
+
+
+def test_awscli_delete_objects_rejects_dot_segments(aws, enc_bucket, upstream, tmp_path):
+    source = tmp_path / "small.txt"
+    source.write_bytes(b"x")
+    put = aws("s3api", "put-object", "--bucket", enc_bucket, "--key", "b", "--body", str(source))
+    assert put.returncode == 0, harness.describe(put)
+
+    deleted = aws(
+        "s3api", "delete-objects", "--bucket", enc_bucket,
+        "--delete", json.dumps({"Objects": [{"Key": "b"}, {"Key": "a/../b"}]}),
+    )
+    assert deleted.returncode != 0, harness.describe(deleted)
+    assert "InvalidArgument" in deleted.stderr, harness.describe(deleted)
+    assert upstream.exists(enc_bucket, "b")

@@ -80,6 +80,78 @@ pub(crate) async fn forward_with_query(
     }
 }
 
+/// S3's limit on the objects of one DeleteObjects request.
+const MAX_DELETE_OBJECTS: usize = 1000;
+
+/// Forwards DeleteObjects once every key in its body has passed the
+/// checks that object requests get in their path, because the upstream
+/// resolves the keys itself. The body is read within
+/// `server.max_xml_body_bytes` and forwarded unchanged.
+pub(crate) async fn delete_objects(
+    ctx: &Context<'_>,
+    auth: Authenticated,
+    body: RequestBody,
+    sealed_bucket: bool,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let malformed = || {
+        S3Error::new(
+            ErrorCode::MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        )
+    };
+    let content_length = auth.plaintext_len(ctx.parts)?;
+    let payload_mode = auth.payload_mode();
+    let xml = match content_length {
+        Some(len) if len > 0 => {
+            let limit = ctx.proxy.config.server.max_xml_body_bytes;
+            let verified = auth.verify_body(ctx.parts, body)?;
+            http_body_util::Limited::new(verified, limit)
+                .collect()
+                .await
+                .map_err(|e| match e.downcast::<S3Error>() {
+                    Ok(error) => *error,
+                    Err(other) => malformed().with_source(other),
+                })?
+                .to_bytes()
+        }
+        _ => return Err(malformed()),
+    };
+    let keys =
+        crate::s3::listing::delete_request_keys(&xml).map_err(|e| malformed().with_source(e))?;
+    if keys.is_empty() || keys.len() > MAX_DELETE_OBJECTS {
+        return Err(malformed());
+    }
+    for key in &keys {
+        if key.is_empty() {
+            return Err(malformed());
+        }
+        crate::proxy::request::check_key_segments(key)?;
+        crate::proxy::request::check_key_segments(key.trim())?;
+    }
+
+    let mut headers = ctx.parts.headers.clone();
+    sealed::strip_transfer_encoding_headers(&mut headers, payload_mode);
+    let request = UpstreamRequest {
+        method: ctx.parts.method.clone(),
+        bucket: ctx.s3.bucket.clone(),
+        key: None,
+        query: ctx.s3.upstream_query(),
+        headers,
+        content_length: Some(xml.len() as u64),
+    };
+    let response = ctx
+        .proxy
+        .upstream
+        .send(request, response::full(xml))
+        .await
+        .map_err(bad_gateway)?;
+    if sealed_bucket {
+        Ok(response::relay_sealed(response))
+    } else {
+        Ok(response::relay(response))
+    }
+}
+
 /// Maps a failure to reach the upstream to `502 Bad Gateway`.
 pub(crate) fn bad_gateway(error: upstream::UpstreamError) -> S3Error {
     S3Error::new(

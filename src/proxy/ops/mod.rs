@@ -33,6 +33,10 @@ pub(crate) async fn dispatch(
             ))
         }
         Operation::CopyObject => return copy::copy_object(ctx, policy, auth, body).await,
+        Operation::DeleteObjects => {
+            let sealed_bucket = matches!(policy, BucketPolicy::Encrypt { .. });
+            return forward::delete_objects(ctx, auth, body, sealed_bucket).await;
+        }
         _ => {}
     }
 
@@ -71,10 +75,9 @@ pub(crate) async fn dispatch(
         | Operation::CreateBucket
         | Operation::DeleteBucket
         | Operation::HeadBucket
-        | Operation::DeleteObjects
         | Operation::DeleteObject
         | Operation::ListMultipartUploads
         | Operation::Forward => forward::forward(ctx, auth, body, true).await,
-        Operation::PostObject | Operation::CopyObject => Err(S3Error::new(ErrorCode::InternalError, "operation routed twice")),
+        Operation::PostObject | Operation::CopyObject | Operation::DeleteObjects => Err(S3Error::new(ErrorCode::InternalError, "operation routed twice")),
     }
 }
