@@ -493,6 +493,40 @@ async fn list_parts_shows_plaintext_sizes() {
 }
 
 #[tokio::test]
+async fn head_size_exact_for_unaligned_parts() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-head-odd").await;
+    // 5,632,000-byte parts (5,500 KiB, not a multiple of 64 KiB) make the
+    // stored length alone an invalid single-part length, and 5 MiB + 7
+    // byte parts make it a valid but larger one.
+    for (key, sizes) in [
+        ("kib", vec![5_632_000, 5_632_000, 5_632_000, 4_075_520]),
+        ("odd", vec![5 * MIB + 7, 5 * MIB + 7, 100]),
+    ] {
+        let (data, _) = multipart_object(&h, &bucket, key, &sizes).await;
+        let head = h
+            .client
+            .head_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.content_length(), Some(data.len() as i64), "{key}");
+        let tail = h
+            .client
+            .head_object()
+            .bucket(&bucket)
+            .key(key)
+            .range(format!("bytes={}-", data.len() - 10))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(tail.content_length(), Some(10), "{key}");
+    }
+}
+
+#[tokio::test]
 async fn reuploaded_part_replaces_data() {
     let h = Harness::start().await;
     let bucket = h.bucket("mp-retry").await;

@@ -4,7 +4,6 @@ use super::forward::bad_gateway;
 use super::read::{self, ReadOutcome, ReadRequest};
 use super::sealed;
 use crate::auth::Authenticated;
-use crate::crypto::multipart::multipart_plaintext_len;
 use crate::crypto::{self, EncryptBody};
 use crate::proxy::body::RequestBody;
 use crate::proxy::body::{CaptureErrors, ErrorSlot, ProxyBody};
@@ -157,15 +156,16 @@ pub(crate) async fn head_object(
     let parts_count =
         read::etag_parts(&parts.headers).filter(|_| read::is_multipart_layout(&parts.headers));
     let plaintext_total = match parts_count {
-        Some(count) => multipart_plaintext_len(stored_total, count),
-        None => crypto::plaintext_len(stored_total),
-    }
-    .ok_or_else(|| {
-        S3Error::new(
-            ErrorCode::InternalError,
-            "the stored object's length is not a valid ciphertext length",
-        )
-    })?;
+        // Parts that are not multiples of 64 KiB make the length alone
+        // ambiguous, so the part headers decide.
+        Some(_) => multipart_head_total(ctx, &parts.headers, stored_total).await?,
+        None => crypto::plaintext_len(stored_total).ok_or_else(|| {
+            S3Error::new(
+                ErrorCode::InternalError,
+                "the stored object's length is not a valid ciphertext length",
+            )
+        })?,
+    };
 
     let requested = ctx
         .parts
@@ -188,6 +188,39 @@ pub(crate) async fn head_object(
     let (status, headers) =
         response_headers(parts.headers, plaintext_total, served, parts_count, len)?;
     Ok(response::with_parts(status, headers, response::empty()))
+}
+
+/// Returns the plaintext length of the multipart object whose HEAD
+/// response has `headers`, read from its part headers. The reads are
+/// pinned to the object's ETag, so an object replaced in between fails
+/// them instead of giving its length.
+async fn multipart_head_total(
+    ctx: &Context<'_>,
+    headers: &HeaderMap,
+    stored_total: u64,
+) -> Result<u64, S3Error> {
+    let mut read_headers = upstream_read_headers(ctx.parts.headers.clone());
+    for name in [
+        http::header::RANGE,
+        http::header::IF_MATCH,
+        http::header::IF_NONE_MATCH,
+        http::header::IF_MODIFIED_SINCE,
+        http::header::IF_UNMODIFIED_SINCE,
+    ] {
+        read_headers.remove(name);
+    }
+    if let Some(etag) = headers.get(http::header::ETAG) {
+        read_headers.insert(http::header::IF_MATCH, etag.clone());
+    }
+    let req = ReadRequest {
+        bucket: ctx.bucket(),
+        key: ctx.key(),
+        query: ctx.s3.upstream_query(),
+        headers: read_headers,
+        range: None,
+        part_number: None,
+    };
+    read::multipart_plaintext_total(ctx, &req, headers, stored_total).await
 }
 
 /// Builds the read request for the client's own GET or HEAD.

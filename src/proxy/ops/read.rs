@@ -319,6 +319,24 @@ async fn layout(
     Ok((probe_layout(ctx, req, stored_total).await?, false))
 }
 
+/// Returns the plaintext length of the multipart object that a HEAD
+/// described with `headers`, from its part headers. Every common client
+/// uploads parts of one length but the last, and those take one request
+/// for the first part header. Other layouts take one request per part.
+/// Reads no key.
+// NOTE: parts of other lengths whose stored total matches the guess of
+// equal parts give a wrong length here; a GET detects that case.
+pub(crate) async fn multipart_plaintext_total(
+    ctx: &Context<'_>,
+    req: &ReadRequest<'_>,
+    headers: &HeaderMap,
+    stored_total: u64,
+) -> Result<u64, S3Error> {
+    let first = read_part_header(ctx, req, 0).await?.map_err(stored_error)?;
+    let (layout, _) = layout(ctx, req, headers, first.plaintext_len, stored_total).await?;
+    Ok(layout.plaintext_len())
+}
+
 /// Reads every part header, one small request per part, and builds the
 /// layout from them.
 async fn probe_layout(
