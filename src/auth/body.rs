@@ -62,10 +62,18 @@ impl<B> VerifiedBody<B> {
     }
 }
 
-fn length_error() -> S3Error {
+/// Returns the error for a body whose length differs from the declared
+/// one, which an `aws-chunked` body declares in
+/// `x-amz-decoded-content-length`.
+fn length_error(chunked: bool) -> S3Error {
+    let header = if chunked {
+        "x-amz-decoded-content-length"
+    } else {
+        "Content-Length"
+    };
     S3Error::new(
         ErrorCode::IncompleteBody,
-        "You did not provide the number of bytes specified by the Content-Length HTTP header",
+        format!("You did not provide the number of bytes specified by the {header} HTTP header"),
     )
 }
 
@@ -76,11 +84,12 @@ fn account(
     received: &mut u64,
     declared_len: Option<u64>,
     checks: &mut [DigestCheck],
+    chunked: bool,
 ) -> Result<(), S3Error> {
     let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
     *received = received.saturating_add(len);
     if declared_len.is_some_and(|declared| *received > declared) {
-        return Err(length_error());
+        return Err(length_error(chunked));
     }
     for check in checks.iter_mut() {
         check.update(data);
@@ -102,12 +111,13 @@ fn finish(
     declared_len: Option<u64>,
     checks: &mut [DigestCheck],
 ) -> Result<(), S3Error> {
+    let chunked = decoder.is_some();
     let trailers = match decoder {
         Some(decoder) => decoder.finish()?,
         None => Vec::new(),
     };
     if declared_len.is_some_and(|declared| received != declared) {
-        return Err(length_error());
+        return Err(length_error(chunked));
     }
     apply_trailers(&trailers, checks)?;
     for check in checks.iter() {
@@ -154,7 +164,7 @@ where
                 if !this.pending.is_empty() {
                     let result = decoder.decode(this.pending).and_then(|decoded| {
                         if let Some(data) = &decoded {
-                            account(data, this.received, *this.declared_len, this.checks)?;
+                            account(data, this.received, *this.declared_len, this.checks, true)?;
                         }
                         Ok(decoded)
                     });
@@ -188,7 +198,7 @@ where
                         continue;
                     }
                     if let Err(error) =
-                        account(&data, this.received, *this.declared_len, this.checks)
+                        account(&data, this.received, *this.declared_len, this.checks, false)
                     {
                         *this.finished = true;
                         return Poll::Ready(Some(Err(error)));

@@ -305,6 +305,25 @@ fn unsigned_trailer_request(decoded_len: &str, trailer: &str) -> (Parts, Authent
 }
 
 #[test]
+fn chunked_body_shorter_than_decoded_length_names_that_header() {
+    let data = [7u8; 100];
+    let name = ChecksumAlgorithm::ALL[0].header_name();
+    let value = checksum_value(ChecksumAlgorithm::ALL[0], &data);
+    let (parts, authenticated) = unsigned_trailer_request("110", name);
+    let body = unsigned_chunked(&data, 64, &format!("{name}:{value}\r\n\r\n"));
+    let verified = authenticated
+        .verify_body(&parts, Pieces::new([body]))
+        .expect("valid");
+    let error = read_body(verified).expect_error();
+    assert_eq!(error.code(), ErrorCode::IncompleteBody);
+    assert!(
+        error.message().contains("x-amz-decoded-content-length"),
+        "{}",
+        error.message()
+    );
+}
+
+#[test]
 fn unsigned_trailer_checksums() {
     let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 256) as u8).collect();
     for algorithm in ChecksumAlgorithm::ALL {
