@@ -368,3 +368,45 @@ async fn create_missing_key_gets_escrow_copy() {
     assert!(error.contains("keys import"), "{error}");
     assert_eq!(std::fs::read(&copy).unwrap(), sealed);
 }
+
+#[tokio::test]
+async fn create_missing_key_removed_when_escrow_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = dir.path().join("team.key");
+    let recipient = age_identity(&identity);
+    let mut drill = Drill::new(&recipient, dir);
+    // A regular file where the escrow directory should be fails every copy.
+    let blocked = drill.dir.path().join("escrow-is-a-file");
+    std::fs::write(&blocked, b"").unwrap();
+    drill.config_toml = drill
+        .config_toml
+        .replace("[keys]\n", "[keys]\ncreate_missing = true\n")
+        .replace(
+            &format!("{}/escrow\"", drill.dir.path().display()),
+            &format!("{}\"", blocked.display()),
+        );
+
+    let config = Config::from_toml(&drill.config_toml).unwrap();
+    assert!(s3seal::server::spawn(config).await.is_err());
+
+    let keyring = std::fs::read_to_string(drill.dir.path().join("keyring.json")).unwrap();
+    assert!(!keyring.contains("\"drill\""), "{keyring}");
+    let records = read_audit_records(&drill.dir.path().join("audit.log"));
+    let actions: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("create".to_string(), "ok".to_string()),
+            ("export".to_string(), "error".to_string()),
+            ("delete".to_string(), "ok".to_string())
+        ]
+    );
+}

@@ -313,8 +313,15 @@ impl KeyService {
             self.record_command(&context, name, Some(1), AuditAction::Export, outcome)?;
             if let Err(error) = sealed {
                 // The key is taken out again, so that no version lacks a
-                // copy; the next start creates it anew.
-                let _ = super::keyring::write_keys_without(path, &keyring, name);
+                // copy, and the removal is recorded; the next start creates
+                // the key anew.
+                let removed = super::keyring::write_keys_without(path, &keyring, name)
+                    .map_err(|e| e.to_string());
+                if let Err(audit) =
+                    self.record_command(&context, name, Some(1), AuditAction::Delete, removed)
+                {
+                    tracing::error!(key = name, error = %audit, "failed to record the removal of a key without an escrow copy");
+                }
                 return Err(error);
             }
         }
