@@ -313,7 +313,7 @@ impl KeyService {
             self.record_command(&context, name, Some(1), AuditAction::Export, outcome)?;
             if let Err(error) = sealed {
                 // The key is taken out again, so that no version lacks a
-                // copy, and the removal is recorded; the next start creates
+                // copy, and the removal is recorded. The next start creates
                 // the key anew.
                 let removed = super::keyring::write_keys_without(path, &keyring, name)
                     .map_err(|e| e.to_string());
@@ -809,7 +809,7 @@ impl KeyAdmin<'_> {
             keyring.import_version(self.keyring_path, &name, recovered.version)
         });
         // A copy whose version the keyring already contains changes nothing,
-        // and its record says so.
+        // and its record names that outcome.
         let operation = match result {
             Ok(false) => "keys import (version already present)",
             _ => "keys import",
