@@ -937,6 +937,7 @@ async fn delete_objects_rejects_dot_segment_keys() {
         format!("&#46;&#46;/{other}/kept"),
         format!("<![CDATA[..]]>/{other}/kept"),
         format!("a/./../../{other}/kept"),
+        format!(".<![CDATA[x]]>./{other}/kept"),
     ] {
         let body = format!("<Delete><Object><Key>{key}</Key></Object></Delete>");
         let response = post_delete(&h, &bucket, body).await;

@@ -263,15 +263,26 @@ pub fn complete_part_numbers(xml: &[u8]) -> Result<Vec<String>, XmlError> {
     }
 }
 
+/// One `Object/Key` of a DeleteObjects document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteKey {
+    /// The key with entity and character references resolved, CDATA
+    /// sections included and whitespace kept, as S3 reads it.
+    pub key: String,
+    /// The key with its CDATA sections left out, as s3s 0.14 reads it, when
+    /// that differs from `key`.
+    pub without_cdata: Option<String>,
+}
+
 /// Returns the `Key` of every `Object` in a DeleteObjects document, in
-/// document order. A key's text includes its CDATA sections, with entity
-/// and character references resolved and whitespace kept.
-pub fn delete_request_keys(xml: &[u8]) -> Result<Vec<String>, XmlError> {
+/// document order.
+pub fn delete_request_keys(xml: &[u8]) -> Result<Vec<DeleteKey>, XmlError> {
     let is_key = |path: &[Vec<u8>]| path.len() == 3 && path[1] == b"Object" && path[2] == b"Key";
     let mut reader = Reader::from_reader(xml);
     let mut path: Vec<Vec<u8>> = Vec::new();
     let mut keys = Vec::new();
-    let mut current: Option<String> = None;
+    // The key being read, with and without its CDATA sections.
+    let mut current: Option<(String, String)> = None;
     loop {
         match reader.read_event().map_err(xml_error)? {
             Event::Eof if path.is_empty() => return Ok(keys),
@@ -279,29 +290,36 @@ pub fn delete_request_keys(xml: &[u8]) -> Result<Vec<String>, XmlError> {
             Event::Start(start) => {
                 path.push(start.local_name().as_ref().to_vec());
                 if is_key(&path) {
-                    current = Some(String::new());
+                    current = Some((String::new(), String::new()));
                 }
             }
             Event::Empty(empty) => {
                 path.push(empty.local_name().as_ref().to_vec());
                 if is_key(&path) {
-                    keys.push(String::new());
+                    keys.push(DeleteKey {
+                        key: String::new(),
+                        without_cdata: None,
+                    });
                 }
                 path.pop();
             }
             Event::End(_) => {
                 if is_key(&path) {
-                    keys.push(current.take().unwrap_or_default());
+                    let (key, without_cdata) = current.take().unwrap_or_default();
+                    let without_cdata = (without_cdata != key).then_some(without_cdata);
+                    keys.push(DeleteKey { key, without_cdata });
                 }
                 path.pop();
             }
             Event::Text(text) => {
-                if let Some(key) = current.as_mut() {
-                    key.push_str(&text.unescape().map_err(xml_error)?);
+                if let Some((key, without_cdata)) = current.as_mut() {
+                    let text = text.unescape().map_err(xml_error)?;
+                    key.push_str(&text);
+                    without_cdata.push_str(&text);
                 }
             }
             Event::CData(data) => {
-                if let Some(key) = current.as_mut() {
+                if let Some((key, _)) = current.as_mut() {
                     let text = std::str::from_utf8(&data)
                         .map_err(|_| XmlError("a CDATA section is not UTF-8".into()))?;
                     key.push_str(text);
@@ -502,7 +520,19 @@ mod tests {
 <Object><Key/></Object>
 </Delete>"#;
         let keys = delete_request_keys(xml).unwrap();
-        assert_eq!(keys, ["plain", "../other/x", "a/../b", " spaced ", ""]);
+        let read: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
+        assert_eq!(read, ["plain", "../other/x", "a/../b", " spaced ", ""]);
+        assert_eq!(keys[2].without_cdata.as_deref(), Some("ab"));
+        assert!(keys
+            .iter()
+            .enumerate()
+            .all(|(i, k)| i == 2 || k.without_cdata.is_none()));
+
+        // A store that drops CDATA reads `.<![CDATA[x]]>.` as `..`.
+        let hidden = b"<Delete><Object><Key>.<![CDATA[x]]>./y</Key></Object></Delete>";
+        let keys = delete_request_keys(hidden).unwrap();
+        assert_eq!(keys[0].key, ".x./y");
+        assert_eq!(keys[0].without_cdata.as_deref(), Some("../y"));
     }
 
     #[test]

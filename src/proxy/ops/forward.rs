@@ -122,11 +122,13 @@ pub(crate) async fn delete_objects(
         return Err(malformed());
     }
     for key in &keys {
-        if key.is_empty() {
+        if key.key.is_empty() {
             return Err(malformed());
         }
-        crate::proxy::request::check_key_segments(key)?;
-        crate::proxy::request::check_key_segments(key.trim())?;
+        crate::proxy::request::check_key_segments(&key.key)?;
+        if let Some(other_reading) = &key.without_cdata {
+            crate::proxy::request::check_key_segments(other_reading)?;
+        }
     }
 
     let mut headers = ctx.parts.headers.clone();
