@@ -502,6 +502,8 @@ async fn head_size_exact_for_unaligned_parts() {
     for (key, sizes) in [
         ("kib", vec![5_632_000, 5_632_000, 5_632_000, 4_075_520]),
         ("odd", vec![5 * MIB + 7, 5 * MIB + 7, 100]),
+        // Three lengths whose stored total fits the guess of equal parts.
+        ("three", vec![5 * MIB + 1, 5 * MIB + 22, 65_534]),
     ] {
         let (data, _) = multipart_object(&h, &bucket, key, &sizes).await;
         let head = h

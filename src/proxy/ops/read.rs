@@ -321,11 +321,12 @@ async fn layout(
 
 /// Returns the plaintext length of the multipart object that a HEAD
 /// described with `headers`, from its part headers. Every common client
-/// uploads parts of one length but the last, and those take one request
-/// for the first part header. Other layouts take one request per part.
-/// Reads no key.
-// NOTE: parts of other lengths whose stored total matches the guess of
-// equal parts give a wrong length here; a GET detects that case.
+/// uploads parts of one length but the last. Those take one request for
+/// the first part header and, with three parts or more, one for the last
+/// part header, which checks the guess of equal parts. Other layouts take
+/// one request per part. Reads no key.
+// NOTE: with four parts or more, parts of three or more lengths can fit
+// the guess at both ends and give a wrong length here; a GET detects that.
 pub(crate) async fn multipart_plaintext_total(
     ctx: &Context<'_>,
     req: &ReadRequest<'_>,
@@ -333,7 +334,18 @@ pub(crate) async fn multipart_plaintext_total(
     stored_total: u64,
 ) -> Result<u64, S3Error> {
     let first = read_part_header(ctx, req, 0).await?.map_err(stored_error)?;
-    let (layout, _) = layout(ctx, req, headers, first.plaintext_len, stored_total).await?;
+    let (mut layout, guessed) =
+        layout(ctx, req, headers, first.plaintext_len, stored_total).await?;
+    if guessed && layout.parts.len() >= 3 {
+        let last = layout.parts[layout.parts.len() - 1];
+        let header = read_part_header(ctx, req, last.stored_offset).await?;
+        let fits = header.is_ok_and(|header| {
+            header.part_number == last.part_number && header.plaintext_len == last.plaintext_len
+        });
+        if !fits {
+            layout = probe_layout(ctx, req, stored_total).await?;
+        }
+    }
     Ok(layout.plaintext_len())
 }
 
