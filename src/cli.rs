@@ -302,6 +302,13 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
                 let text = read_secret_input(file).map_err(|e| format!("{origin}: {e}"))?;
                 let recovered = read_escrow_document(&origin, &text).map_err(|e| e.to_string())?;
                 let (name, version) = (recovered.name.clone(), recovered.version.version);
+                if !recovered.checked {
+                    eprintln!(
+                        "warning: {origin} has no check value, so damage to its material cannot \
+                         be detected; read an object encrypted under key {name:?} version \
+                         {version} to confirm the key"
+                    );
+                }
                 let added = admin
                     .import(recovered)
                     .map_err(|e| format!("{origin}: {e}"))?;
@@ -325,6 +332,7 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
         KeysCommand::List { config, keyring } => {
             let path = keyring_path(&config, keyring)?;
             let ring = Keyring::load(&path).map_err(|e| e.to_string())?;
+            warn_unchecked(&ring, &path);
             for (name, version) in ring.versions() {
                 let current = ring.current(name).map_err(|e| e.to_string())?.version;
                 let role = if version.version == current {
@@ -507,6 +515,7 @@ fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
         )));
     }
     let keyring = Keyring::load(path).map_err(|e| CommandError::new(e.to_string()))?;
+    warn_unchecked(&keyring, path);
     if config.keys.create_missing {
         return Ok(());
     }
@@ -548,6 +557,21 @@ pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+/// Warns on standard error about key versions stored without a check
+/// value.
+fn warn_unchecked(keyring: &Keyring, path: &Path) {
+    let unchecked = keyring.unchecked_versions();
+    if !unchecked.is_empty() {
+        eprintln!(
+            "warning: keyring {} stores {} without a check value, so damage to their material \
+             goes undetected; the next `s3seal keys create`, `keys rotate` or `keys import` \
+             adds check values",
+            path.display(),
+            unchecked.join(", ")
+        );
+    }
 }
 
 /// Prints whether key versions get escrow copies, and which lack one.

@@ -206,6 +206,31 @@ async fn keyring_rebuilt_from_escrow_reads_old_objects() {
     assert!(stderr.contains("check value"), "{stderr}");
     assert!(!keyring.exists());
 
+    // A copy without a check value, as written before s3seal stored them,
+    // imports with a warning.
+    let without_check: serde_json::Value = {
+        let mut value = document.clone();
+        value.as_object_mut().unwrap().remove("check");
+        value
+    };
+    let scratch = drill.dir.path().join("scratch-keyring.json");
+    let imported = run(
+        env!("CARGO_BIN_EXE_s3seal"),
+        &[
+            "keys",
+            "import",
+            "-",
+            "-c",
+            drill.config(),
+            "--keyring",
+            scratch.to_str().unwrap(),
+        ],
+        Some(without_check.to_string().as_bytes()),
+    );
+    assert!(imported.status.success());
+    let stderr = String::from_utf8_lossy(&imported.stderr);
+    assert!(stderr.contains("has no check value"), "{stderr}");
+
     for version in [1, 2] {
         let copy = drill.escrow_copy(version);
         let plaintext = age_decrypt(&identity, &copy);
@@ -260,6 +285,8 @@ async fn keyring_rebuilt_from_escrow_reads_old_objects() {
             "export v1",
             "rotate v2",
             "export v2",
+            // The scratch keyring's import, then the rebuilt keyring's.
+            "import v1",
             "import v1",
             "import v2"
         ]

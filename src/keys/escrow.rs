@@ -70,6 +70,9 @@ struct EscrowDocument {
 pub struct RecoveredVersion {
     pub name: String,
     pub version: KeyVersion,
+    /// Whether the copy carried a check value, which the material matched.
+    /// Copies written before s3seal stored check values have none.
+    pub checked: bool,
 }
 
 impl std::fmt::Debug for RecoveredVersion {
@@ -256,17 +259,19 @@ pub fn read_document(origin: &str, text: &str) -> Result<RecoveredVersion, Escro
     );
     let key = SecretKey::from_slice(&bytes)
         .ok_or_else(|| error("material is not 32 bytes".to_string()))?;
-    if document
-        .check
-        .as_ref()
-        .is_some_and(|check| *check != key.check_value())
-    {
-        return Err(error(
-            "the material does not match its check value, so the copy was damaged or edited"
-                .to_string(),
-        ));
+    if let Some(check) = &document.check {
+        if !super::keyring::is_check_value(check) {
+            return Err(error("the check value is not 16 hex digits".to_string()));
+        }
+        if !check.eq_ignore_ascii_case(&key.check_value()) {
+            return Err(error(
+                "the material does not match its check value, so the copy was damaged or edited"
+                    .to_string(),
+            ));
+        }
     }
     Ok(RecoveredVersion {
+        checked: document.check.is_some(),
         name: document.key.clone(),
         version: KeyVersion {
             version: document.version,

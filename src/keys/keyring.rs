@@ -118,6 +118,9 @@ impl std::fmt::Debug for KeyVersion {
 #[derive(Clone, Default)]
 pub struct Keyring {
     keys: Arc<BTreeMap<String, Vec<KeyVersion>>>,
+    /// The versions, as `NAME vN`, that the loaded file stored without a
+    /// check value.
+    unchecked: Arc<Vec<String>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -188,7 +191,16 @@ impl Keyring {
                     ),
                 })?;
                 match &v.check {
-                    Some(check) if *check != key.check_value() => {
+                    Some(check) if !is_check_value(check) => {
+                        return Err(KeyringError::Invalid {
+                            path: path.into(),
+                            message: format!(
+                                "key {name:?} version {}: the check value is not 16 hex digits",
+                                v.version
+                            ),
+                        })
+                    }
+                    Some(check) if !check.eq_ignore_ascii_case(&key.check_value()) => {
                         return Err(KeyringError::Invalid {
                             path: path.into(),
                             message: KeyringError::CheckValue {
@@ -229,6 +241,7 @@ impl Keyring {
         }
         Ok(Self {
             keys: Arc::new(keys),
+            unchecked: Arc::new(unchecked),
         })
     }
 
@@ -262,6 +275,12 @@ impl Keyring {
                 name: name.into(),
                 version,
             })
+    }
+
+    /// Returns the versions, as `NAME vN`, that the keyring file stores
+    /// without a check value, so damage to their material goes undetected.
+    pub fn unchecked_versions(&self) -> &[String] {
+        &self.unchecked
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -298,6 +317,8 @@ impl Keyring {
         );
         write_keyring(path, &keys)?;
         self.keys = Arc::new(keys);
+        // Every write stores a check value for every version.
+        self.unchecked = Arc::default();
         Ok(())
     }
 
@@ -324,6 +345,8 @@ impl Keyring {
         });
         write_keyring(path, &keys)?;
         self.keys = Arc::new(keys);
+        // Every write stores a check value for every version.
+        self.unchecked = Arc::default();
         Ok(version)
     }
 
@@ -356,6 +379,8 @@ impl Keyring {
         versions.sort_by_key(|v| v.version);
         write_keyring(path, &keys)?;
         self.keys = Arc::new(keys);
+        // Every write stores a check value for every version.
+        self.unchecked = Arc::default();
         Ok(true)
     }
 
@@ -365,6 +390,12 @@ impl Keyring {
             .iter()
             .flat_map(|(name, versions)| versions.iter().map(move |v| (name.as_str(), v)))
     }
+}
+
+/// Returns whether `text` has the form of a key check value: 16 hex
+/// digits, in either case.
+pub(crate) fn is_check_value(text: &str) -> bool {
+    text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Formats a JSON error of a key file without the text of the value it
@@ -612,6 +643,18 @@ mod tests {
         let error = Keyring::load(&path).unwrap_err().to_string();
         assert!(error.contains("does not match its check value"), "{error}");
         assert!(!error.contains(&damaged), "{error}");
+
+        // The check value may be written in upper case; another form is
+        // reported as such.
+        let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let check = file["keys"]["main"]["versions"][0]["check"]
+            .as_str()
+            .unwrap();
+        write_private(&path, &text.replace(check, &check.to_ascii_uppercase()));
+        Keyring::load(&path).unwrap();
+        write_private(&path, &text.replace(check, &check[..15]));
+        let error = Keyring::load(&path).unwrap_err().to_string();
+        assert!(error.contains("not 16 hex digits"), "{error}");
     }
 
     #[test]
@@ -624,10 +667,16 @@ mod tests {
                 "material":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}]}}}"#,
         );
         let mut ring = Keyring::load(&path).unwrap();
+        assert_eq!(ring.unchecked_versions(), ["main v1"]);
         ring.rotate_key(&path, "main", &mut rand::rngs::OsRng, "t2")
             .unwrap();
+        assert!(ring.unchecked_versions().is_empty());
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.matches("\"check\"").count(), 2, "{text}");
+        assert!(Keyring::load(&path)
+            .unwrap()
+            .unchecked_versions()
+            .is_empty());
     }
 
     #[test]
