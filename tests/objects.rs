@@ -502,31 +502,36 @@ async fn passthrough_bucket_stores_plaintext() {
     assert_eq!(h.get(&bucket, "p").await, b"as is");
 }
 
-#[tokio::test]
-async fn tampered_ciphertext_fails_get() {
-    let h = Harness::start().await;
-    let bucket = h.bucket("tamper").await;
-    let data = pattern(1000, 2);
+/// Writes `data` through s3seal as `bucket`/`key`, then flips one bit of
+/// the stored ciphertext at `offset`, keeping the object's metadata.
+async fn put_tampered(h: &Harness, bucket: &str, key: &str, data: Vec<u8>, offset: usize) {
     h.client
         .put_object()
-        .bucket(&bucket)
-        .key("t")
+        .bucket(bucket)
+        .key(key)
         .body(ByteStream::from(data))
         .send()
         .await
         .unwrap();
-    let (mut stored, metadata) = h.stored(&bucket, "t").await;
-    stored[10] ^= 1;
+    let (mut stored, metadata) = h.stored(bucket, key).await;
+    stored[offset] ^= 1;
     let mut put = h
         .direct
         .put_object()
-        .bucket(&bucket)
-        .key("t")
+        .bucket(bucket)
+        .key(key)
         .body(ByteStream::from(stored));
     for (k, v) in &metadata {
         put = put.metadata(k, v);
     }
     put.send().await.unwrap();
+}
+
+#[tokio::test]
+async fn tampered_ciphertext_fails_get() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("tamper").await;
+    put_tampered(&h, &bucket, "t", pattern(1000, 2), 10).await;
     let err = h
         .client
         .get_object()
@@ -537,6 +542,36 @@ async fn tampered_ciphertext_fails_get() {
         .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
     assert_eq!(error_code(&err).as_deref(), Some("InternalError"));
+}
+
+#[tokio::test]
+async fn tampered_source_fails_streamed_copy() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("tamper-copy").await;
+    let plain = h.bucket("plain-tamper-copy").await;
+    // The third segment is damaged, so the copy fails after its first
+    // bytes went upstream.
+    put_tampered(&h, &bucket, "t", pattern(200_000, 3), 150_000).await;
+
+    let err = h
+        .client
+        .copy_object()
+        .bucket(&plain)
+        .key("copy")
+        .copy_source(format!("{bucket}/t"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+    assert_eq!(error_code(&err).as_deref(), Some("InternalError"));
+    assert!(h
+        .direct
+        .head_object()
+        .bucket(&plain)
+        .key("copy")
+        .send()
+        .await
+        .is_err());
 }
 
 #[tokio::test]

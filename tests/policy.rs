@@ -628,6 +628,95 @@ async fn unencrypted_copy_source_when_allowed() {
     assert!(metadata.contains_key("s3seal-wrapped-key"), "{metadata:?}");
 }
 
+#[tokio::test]
+async fn unencrypted_copy_sources_checked_against_client_etag() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let h = Harness::start_with_options(Options {
+        bucket_rules: Some(
+            r#"
+[[buckets]]
+match = "plain-*"
+mode = "passthrough"
+
+[[buckets]]
+match = "legacy-*"
+mode = "encrypt"
+key = "test"
+allow_unencrypted_reads = true
+"#
+            .into(),
+        ),
+        ..Options::default()
+    })
+    .await;
+    let legacy = h.bucket("legacy-conditions").await;
+    let plain = h.bucket("plain-conditions").await;
+    let body: &[u8] = b"plaintext written before s3seal";
+    put_unencrypted(&h, &legacy, "old", body).await;
+    let head = h
+        .client
+        .head_object()
+        .bucket(&legacy)
+        .key("old")
+        .send()
+        .await
+        .unwrap();
+    let etag = head.e_tag().unwrap().to_string();
+
+    // CopyObject accepts the ETag that HEAD shows.
+    h.client
+        .copy_object()
+        .bucket(&plain)
+        .key("copied")
+        .copy_source(format!("{legacy}/old"))
+        .copy_source_if_match(&etag)
+        .send()
+        .await
+        .unwrap();
+
+    // UploadPartCopy into a passthrough upload checks the condition too.
+    let upload = h
+        .client
+        .create_multipart_upload()
+        .bucket(&plain)
+        .key("parted")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    let part_copy = |condition: &str| {
+        h.client
+            .upload_part_copy()
+            .bucket(&plain)
+            .key("parted")
+            .upload_id(upload_id)
+            .part_number(1)
+            .copy_source(format!("{legacy}/old"))
+            .copy_source_if_match(condition)
+            .send()
+    };
+    let err = part_copy("\"0123456789abcdef0123456789abcdef\"")
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(412));
+    let copied = part_copy(&etag).await.unwrap();
+    let part = CompletedPart::builder()
+        .part_number(1)
+        .e_tag(copied.copy_part_result().unwrap().e_tag().unwrap())
+        .build();
+    h.client
+        .complete_multipart_upload()
+        .bucket(&plain)
+        .key("parted")
+        .upload_id(upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().parts(part).build())
+        .send()
+        .await
+        .unwrap();
+    let (stored, _) = h.stored(&plain, "parted").await;
+    assert_eq!(stored, body);
+}
+
 #[test]
 fn deploy_sidecar_config_checks() {
     let dir = tempfile::tempdir().unwrap();

@@ -120,7 +120,10 @@ impl ErrorSlot {
 }
 
 pin_project! {
-    /// Passes a verified request body through and records its first error.
+    /// Passes a body through and records its first error: a verified
+    /// request body's own S3 error, or a decryption failure of a copy
+    /// source as `InternalError`. Other errors are not recorded, so the
+    /// caller reports them as failures of the upstream.
     pub struct CaptureErrors<B> {
         #[pin]
         inner: B,
@@ -136,7 +139,8 @@ impl<B> CaptureErrors<B> {
 
 impl<B> Body for CaptureErrors<B>
 where
-    B: Body<Data = Bytes, Error = S3Error>,
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
 {
     type Data = Bytes;
     type Error = BoxError;
@@ -148,10 +152,19 @@ where
         let this = self.project();
         match ready!(this.inner.poll_frame(cx)) {
             Some(Err(error)) => {
-                this.slot.record(&error);
-                Poll::Ready(Some(Err(Box::new(error))))
+                let error: BoxError = error.into();
+                if let Some(s3_error) = error.downcast_ref::<S3Error>() {
+                    this.slot.record(s3_error);
+                } else if error.downcast_ref::<crate::crypto::CryptoError>().is_some() {
+                    this.slot.record(&S3Error::new(
+                        ErrorCode::InternalError,
+                        "the copy source failed authentication: it was altered, truncated or \
+                         replaced upstream",
+                    ));
+                }
+                Poll::Ready(Some(Err(error)))
             }
-            other => Poll::Ready(other.map(|r| r.map_err(|never| Box::new(never) as BoxError))),
+            other => Poll::Ready(other.map(|r| r.map_err(Into::into))),
         }
     }
 

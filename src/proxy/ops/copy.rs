@@ -8,8 +8,8 @@ use super::sealed;
 use crate::auth::Authenticated;
 use crate::crypto::{self, EncryptBody};
 use crate::policy::BucketPolicy;
-use crate::proxy::body::ProxyBody;
 use crate::proxy::body::RequestBody;
+use crate::proxy::body::{CaptureErrors, ErrorSlot, ProxyBody};
 use crate::proxy::response;
 use crate::proxy::Context;
 use crate::s3::headers::{COPIED_OBJECT_HEADERS, SEAL_META_PREFIX};
@@ -111,19 +111,7 @@ pub(crate) async fn upload_part_copy_to_plain(
         .unwrap_or_default()
         .to_string();
     let range = copy_source_range(ctx)?;
-    let (plaintext_len, plaintext) =
-        match open_part_source(ctx, &source, &source_policy, range).await {
-            Ok(opened) => opened,
-            // An object without an envelope, in a bucket whose rule allows
-            // unencrypted reads, contains plaintext that the upstream can copy.
-            Err(error)
-                if crate::proxy::unencrypted::is_not_encrypted(&error)
-                    && ctx.proxy.policy.allows_unencrypted_reads(&source.bucket) =>
-            {
-                return forward::forward(ctx, auth, body, false).await
-            }
-            Err(error) => return Err(error),
-        };
+    let (plaintext_len, plaintext) = open_part_source(ctx, &source, &source_policy, range).await?;
     let put_response =
         upload_copied_part(ctx, &upload_id, part_number, plaintext, plaintext_len).await?;
     if !put_response.status().is_success() {
@@ -169,14 +157,26 @@ fn copy_source_range(ctx: &Context<'_>) -> Result<Option<ByteRange>, S3Error> {
 }
 
 /// Opens the plaintext of a part's source: the range, or the whole object,
-/// which S3 limits to 5 GiB as a part.
+/// which S3 limits to 5 GiB as a part. An object without an envelope, in
+/// an encrypting bucket whose rule allows unencrypted reads, is read as
+/// stored, with the copy-source conditions checked by s3seal.
 async fn open_part_source(
     ctx: &Context<'_>,
     source: &CopySource,
     source_policy: &BucketPolicy,
     range: Option<ByteRange>,
 ) -> Result<(u64, ProxyBody), S3Error> {
-    let (_, plaintext_len, plaintext) = open_source(ctx, source, source_policy, range).await?;
+    let opened = match open_source(ctx, source, source_policy, range).await {
+        Err(error)
+            if crate::proxy::unencrypted::is_not_encrypted(&error)
+                && ctx.proxy.policy.allows_unencrypted_reads(&source.bucket) =>
+        {
+            let as_stored = BucketPolicy::Passthrough { rule_index: 0 };
+            open_source(ctx, source, &as_stored, range).await
+        }
+        other => other,
+    };
+    let (_, plaintext_len, plaintext) = opened?;
     if let Some(ByteRange::Bounded { first, last }) = range {
         if last - first + 1 != plaintext_len {
             return Err(S3Error::new(
@@ -215,11 +215,29 @@ async fn upload_copied_part(
         headers: part_copy_headers(&ctx.parts.headers),
         content_length: Some(content_length),
     };
-    ctx.proxy
+    send_copy(ctx, request, body).await
+}
+
+/// Sends a copy's upstream write, whose body streams from the source. A
+/// source that fails to decrypt fails the copy with its own error rather
+/// than as an unreachable upstream.
+async fn send_copy(
+    ctx: &Context<'_>,
+    request: UpstreamRequest,
+    body: ProxyBody,
+) -> Result<Response<Incoming>, S3Error> {
+    let slot = ErrorSlot::default();
+    let body = CaptureErrors::new(body, slot.clone()).boxed_unsync();
+    let response = ctx
+        .proxy
         .upstream
         .send(request, body)
         .await
-        .map_err(bad_gateway)
+        .map_err(|e| slot.take().unwrap_or_else(|| bad_gateway(e)))?;
+    match slot.take() {
+        Some(error) => Err(error),
+        None => Ok(response),
+    }
 }
 
 /// Picks the client's headers that apply to the upstream UploadPart of a
@@ -393,12 +411,18 @@ async fn open_source(
     range: Option<ByteRange>,
 ) -> Result<(HeaderMap, u64, ProxyBody), S3Error> {
     if !matches!(source_policy, BucketPolicy::Encrypt { .. }) {
-        let response = read_source(ctx, source, Method::GET, false, range).await?;
+        // An object read as stored from an encrypting bucket shows clients
+        // its ETag in the bucket's form, which the conditions then use.
+        let bucket_encrypts = matches!(
+            ctx.proxy.policy.for_bucket(&source.bucket),
+            BucketPolicy::Encrypt { .. }
+        );
+        let response = read_source(ctx, source, Method::GET, bucket_encrypts, range).await?;
         if !response.status().is_success() {
             return Err(source_failure(ctx, source, response.status()).await);
         }
         let (parts, body) = response.into_parts();
-        check_copy_source_conditions(&ctx.parts.headers, &parts.headers, false)?;
+        check_copy_source_conditions(&ctx.parts.headers, &parts.headers, bucket_encrypts)?;
         let len = sealed::header_u64(&parts.headers, "content-length").ok_or_else(|| {
             S3Error::new(
                 ErrorCode::BadGateway,
@@ -817,12 +841,7 @@ async fn streamed_copy(
         headers,
         content_length: Some(content_length),
     };
-    let put_response = ctx
-        .proxy
-        .upstream
-        .send(request, upstream_body)
-        .await
-        .map_err(bad_gateway)?;
+    let put_response = send_copy(ctx, request, upstream_body).await?;
     if !put_response.status().is_success() {
         return Ok(response::relay_sealed(put_response));
     }
