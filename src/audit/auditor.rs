@@ -190,6 +190,19 @@ impl Shared {
     }
 }
 
+/// Reads the `seq` of the log's first record, or `None` when the log is
+/// empty or its first line is not a record.
+pub(super) fn first_record_seq(path: &Path) -> Option<u64> {
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(path).ok()?;
+    let mut line = String::new();
+    std::io::BufReader::new(file.take(super::MAX_LINE_LEN as u64))
+        .read_line(&mut line)
+        .ok()?;
+    let record: serde_json::Value = serde_json::from_str(&line).ok()?;
+    record.get("seq")?.as_u64()
+}
+
 impl Auditor {
     /// Creates an auditor that continues the chain after `resume`, or starts
     /// a new chain when it is `None`.
@@ -245,6 +258,15 @@ impl Auditor {
         also_stdout: bool,
     ) -> Result<Self, AuditError> {
         let file = FileSink::open(path, fsync)?;
+        if let Some(seq) = first_record_seq(path).filter(|&seq| seq != 1) {
+            tracing::warn!(
+                log = %path.display(),
+                first_seq = seq,
+                "the audit log starts at record {seq}, so records 1 to {} were removed or the \
+                 log was cut; `s3seal audit verify` reports the same",
+                seq - 1
+            );
+        }
         let state = match file.read_last_line()? {
             None => ChainState::GENESIS,
             Some(line) => match check_line(&line, &key) {

@@ -47,6 +47,8 @@ struct FileState {
     /// Byte offset of an incomplete record that a failed write left behind
     /// and that could not be truncated away.
     stuck_partial: Option<u64>,
+    /// How another process changed the log, once a write found that out.
+    changed: Option<&'static str>,
 }
 
 impl FileSink {
@@ -97,6 +99,7 @@ impl FileSink {
                 file,
                 len,
                 stuck_partial: None,
+                changed: None,
             }),
         })
     }
@@ -148,18 +151,22 @@ impl FileSink {
     }
 }
 
-/// Returns whether `file` has no directory entry left.
-fn is_unlinked(file: &File) -> std::io::Result<bool> {
+/// Returns how the log was changed by someone else, when it was: deleted
+/// (no directory entry left), or truncated or written to (its length is
+/// not `expected_len`). One `fstat` tells both.
+fn changed_behind_writer(file: &File, expected_len: u64) -> std::io::Result<Option<&'static str>> {
+    let metadata = file.metadata()?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        Ok(file.metadata()?.nlink() == 0)
+        if metadata.nlink() == 0 {
+            return Ok(Some("deleted"));
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = file;
-        Ok(false)
+    if metadata.len() != expected_len {
+        return Ok(Some("truncated or written by another process"));
     }
+    Ok(None)
 }
 
 /// Returns the offset just past the last `\n` in the first `end` bytes of
@@ -188,7 +195,16 @@ impl AuditSink for FileSink {
             path: self.path.clone(),
             source,
         };
+        let changed_error = |change: &str| {
+            write_error(std::io::Error::other(format!(
+                "the log file was {change} while s3seal runs; restore it from a backup \
+                 and restart s3seal"
+            )))
+        };
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(change) = state.changed {
+            return Err(changed_error(change));
+        }
         if let Some(offset) = state.stuck_partial {
             return Err(write_error(std::io::Error::other(format!(
                 "an earlier failed write left an incomplete record at byte offset {offset} \
@@ -203,17 +219,6 @@ impl AuditSink for FileSink {
                 FsyncPolicy::Always => state.file.sync_data(),
                 FsyncPolicy::Never => Ok(()),
             });
-        // A log deleted while s3seal runs takes every record written to it
-        // since, so the record counts as lost.
-        let written = written.and_then(|()| {
-            if is_unlinked(&state.file)? {
-                return Err(std::io::Error::other(
-                    "the log file was deleted while s3seal runs; restore it from a backup \
-                     and restart s3seal",
-                ));
-            }
-            Ok(())
-        });
         if let Err(source) = written {
             // Remove whatever part of the record reached the file, so the
             // next record starts on a line of its own. After a failed
@@ -226,7 +231,20 @@ impl AuditSink for FileSink {
             }
             return Err(write_error(source));
         }
-        state.len = start + line.len() as u64;
+        // A log deleted while s3seal runs takes every record written to it
+        // since, and a log truncated or appended to by another writer no
+        // longer holds the chain. In both cases the record counts as lost,
+        // and the log stays failed until a restart.
+        let expected_len = start + line.len() as u64;
+        match changed_behind_writer(&state.file, expected_len) {
+            Ok(None) => {}
+            Ok(Some(change)) => {
+                state.changed = Some(change);
+                return Err(changed_error(change));
+            }
+            Err(source) => return Err(write_error(source)),
+        }
+        state.len = expected_len;
         Ok(())
     }
 }

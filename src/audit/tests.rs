@@ -526,6 +526,52 @@ fn log_deleted_while_open_fails_records() {
 }
 
 #[test]
+fn log_truncated_while_open_fails_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+
+    let auditor = Auditor::open_file(&path, test_key(), FsyncPolicy::Never, false).unwrap();
+    for i in 1..=2 {
+        auditor.record(event(i)).unwrap();
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+
+    let error = auditor.record(event(3)).unwrap_err().to_string();
+    assert!(error.contains("truncated"), "{error}");
+    // The log stays failed without writing more.
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert!(auditor.record(event(4)).is_err());
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+    assert_eq!(auditor.chain_state().seq, 2);
+}
+
+#[test]
+fn first_record_seq_read_from_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    assert_eq!(super::auditor::first_record_seq(&path), None);
+    let auditor = Auditor::open_file(&path, test_key(), FsyncPolicy::Never, false).unwrap();
+    for i in 1..=3 {
+        auditor.record(event(i)).unwrap();
+    }
+    drop(auditor);
+    assert_eq!(super::auditor::first_record_seq(&path), Some(1));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rest: String = text
+        .lines()
+        .skip(1)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&path, rest).unwrap();
+    assert_eq!(super::auditor::first_record_seq(&path), Some(2));
+}
+
+#[test]
 fn resume_continues_chain() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.log");

@@ -255,7 +255,7 @@ where
     match error {
         KeyAccessError::Audit(_) => S3Error::new(
             ErrorCode::ServiceUnavailable,
-            "the key-access audit log cannot be written, so s3seal refuses requests that need a key; retry later",
+            "the key-access audit log cannot be written, so s3seal rejects requests that need a key until the log can be written again; the server log names the cause",
         )
         .with_source(error),
         _ => S3Error::new(
