@@ -608,6 +608,16 @@ impl Config {
                     format!("{:?} is not a valid glob: {e}", rule.pattern),
                 )
             })?;
+            if !can_match_bucket_names(&rule.pattern) {
+                return Err(invalid(
+                    format!("{field}.match"),
+                    format!(
+                        "{:?} can never match a bucket name, which s3seal accepts only in \
+                         lowercase letters, digits, '.', '-' and '_'",
+                        rule.pattern
+                    ),
+                ));
+            }
             match (rule.mode, &rule.key) {
                 (BucketMode::Encrypt, None) => {
                     return Err(invalid(
@@ -802,6 +812,34 @@ pub fn warn_if_shared(path: &Path, description: &str) {
     }
 }
 
+/// Returns whether `pattern` is not empty and its characters outside
+/// bracket expressions (`[a-z]`) can appear in a bucket name.
+fn can_match_bucket_names(pattern: &str) -> bool {
+    let mut chars = pattern.chars();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        any = true;
+        if c == '[' {
+            // A `]` right after `[` or `[!` is part of the set.
+            let mut first = true;
+            for inner in chars.by_ref() {
+                if inner == ']' && !first {
+                    break;
+                }
+                first = first && inner == '!';
+            }
+            continue;
+        }
+        let allowed = c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || matches!(c, '.' | '-' | '_' | '*' | '?');
+        if !allowed {
+            return false;
+        }
+    }
+    any
+}
+
 /// Returns whether a bucket rule with pattern `earlier` matches every
 /// bucket that a later rule with pattern `later` matches. It detects the
 /// same pattern, `*`, and a literal name that `earlier` matches, not every
@@ -851,6 +889,20 @@ mod tests {
         assert!(err.contains("listen_port"), "{err}");
         assert!(err.contains("for key \"server.listen_port\""), "{err}");
         assert!(!err.contains("default."), "{err}");
+    }
+
+    #[test]
+    fn patterns_that_match_no_bucket_name_rejected() {
+        for pattern in ["", "abc ", "ABC", "A*", "ABC_def", "a/b"] {
+            let text = MINIMAL.replace("match = \"*\"", &format!("match = {pattern:?}"));
+            let err = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains("can never match"), "{pattern:?}: {err}");
+        }
+        for pattern in ["logs-*", "[a-z]*", "[!A]bc", "[]a]x", "a?c", "data_2024.x"] {
+            let text = MINIMAL.replace("match = \"*\"", &format!("match = {pattern:?}"));
+            let result = Config::from_toml(&text);
+            assert!(result.is_ok(), "{pattern:?}: {:?}", result.err());
+        }
     }
 
     #[test]
