@@ -181,7 +181,7 @@ async fn open_part_source(
         if last - first + 1 != plaintext_len {
             return Err(S3Error::new(
                 ErrorCode::InvalidRange,
-                "The x-amz-copy-source-range is outside the source object",
+                "The requested range is not satisfiable",
             ));
         }
     }
