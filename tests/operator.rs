@@ -184,6 +184,33 @@ async fn readyz_unavailable_without_audit_log() {
     assert!(body.contains("no longer exists"), "{body}");
 }
 
+#[tokio::test]
+async fn readyz_unavailable_after_audit_log_truncated() {
+    let h = metrics_harness().await;
+    let base = h.metrics_endpoint.clone().unwrap();
+    let bucket = h.bucket("truncated-log").await;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&h.audit_log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let err = h
+        .client
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(503));
+    assert_eq!(std::fs::metadata(&h.audit_log).unwrap().len(), 0);
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("audit: failed"), "{body}");
+}
+
 #[derive(Clone, Default)]
 struct SwitchSink {
     fail: Arc<AtomicBool>,

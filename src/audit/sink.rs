@@ -213,6 +213,16 @@ impl AuditSink for FileSink {
         }
 
         let start = state.len;
+        // Checked before the write too, so that no record lands in a log
+        // that another process has changed.
+        match changed_behind_writer(&state.file, start) {
+            Ok(None) => {}
+            Ok(Some(change)) => {
+                state.changed = Some(change);
+                return Err(changed_error(change));
+            }
+            Err(source) => return Err(write_error(source)),
+        }
         let written = (&state.file)
             .write_all(line)
             .and_then(|()| match self.fsync {

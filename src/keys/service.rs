@@ -643,14 +643,15 @@ impl KeyService {
     /// Without a log file, the check reports whether the last record was
     /// written.
     pub fn check_audit_sink(&self) -> Result<(), String> {
-        let Some(path) = &self.audit_path else {
-            return if self.audit_failing.load(Ordering::Relaxed) {
-                Err("the last audit record could not be written".into())
-            } else {
-                Ok(())
-            };
-        };
-        probe_directory(path)
+        if self.audit_failing.load(Ordering::Relaxed) {
+            return Err(
+                "the last audit record could not be written; the server log names the cause".into(),
+            );
+        }
+        match &self.audit_path {
+            Some(path) => probe_directory(path),
+            None => Ok(()),
+        }
     }
 }
 
