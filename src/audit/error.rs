@@ -31,7 +31,10 @@ pub enum AuditError {
     KeyMissing { key: PathBuf, log: PathBuf },
     #[error("audit key {path} is not valid: {message}")]
     InvalidKey { path: PathBuf, message: String },
-    #[error("audit log {path} is locked by another writer; only one s3seal process at a time may append to an audit log")]
+    #[error(
+        "audit log {path} is locked by another writer; only one s3seal process at a time may \
+         append to an audit log, so stop the other process or give this one its own audit.file"
+    )]
     Locked { path: PathBuf },
     #[error(
         "audit log {path} ends in an incomplete record starting at byte offset {offset}, \
@@ -41,8 +44,9 @@ pub enum AuditError {
     PartialTail { path: PathBuf, offset: u64 },
     #[error(
         "the last record of audit log {path} does not verify with the audit key ({reason}), \
-         so s3seal will not append to it; `s3seal audit verify {path} --key-file KEY` \
-         (KEY is `audit.key_file`) shows where the chain breaks"
+         so s3seal will not append to it. If that last line was cut or damaged, remove it \
+         (keep a copy) or move the log away to start a new chain; `s3seal audit verify {path} \
+         --key-file KEY` (KEY is `audit.key_file`) reports the first break in the whole log"
     )]
     TailDoesNotVerify { path: PathBuf, reason: BrokenKind },
     #[error("audit chain is broken: {0}")]

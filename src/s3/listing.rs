@@ -8,7 +8,7 @@ use quick_xml::events::{BytesText, Event};
 use quick_xml::{Reader, Writer};
 
 #[derive(Debug, thiserror::Error)]
-#[error("malformed XML from the upstream: {0}")]
+#[error("malformed XML: {0}")]
 pub struct XmlError(String);
 
 fn xml_error(e: impl std::fmt::Display) -> XmlError {

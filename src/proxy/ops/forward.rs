@@ -9,7 +9,7 @@ use crate::proxy::body::{CaptureErrors, ErrorSlot, ProxyBody};
 use crate::proxy::response;
 use crate::proxy::Context;
 use crate::s3::{ErrorCode, S3Error};
-use crate::upstream::{self, UpstreamRequest};
+use crate::upstream::{self, BoxError, UpstreamRequest};
 use http::Response;
 use http_body_util::BodyExt;
 
@@ -108,10 +108,7 @@ pub(crate) async fn delete_objects(
             http_body_util::Limited::new(verified, limit)
                 .collect()
                 .await
-                .map_err(|e| match e.downcast::<S3Error>() {
-                    Ok(error) => *error,
-                    Err(other) => malformed().with_source(other),
-                })?
+                .map_err(|e| xml_body_error(e, limit))?
                 .to_bytes()
         }
         _ => return Err(malformed()),
@@ -119,7 +116,13 @@ pub(crate) async fn delete_objects(
     let keys =
         crate::s3::listing::delete_request_keys(&xml).map_err(|e| malformed().with_source(e))?;
     if keys.is_empty() || keys.len() > MAX_DELETE_OBJECTS {
-        return Err(malformed());
+        return Err(S3Error::new(
+            ErrorCode::MalformedXML,
+            format!(
+                "The request names {} objects; DeleteObjects takes 1 to {MAX_DELETE_OBJECTS}",
+                keys.len()
+            ),
+        ));
     }
     for key in &keys {
         if key.key.is_empty() {
@@ -151,6 +154,27 @@ pub(crate) async fn delete_objects(
         Ok(response::relay_sealed(response))
     } else {
         Ok(response::relay(response))
+    }
+}
+
+/// Maps a failure to read a client's XML request body within `limit`
+/// bytes: the body's own S3 error, or MalformedXML naming the limit or the
+/// cause.
+pub(crate) fn xml_body_error(error: BoxError, limit: usize) -> S3Error {
+    match error.downcast::<S3Error>() {
+        Ok(error) => *error,
+        Err(other) if other.is::<http_body_util::LengthLimitError>() => S3Error::new(
+            ErrorCode::MalformedXML,
+            format!(
+                "The XML body is larger than {limit} bytes, the limit that \
+                 server.max_xml_body_bytes sets"
+            ),
+        ),
+        Err(other) => S3Error::new(
+            ErrorCode::MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        )
+        .with_source(other),
     }
 }
 

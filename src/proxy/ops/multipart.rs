@@ -248,10 +248,7 @@ pub(crate) async fn complete(
     let request_xml = http_body_util::Limited::new(verified, limit)
         .collect()
         .await
-        .map_err(|e| match e.downcast::<S3Error>() {
-            Ok(error) => *error,
-            Err(other) => S3Error::new(ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema").with_source(other),
-        })?
+        .map_err(|e| forward::xml_body_error(e, limit))?
         .to_bytes();
     check_part_numbers(&request_xml)?;
     let upstream_xml = listing::rewrite_complete_request(&request_xml, PLAINTEXT_PART_ELEMENTS, etag::to_upstream)
