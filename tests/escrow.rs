@@ -437,3 +437,25 @@ async fn create_missing_key_removed_when_escrow_fails() {
         ]
     );
 }
+
+#[tokio::test]
+async fn start_without_client_secret_writes_no_audit_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = dir.path().join("team.key");
+    let recipient = age_identity(&identity);
+    let mut drill = Drill::new(&recipient, dir);
+    drill.config_toml = drill
+        .config_toml
+        .replace("[keys]\n", "[keys]\ncreate_missing = true\n");
+    std::fs::remove_file(drill.dir.path().join("client-secret")).unwrap();
+
+    let config = Config::from_toml(&drill.config_toml).unwrap();
+    let error = s3seal::server::spawn(config)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("client-secret"), "{error}");
+    assert!(!drill.dir.path().join("audit.log").exists());
+    assert!(!drill.dir.path().join("keyring.json").exists());
+}

@@ -76,8 +76,10 @@ impl Proxy {
     ) -> Result<Self, StartError> {
         let policy = Policy::new(&config.buckets);
         let required: Vec<&str> = policy.key_names().collect();
-        let keys = KeyService::start(&config, &required, auditor)?;
+        // Client secrets first: a start that fails on them writes no
+        // audit records.
         let credentials = load_client_credentials(&config)?;
+        let keys = KeyService::start(&config, &required, auditor)?;
 
         let (endpoint, embedded, (access_key_id, secret)) = match config.upstream.effective_kind() {
             UpstreamKind::Embedded => {
