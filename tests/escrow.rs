@@ -352,8 +352,9 @@ fn bad_recipient_fails_config_check() {
     assert!(stderr.contains("keys.escrow_recipients[0]"), "{stderr}");
 }
 
-#[tokio::test]
-async fn create_missing_key_gets_escrow_copy() {
+/// Makes a drill whose configuration sets `keys.create_missing`, with a
+/// fresh age identity, and returns the identity's path with it.
+fn create_missing_drill() -> (PathBuf, Drill) {
     let dir = tempfile::tempdir().unwrap();
     let identity = dir.path().join("team.key");
     let recipient = age_identity(&identity);
@@ -361,6 +362,12 @@ async fn create_missing_key_gets_escrow_copy() {
     drill.config_toml = drill
         .config_toml
         .replace("[keys]\n", "[keys]\ncreate_missing = true\n");
+    (identity, drill)
+}
+
+#[tokio::test]
+async fn create_missing_key_gets_escrow_copy() {
+    let (identity, drill) = create_missing_drill();
 
     drill.with_proxy(|_| async {}).await;
 
@@ -440,13 +447,7 @@ async fn create_missing_key_removed_when_escrow_fails() {
 
 #[tokio::test]
 async fn start_without_client_secret_writes_no_audit_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let identity = dir.path().join("team.key");
-    let recipient = age_identity(&identity);
-    let mut drill = Drill::new(&recipient, dir);
-    drill.config_toml = drill
-        .config_toml
-        .replace("[keys]\n", "[keys]\ncreate_missing = true\n");
+    let (_identity, drill) = create_missing_drill();
     std::fs::remove_file(drill.dir.path().join("client-secret")).unwrap();
 
     let config = Config::from_toml(&drill.config_toml).unwrap();
