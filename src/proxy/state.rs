@@ -194,7 +194,7 @@ pub fn read_client_secrets(
                     );
                 }
                 crate::config::warn_if_shared(path, "client secret_file");
-                std::fs::read_to_string(path)
+                let secret = std::fs::read_to_string(path)
                     .map_err(|e| {
                         err(format!(
                             "failed to read secret_file {}: {e}",
@@ -202,7 +202,19 @@ pub fn read_client_secrets(
                         ))
                     })?
                     .trim()
-                    .to_string()
+                    .to_string();
+                if secret.is_empty() {
+                    return Err(err(format!(
+                        "secret_file {} is empty; write the client's secret access key into it{}",
+                        path.display(),
+                        if client.generate_secret {
+                            ", or delete it to have a new one generated"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+                secret
             }
             (None, None) => return Err(err("no secret_env or secret_file".into())),
         };
