@@ -151,6 +151,27 @@ impl FileSink {
     }
 }
 
+impl FileState {
+    /// Fails, and keeps failing, once another process has deleted,
+    /// truncated or written to the log, whose length s3seal expects to be
+    /// `expected_len`.
+    fn check_unchanged(&mut self, expected_len: u64) -> std::io::Result<()> {
+        match changed_behind_writer(&self.file, expected_len)? {
+            Some(change) => {
+                self.changed = Some(change);
+                Err(std::io::Error::other(changed_message(change)))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+fn changed_message(change: &str) -> String {
+    format!(
+        "the log file was {change} while s3seal runs; restore it from a backup and restart s3seal"
+    )
+}
+
 /// Returns how the log was changed by someone else, when it was: deleted
 /// (no directory entry left), or truncated or written to (its length is
 /// not `expected_len`). One `fstat` tells both.
@@ -195,15 +216,9 @@ impl AuditSink for FileSink {
             path: self.path.clone(),
             source,
         };
-        let changed_error = |change: &str| {
-            write_error(std::io::Error::other(format!(
-                "the log file was {change} while s3seal runs; restore it from a backup \
-                 and restart s3seal"
-            )))
-        };
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(change) = state.changed {
-            return Err(changed_error(change));
+            return Err(write_error(std::io::Error::other(changed_message(change))));
         }
         if let Some(offset) = state.stuck_partial {
             return Err(write_error(std::io::Error::other(format!(
@@ -215,14 +230,7 @@ impl AuditSink for FileSink {
         let start = state.len;
         // Checked before the write too, so that no record lands in a log
         // that another process has changed.
-        match changed_behind_writer(&state.file, start) {
-            Ok(None) => {}
-            Ok(Some(change)) => {
-                state.changed = Some(change);
-                return Err(changed_error(change));
-            }
-            Err(source) => return Err(write_error(source)),
-        }
+        state.check_unchanged(start).map_err(write_error)?;
         let written = (&state.file)
             .write_all(line)
             .and_then(|()| match self.fsync {
@@ -246,14 +254,7 @@ impl AuditSink for FileSink {
         // longer holds the chain. In both cases the record counts as lost,
         // and the log stays failed until a restart.
         let expected_len = start + line.len() as u64;
-        match changed_behind_writer(&state.file, expected_len) {
-            Ok(None) => {}
-            Ok(Some(change)) => {
-                state.changed = Some(change);
-                return Err(changed_error(change));
-            }
-            Err(source) => return Err(write_error(source)),
-        }
+        state.check_unchanged(expected_len).map_err(write_error)?;
         state.len = expected_len;
         Ok(())
     }
