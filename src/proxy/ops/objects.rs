@@ -191,9 +191,9 @@ pub(crate) async fn head_object(
 }
 
 /// Returns the plaintext length of the multipart object whose HEAD
-/// response has `headers`, read from its part headers. The reads are
-/// pinned to the object's ETag, so an object replaced in between fails
-/// them instead of giving its length.
+/// response has `headers`, read from its part headers. The reads carry
+/// the object's ETag in `If-Match`, so an upstream that honors it fails
+/// them for an object replaced in between. The embedded store ignores it.
 async fn multipart_head_total(
     ctx: &Context<'_>,
     headers: &HeaderMap,
@@ -227,6 +227,7 @@ async fn multipart_head_total(
         // length gives. A GET checks the part headers it reads.
         Err(error) => {
             tracing::warn!(
+                req.id = ctx.access.request_id.as_deref().unwrap_or_default(),
                 bucket = ctx.bucket(),
                 key = ctx.key(),
                 error = %error,
