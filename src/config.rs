@@ -498,10 +498,14 @@ impl Config {
                 "must be at least 1; S3 uses about 20",
             ));
         }
-        if server.max_xml_body_bytes < 64 * 1024 {
+        // A listing page of 1000 keys of up to 1024 bytes, or the
+        // CompleteMultipartUpload document of 10,000 parts, takes about
+        // 1.5 MB.
+        if server.max_xml_body_bytes < 4 * 1024 * 1024 {
             return Err(invalid(
                 "server.max_xml_body_bytes",
-                "must be at least 65536",
+                "must be at least 4194304 (4 MiB), because a listing page of 1000 long keys \
+                 takes about 1.5 MB",
             ));
         }
         if let Some(domain) = &server.base_domain {
@@ -889,6 +893,16 @@ mod tests {
         assert!(err.contains("listen_port"), "{err}");
         assert!(err.contains("for key \"server.listen_port\""), "{err}");
         assert!(!err.contains("default."), "{err}");
+    }
+
+    #[test]
+    fn xml_body_limit_below_a_listing_page_rejected() {
+        let text = format!("{MINIMAL}\n[server]\nmax_xml_body_bytes = 65536\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("server.max_xml_body_bytes"), "{err}");
+        assert!(err.contains("4194304"), "{err}");
+        let text = format!("{MINIMAL}\n[server]\nmax_xml_body_bytes = 4194304\n");
+        assert!(Config::from_toml(&text).is_ok());
     }
 
     #[test]

@@ -659,7 +659,8 @@ fn probe_directory(log: &Path) -> Result<(), String> {
     use std::io::Write;
     if !log.exists() {
         return Err(format!(
-            "audit log {} no longer exists; records go to a deleted file until s3seal restarts",
+            "audit log {} no longer exists at its path, because it was deleted or renamed; \
+             restore it there and restart s3seal",
             log.display()
         ));
     }

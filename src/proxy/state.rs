@@ -196,8 +196,18 @@ pub fn read_client_secrets(
                 crate::config::warn_if_shared(path, "client secret_file");
                 let secret = std::fs::read_to_string(path)
                     .map_err(|e| {
+                        let fix = match e.kind() {
+                            std::io::ErrorKind::NotFound => {
+                                "; write the client's secret access key into it, or set \
+                                 generate_secret = true to have one generated"
+                            }
+                            std::io::ErrorKind::PermissionDenied => {
+                                "; the user that runs s3seal must be able to read it"
+                            }
+                            _ => "",
+                        };
                         err(format!(
-                            "failed to read secret_file {}: {e}",
+                            "failed to read secret_file {}: {e}{fix}",
                             path.display()
                         ))
                     })?

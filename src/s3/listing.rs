@@ -289,12 +289,18 @@ pub fn delete_request_keys(xml: &[u8]) -> Result<Vec<DeleteKey>, XmlError> {
             Event::Eof => return Err(XmlError("document ends inside an element".into())),
             Event::Start(start) => {
                 path.push(start.local_name().as_ref().to_vec());
+                if path.len() == 1 && path[0] != b"Delete" {
+                    return Err(XmlError("the root element is not Delete".into()));
+                }
                 if is_key(&path) {
                     current = Some((String::new(), String::new()));
                 }
             }
             Event::Empty(empty) => {
                 path.push(empty.local_name().as_ref().to_vec());
+                if path.len() == 1 && path[0] != b"Delete" {
+                    return Err(XmlError("the root element is not Delete".into()));
+                }
                 if is_key(&path) {
                     keys.push(DeleteKey {
                         key: String::new(),
@@ -540,6 +546,8 @@ mod tests {
         for xml in [
             &b"<Delete><Object><Key>x</Key></Object>"[..],
             b"<Delete><Object><Key>&bogus;</Key></Object></Delete>",
+            b"<Foo><Object><Key>x</Key></Object></Foo>",
+            b"<Foo/>",
         ] {
             assert!(
                 delete_request_keys(xml).is_err(),
