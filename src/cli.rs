@@ -517,6 +517,17 @@ fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
     let keyring = Keyring::load(path).map_err(|e| CommandError::new(e.to_string()))?;
     warn_unchecked(&keyring, path);
     if config.keys.create_missing {
+        let missing: std::collections::BTreeSet<&str> = policy
+            .key_names()
+            .filter(|name| !keyring.contains(name))
+            .collect();
+        for name in missing {
+            eprintln!(
+                "note: key {name:?} is not in the keyring {}, so the server creates it at start \
+                 because keys.create_missing is set; check the name if that is not intended",
+                path.display()
+            );
+        }
         return Ok(());
     }
     for name in policy.key_names() {
@@ -542,6 +553,12 @@ pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
     print_line!("{}: valid", config.display());
     print_escrow(&loaded)?;
     match bucket {
+        Some(bucket) if !crate::proxy::is_valid_bucket_name(&bucket) => {
+            return Err(CommandError::new(format!(
+                "{bucket:?} is not a valid bucket name: 3 to 63 lowercase letters, digits, '.', \
+                 '-' or '_', starting with a letter or digit"
+            )));
+        }
         Some(bucket) => match policy.matching_rule(&bucket) {
             Some(rule) => {
                 print_line!("bucket {bucket:?} matches rule {}:", rule.index);

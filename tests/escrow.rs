@@ -460,3 +460,22 @@ async fn start_without_client_secret_writes_no_audit_record() {
     assert!(!drill.dir.path().join("audit.log").exists());
     assert!(!drill.dir.path().join("keyring.json").exists());
 }
+
+#[test]
+fn config_check_notes_key_that_create_missing_makes() {
+    let (_identity, drill) = create_missing_drill();
+    std::fs::write(drill.config(), &drill.config_toml).unwrap();
+    s3seal(&["keys", "create", "spare", "-c", drill.config()], None);
+    let output = run(
+        env!("CARGO_BIN_EXE_s3seal"),
+        &["config", "check", "-c", drill.config()],
+        None,
+    );
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("key \"drill\" is not in the keyring"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("creates it at start"), "{stderr}");
+}

@@ -553,6 +553,12 @@ fn config_check_names_rule_for_bucket() {
     let output = config_check(&unmatched, &["--bucket", "other"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("matches no rule and is denied"), "{stdout}");
+
+    // A name that no client could use is reported as such.
+    let output = config_check(CHECKED_CONFIG, &["--bucket", "Bad_Bucket.."]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a valid bucket name"), "{stderr}");
 }
 
 #[test]

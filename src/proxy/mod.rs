@@ -14,6 +14,7 @@ mod state;
 mod unencrypted;
 
 pub use body::ProxyBody;
+pub(crate) use request::is_valid_bucket_name;
 pub use request::{classify, Operation, S3Request};
 pub use state::{read_client_secrets, Proxy, StartError};
 

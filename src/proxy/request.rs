@@ -363,7 +363,7 @@ pub fn parse_query(raw: &str) -> Result<Vec<(String, String)>, S3Error> {
 /// Checks the S3 bucket naming rules that matter for addressing: 3 to 63
 /// characters of lowercase letters, digits, `.`, `-` (and `_`, which older
 /// buckets and some stores allow).
-fn is_valid_bucket_name(name: &str) -> bool {
+pub(crate) fn is_valid_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
