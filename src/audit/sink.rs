@@ -47,7 +47,7 @@ struct FileState {
     /// Byte offset of an incomplete record that a failed write left behind
     /// and that could not be truncated away.
     stuck_partial: Option<u64>,
-    /// How another process changed the log, once a write found that out.
+    /// The change that another process made to the log, once a write found it.
     changed: Option<&'static str>,
 }
 
@@ -174,7 +174,7 @@ fn changed_message(change: &str) -> String {
 
 /// Returns how the log was changed by someone else, when it was: deleted
 /// (no directory entry left), or truncated or written to (its length is
-/// not `expected_len`). One `fstat` tells both.
+/// not `expected_len`). One `fstat` gives both facts.
 fn changed_behind_writer(file: &File, expected_len: u64) -> std::io::Result<Option<&'static str>> {
     let metadata = file.metadata()?;
     #[cfg(unix)]
@@ -251,7 +251,7 @@ impl AuditSink for FileSink {
         }
         // A log deleted while s3seal runs takes every record written to it
         // since, and a log truncated or appended to by another writer no
-        // longer holds the chain. In both cases the record counts as lost,
+        // longer contains the chain. In both cases the record counts as lost,
         // and the log stays failed until a restart.
         let expected_len = start + line.len() as u64;
         state.check_unchanged(expected_len).map_err(write_error)?;

@@ -305,7 +305,7 @@ fn unsigned_trailer_request(decoded_len: &str, trailer: &str) -> (Parts, Authent
 }
 
 #[test]
-fn chunked_body_shorter_than_decoded_length_names_that_header() {
+fn short_chunked_body_names_decoded_length() {
     let data = [7u8; 100];
     let name = ChecksumAlgorithm::ALL[0].header_name();
     let value = checksum_value(ChecksumAlgorithm::ALL[0], &data);

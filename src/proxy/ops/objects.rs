@@ -223,8 +223,8 @@ async fn multipart_head_total(
     match read::multipart_plaintext_total(ctx, &req, headers, stored_total).await {
         Ok(total) => Ok(total),
         // A part header read fails when the object was replaced after the
-        // HEAD, and a HEAD still answers, with the size that the stored
-        // length gives. A GET checks the part headers it reads.
+        // HEAD. The HEAD still returns a response, with the size that the
+        // stored length gives, and a GET checks the part headers it reads.
         Err(error) => {
             tracing::warn!(
                 req.id = ctx.access.request_id.as_deref().unwrap_or_default(),

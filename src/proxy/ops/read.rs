@@ -326,7 +326,7 @@ async fn layout(
 /// part header, which checks the guess of equal parts. Other layouts take
 /// one request per part. Reads no key.
 // NOTE: with four parts or more, parts of three or more lengths can fit
-// the guess at both ends and give a wrong length here; a GET detects that.
+// the guess at both ends and give a wrong length here. A GET detects that.
 pub(crate) async fn multipart_plaintext_total(
     ctx: &Context<'_>,
     req: &ReadRequest<'_>,
