@@ -80,8 +80,9 @@ impl fmt::Display for Principals {
     }
 }
 
-/// The reason for a denied request. The `Display` form is the
-/// AccessDenied message, which names the rule and the permission.
+/// The reason for a denied request. The `Display` form names the rule and
+/// its pattern, for the server log; [`Denial::client_message`] leaves them
+/// out, so that clients do not learn the bucket rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denial {
     /// No rule matches the bucket.
@@ -125,6 +126,25 @@ impl fmt::Display for Denial {
                 "bucket rule {rule_index} (match = {pattern:?}) does not grant {permission} \
                  on bucket {bucket:?} to {principal}"
             ),
+        }
+    }
+}
+
+impl std::error::Error for Denial {}
+
+impl Denial {
+    /// Returns the reason for the client's error message: the bucket, the
+    /// permission and the client, without the rule's index or pattern.
+    pub fn client_message(&self) -> String {
+        match self {
+            Self::NoRule { bucket } => format!("no bucket rule covers bucket {bucket:?}"),
+            Self::DenyRule { bucket, .. } => format!("bucket {bucket:?} is denied to every client"),
+            Self::NotGranted {
+                bucket,
+                permission,
+                principal,
+                ..
+            } => format!("{principal} is not granted {permission} on bucket {bucket:?}"),
         }
     }
 }
@@ -392,6 +412,10 @@ mod tests {
             denial.to_string(),
             "bucket rule 0 (match = \"legacy\") denies bucket \"legacy\""
         );
+        assert_eq!(
+            denial.client_message(),
+            "bucket \"legacy\" is denied to every client"
+        );
     }
 
     #[test]
@@ -429,6 +453,10 @@ mod tests {
         assert_eq!(
             denial.to_string(),
             "bucket rule 0 (match = \"shared\") does not grant write on bucket \"shared\" to READER"
+        );
+        assert_eq!(
+            denial.client_message(),
+            "READER is not granted write on bucket \"shared\""
         );
         assert!(policy
             .authorize("shared", "WRITER", Permission::Delete)

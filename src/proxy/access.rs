@@ -93,12 +93,15 @@ pub(crate) fn authorize(
     Ok(())
 }
 
+/// Builds the AccessDenied error. Its message leaves out the rule that
+/// denied the request, which the log line names through the error's source.
 fn access_denied(denial: &Denial, what: Option<&str>) -> S3Error {
+    let reason = denial.client_message();
     let message = match what {
-        Some(what) => format!("Access Denied: {what}: {denial}"),
-        None => format!("Access Denied: {denial}"),
+        Some(what) => format!("Access Denied: {what}: {reason}"),
+        None => format!("Access Denied: {reason}"),
     };
-    S3Error::new(ErrorCode::AccessDenied, message)
+    S3Error::new(ErrorCode::AccessDenied, message).with_source(denial.clone())
 }
 
 #[cfg(test)]
@@ -175,5 +178,27 @@ mod tests {
         assert_eq!(copy_source_bucket(&s3, &headers), None);
         let put = request(Operation::PutObject, Some("k"));
         assert_eq!(copy_source_bucket(&put, &headers), None);
+    }
+
+    #[test]
+    fn access_denied_message_without_rule_pattern() {
+        let denial = Denial::NotGranted {
+            bucket: "team-a".into(),
+            rule_index: 2,
+            pattern: "team-*".into(),
+            permission: Permission::Write,
+            principal: "READER".into(),
+        };
+        let error = access_denied(&denial, Some("copy source"));
+        assert_eq!(error.code(), ErrorCode::AccessDenied);
+        assert_eq!(
+            error.message(),
+            "Access Denied: copy source: READER is not granted write on bucket \"team-a\""
+        );
+        assert!(!error.to_xml("ID", None).contains("team-*"));
+        assert!(
+            error.to_string().contains("bucket rule 2 (match = \"team-*\")"),
+            "{error}"
+        );
     }
 }
