@@ -266,8 +266,9 @@ async fn open_whole(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutco
                 .unwrap_or(&first_bytes),
         )
         .map_err(stored_error)?;
-        // A whole read checks a guessed layout as it goes.
-        let (layout, _) = layout(
+        // The length goes out before the body, so it comes from a checked
+        // layout, as for HEAD. The decoder also checks every part header.
+        let layout = checked_layout(
             ctx,
             &req,
             &parts.headers,
@@ -319,14 +320,46 @@ async fn layout(
     Ok((probe_layout(ctx, req, stored_total).await?, false))
 }
 
-/// Returns the plaintext length of the multipart object that a HEAD
-/// described with `headers`, from its part headers. Every common client
-/// uploads parts of one length but the last. Those take one request for
-/// the first part header and, with three parts or more, one for the last
-/// part header, which checks the guess of equal parts. Other layouts take
-/// one request per part. Reads no key.
+/// Finds the part layout as [`layout`] does, and checks a guess of three
+/// parts or more against the last part header, with one 32-byte request.
+/// When the last header differs, reads every part header.
+///
+/// Every common client uploads parts of one length but the last, which
+/// this check confirms. With three parts it proves the guess, because
+/// the middle part then stores as many bytes as the first.
 // NOTE: with four parts or more, parts of three or more lengths can fit
-// the guess at both ends and give a wrong length here. A GET detects that.
+// the guess at both ends. The decoder of a whole read detects that.
+async fn checked_layout(
+    ctx: &Context<'_>,
+    req: &ReadRequest<'_>,
+    headers: &HeaderMap,
+    first_len: u64,
+    stored_total: u64,
+) -> Result<PartLayout, S3Error> {
+    let (layout, guessed) = layout(ctx, req, headers, first_len, stored_total).await?;
+    if !guessed || !last_header_fits(ctx, req, &layout).await? {
+        return probe_layout(ctx, req, stored_total).await;
+    }
+    Ok(layout)
+}
+
+/// Tells whether the last part header matches a guessed layout. Layouts
+/// of one or two parts fit by construction, because the stored length
+/// fixes the last part's length.
+async fn last_header_fits(
+    ctx: &Context<'_>,
+    req: &ReadRequest<'_>,
+    layout: &PartLayout,
+) -> Result<bool, S3Error> {
+    let Some(last) = layout.parts.last().filter(|_| layout.parts.len() >= 3) else {
+        return Ok(true);
+    };
+    let header = read_part_header(ctx, req, last.stored_offset).await?;
+    Ok(header.is_ok_and(|header| header_matches(&header, last)))
+}
+
+/// Returns the plaintext length of the multipart object that a HEAD
+/// described with `headers`, from its part headers. Reads no key.
 pub(crate) async fn multipart_plaintext_total(
     ctx: &Context<'_>,
     req: &ReadRequest<'_>,
@@ -334,18 +367,7 @@ pub(crate) async fn multipart_plaintext_total(
     stored_total: u64,
 ) -> Result<u64, S3Error> {
     let first = read_part_header(ctx, req, 0).await?.map_err(stored_error)?;
-    let (mut layout, guessed) =
-        layout(ctx, req, headers, first.plaintext_len, stored_total).await?;
-    if guessed && layout.parts.len() >= 3 {
-        let last = layout.parts[layout.parts.len() - 1];
-        let header = read_part_header(ctx, req, last.stored_offset).await?;
-        let fits = header.is_ok_and(|header| {
-            header.part_number == last.part_number && header.plaintext_len == last.plaintext_len
-        });
-        if !fits {
-            layout = probe_layout(ctx, req, stored_total).await?;
-        }
-    }
+    let layout = checked_layout(ctx, req, headers, first.plaintext_len, stored_total).await?;
     Ok(layout.plaintext_len())
 }
 
@@ -494,6 +516,16 @@ async fn serve_window(
     layout: &PartLayout,
     guessed: bool,
 ) -> Result<Option<Window>, S3Error> {
+    // A range that reaches the end resolves against the guessed length, so
+    // the guess is checked at the last part first.
+    let reaches_end = match req.range {
+        Some(ByteRange::Suffix { .. } | ByteRange::From { .. }) => true,
+        Some(ByteRange::Bounded { last, .. }) => last.saturating_add(1) >= layout.plaintext_len(),
+        None => false,
+    };
+    if guessed && reaches_end && !last_header_fits(ctx, req, layout).await? {
+        return Ok(None);
+    }
     let (first, last) = requested_window(req, layout)?;
     let first_index = layout.part_index_at(first).ok_or_else(invalid_range)?;
     let last_index = layout.part_index_at(last).ok_or_else(invalid_range)?;
