@@ -577,3 +577,115 @@ async fn silent_tls_client_is_disconnected() {
     assert!(read.is_ok(), "the TLS connection was still open after 60 s");
     assert_eq!(read.unwrap().unwrap_or(0), 0, "the server sent data");
 }
+
+/// Sends a signed PUT of `body`, already framed as `headers` describe, and
+/// returns the raw response.
+async fn raw_put(h: &Harness, path: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
+    let url = format!("{}{path}", h.endpoint);
+    let mut all = headers.to_vec();
+    all.push(("connection", "close"));
+    let signed = reqwest_lite::sign_headers("PUT", &url, &all, common::ACCESS_KEY_ID, &h.secret);
+    let mut head = format!("PUT {path} HTTP/1.1\r\n");
+    for (name, value) in &signed {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let addr = h.endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("the proxy neither responded nor closed the connection")
+        .unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn chunked_upload_without_length_rejected() {
+    let h = Harness::start().await;
+    for bucket in ["plain-chunked", "sealed-chunked"] {
+        h.bucket(bucket).await;
+        h.client
+            .put_object()
+            .bucket(bucket)
+            .key("kept")
+            .body(ByteStream::from_static(b"original"))
+            .send()
+            .await
+            .unwrap();
+        let response = raw_put(
+            &h,
+            &format!("/{bucket}/kept"),
+            &[("transfer-encoding", "chunked")],
+            b"5\r\nhello\r\n0\r\n\r\n",
+        )
+        .await;
+        assert!(response.starts_with("HTTP/1.1 411"), "{bucket}: {response}");
+        assert!(
+            response.contains("<Code>MissingContentLength</Code>"),
+            "{bucket}: {response}"
+        );
+        assert_eq!(h.get(bucket, "kept").await, b"original", "{bucket}");
+    }
+}
+
+#[tokio::test]
+async fn aws_chunked_data_beyond_zero_length_rejected() {
+    let h = Harness::start().await;
+    for bucket in ["plain-zero", "sealed-zero"] {
+        h.bucket(bucket).await;
+        h.client
+            .put_object()
+            .bucket(bucket)
+            .key("kept")
+            .body(ByteStream::from_static(b"original"))
+            .send()
+            .await
+            .unwrap();
+        let body = b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n";
+        let length = body.len().to_string();
+        let response = raw_put(
+            &h,
+            &format!("/{bucket}/kept"),
+            &[
+                ("content-length", &length),
+                ("content-encoding", "aws-chunked"),
+                ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+                ("x-amz-decoded-content-length", "0"),
+                ("x-amz-trailer", "x-amz-checksum-crc32"),
+            ],
+            body,
+        )
+        .await;
+        assert!(response.starts_with("HTTP/1.1 400"), "{bucket}: {response}");
+        assert_eq!(h.get(bucket, "kept").await, b"original", "{bucket}");
+    }
+}
+
+#[tokio::test]
+async fn aws_chunked_empty_body_stores_empty_object() {
+    let h = Harness::start().await;
+    for bucket in ["plain-empty", "sealed-empty"] {
+        h.bucket(bucket).await;
+        // The CRC32 of no bytes is 0.
+        let body = b"0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n";
+        let length = body.len().to_string();
+        let headers = [
+            ("content-length", length.as_str()),
+            ("content-encoding", "aws-chunked"),
+            ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+            ("x-amz-decoded-content-length", "0"),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ];
+        let response = raw_put(&h, &format!("/{bucket}/empty"), &headers, body).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{bucket}: {response}");
+        assert_eq!(h.get(bucket, "empty").await, b"", "{bucket}");
+
+        let wrong = b"0\r\nx-amz-checksum-crc32:AAAAAQ==\r\n\r\n";
+        let response = raw_put(&h, &format!("/{bucket}/wrong"), &headers, wrong).await;
+        assert!(response.starts_with("HTTP/1.1 400"), "{bucket}: {response}");
+        assert!(!upstream_has(&h, bucket, "wrong").await, "{bucket}");
+    }
+}

@@ -41,10 +41,26 @@ pub(crate) async fn forward_with_query(
     }
 
     let slot = ErrorSlot::default();
+    let sends_body = crate::proxy::declares_body(&ctx.parts.headers);
     let upstream_body = match content_length {
         Some(len) if len > 0 => {
             let verified = auth.verify_body(ctx.parts, body)?;
             CaptureErrors::new(verified, slot.clone()).boxed_unsync()
+        }
+        // An aws-chunked body that declares no data still carries chunks,
+        // a trailer and signatures, which are checked here, because the
+        // upstream gets `Content-Length: 0` and never reads a body.
+        Some(_) if sends_body => {
+            auth.verify_body(ctx.parts, body)?.collect().await?;
+            upstream::empty_body()
+        }
+        // A body of unknown length (`Transfer-Encoding: chunked` alone)
+        // would otherwise be dropped and an empty object stored.
+        None if sends_body => {
+            return Err(S3Error::new(
+                ErrorCode::MissingContentLength,
+                "You must provide the Content-Length HTTP header.",
+            ))
         }
         _ => upstream::empty_body(),
     };
