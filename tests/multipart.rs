@@ -625,7 +625,15 @@ async fn forged_upload_id_rejected() {
     // A token that names a key the keyring lacks, here a path, is no upload
     // either, and is never looked up as a key.
     let foreign = format!("{bare}~s3s1~../../etc~1~AAAA");
-    for forged in [bare, foreign.as_str()] {
+    // Versions the keyring lacks, of the key the upload really uses.
+    let with_version = |version: &str| {
+        let mut fields: Vec<&str> = upload_id.split('~').collect();
+        fields[3] = version;
+        fields.join("~")
+    };
+    let (missing_version, version_zero) = (with_version("7"), with_version("0"));
+    let records_before = std::fs::read_to_string(&h.audit_log).unwrap().lines().count();
+    for forged in [bare, &foreign, &missing_version, &version_zero] {
         let err = h
             .client
             .upload_part()
@@ -646,6 +654,7 @@ async fn forged_upload_id_rejected() {
     }
     let audit = std::fs::read_to_string(&h.audit_log).unwrap();
     assert!(!audit.contains("../../etc"), "{audit}");
+    assert_eq!(audit.lines().count(), records_before, "{audit}");
 }
 
 #[tokio::test]
