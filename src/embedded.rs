@@ -68,7 +68,9 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
         .map_err(EmbeddedError::Bind)?;
     let addr = listener.local_addr().map_err(EmbeddedError::Bind)?;
     let task = tokio::spawn(async move {
-        let http = ConnBuilder::new(TokioExecutor::new());
+        let mut http = ConnBuilder::new(TokioExecutor::new());
+        http.http1()
+            .max_headers(crate::s3::headers::MAX_HEADER_FIELDS);
         loop {
             let (socket, _) = match listener.accept().await {
                 Ok(conn) => conn,

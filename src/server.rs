@@ -323,6 +323,7 @@ async fn serve_connection<S>(
         // A client may shut down its sending side after the request and
         // still read the response.
         .half_close(true)
+        .max_headers(crate::s3::headers::MAX_HEADER_FIELDS)
         .serve_connection(TokioIo::new(stream), service);
     if let Err(error) = graceful.watch(connection).await {
         if error.is_parse() || error.is_parse_too_large() {

@@ -116,6 +116,35 @@ async fn metadata_hidden_and_user_metadata_kept() {
 }
 
 #[tokio::test]
+async fn many_metadata_entries_kept() {
+    let h = Harness::start().await;
+    for bucket in ["plain-many-meta", "many-meta"] {
+        h.bucket(bucket).await;
+        let entries: std::collections::HashMap<String, String> =
+            (0..90).map(|i| (format!("m{i}"), i.to_string())).collect();
+        h.client
+            .put_object()
+            .bucket(bucket)
+            .key("k")
+            .set_metadata(Some(entries.clone()))
+            .body(ByteStream::from_static(b"hello"))
+            .send()
+            .await
+            .unwrap();
+        let head = h
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key("k")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.metadata().cloned().unwrap_or_default(), entries, "{bucket}");
+        assert_eq!(h.get(bucket, "k").await, b"hello", "{bucket}");
+    }
+}
+
+#[tokio::test]
 async fn range_reads_match_slices() {
     let h = Harness::start().await;
     let bucket = h.bucket("ranges").await;

@@ -202,6 +202,7 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(config.pool_max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(30))
+            .http1_max_headers(crate::s3::headers::MAX_HEADER_FIELDS)
             .build(connector);
 
         let signer = Arc::new(Signer::new(access_key_id, secret, config.region.clone()));
