@@ -2,11 +2,10 @@
 
 use http::HeaderName;
 
-/// The most header fields that s3seal parses in one request or response,
-/// and that the embedded store accepts. S3 limits user metadata to 2 KB,
-/// which fits in this many `x-amz-meta-*` fields of a few bytes each.
-/// hyper's default of 100 rejected PutObject requests with 90 metadata
-/// entries.
+/// The maximum number of header fields in a request or response that
+/// s3seal and the embedded store parse. S3 limits user metadata to 2 KB,
+/// about this many `x-amz-meta-*` fields of a few bytes each. hyper's
+/// default of 100 rejected PutObject requests with 90 metadata entries.
 pub const MAX_HEADER_FIELDS: usize = 512;
 
 /// Prefix of the object metadata where s3seal keeps the wrapped data key and
