@@ -176,7 +176,7 @@ impl S3 for Store {
 
     async fn get_object(
         &self,
-        req: S3Request<GetObjectInput>,
+        mut req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         if !self.data_dir.join(&req.input.bucket).is_dir() {
             return Err(s3s::s3_error!(NoSuchBucket));
@@ -188,6 +188,19 @@ impl S3 for Store {
         // s3s-fs opens the file and reads the metadata before it returns, and
         // the body streams from the open file after the lock is released.
         let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
+        // s3s-fs seeks back from the end by a suffix range's length, which
+        // fails when the suffix is longer than the object. S3 then returns
+        // the whole object as the range.
+        if let Some(Range::Suffix { length }) = req.input.range {
+            let path = self.data_dir.join(&req.input.bucket).join(&req.input.key);
+            let size = std::fs::metadata(path).map_or(0, |meta| meta.len());
+            if size > 0 && length > size {
+                req.input.range = Some(Range::Int {
+                    first: 0,
+                    last: None,
+                });
+            }
+        }
         self.fs.get_object(req).await
     }
 

@@ -326,6 +326,83 @@ async fn conditional_requests_use_client_etags() {
 }
 
 #[tokio::test]
+async fn passthrough_conditions_and_long_suffix() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("plain-conditions").await;
+    let put = h
+        .client
+        .put_object()
+        .bucket(&bucket)
+        .key("c")
+        .body(ByteStream::from_static(b"conditional"))
+        .send()
+        .await
+        .unwrap();
+    let etag = put.e_tag().unwrap().to_string();
+
+    let not_modified = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("c")
+        .if_none_match(&etag)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(not_modified.raw_response().map(|r| r.status().as_u16()), Some(304));
+    let failed = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("c")
+        .if_match("\"nope\"")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(failed.raw_response().map(|r| r.status().as_u16()), Some(412));
+    let head = h
+        .client
+        .head_object()
+        .bucket(&bucket)
+        .key("c")
+        .if_none_match(&etag)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(head.raw_response().map(|r| r.status().as_u16()), Some(304));
+    let matched = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("c")
+        .if_match(&etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        matched.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"conditional"
+    );
+
+    // A suffix longer than the object returns the whole object.
+    let (body, content_range) = {
+        let out = h
+            .client
+            .get_object()
+            .bucket(&bucket)
+            .key("c")
+            .range("bytes=-100")
+            .send()
+            .await
+            .unwrap();
+        let content_range = out.content_range().map(str::to_string);
+        (out.body.collect().await.unwrap().into_bytes(), content_range)
+    };
+    assert_eq!(body.as_ref(), b"conditional");
+    assert_eq!(content_range.as_deref(), Some("bytes 0-10/11"));
+}
+
+#[tokio::test]
 async fn copy_rewraps_between_encrypting_buckets() {
     let h = Harness::start().await;
     let a = h.bucket("copy-a").await;

@@ -7,7 +7,7 @@ use crate::auth::Authenticated;
 use crate::proxy::body::RequestBody;
 use crate::proxy::body::{CaptureErrors, ErrorSlot, ProxyBody};
 use crate::proxy::response;
-use crate::proxy::Context;
+use crate::proxy::{Context, Operation};
 use crate::s3::{ErrorCode, S3Error};
 use crate::upstream::{self, BoxError, UpstreamRequest};
 use http::Response;
@@ -86,6 +86,14 @@ pub(crate) async fn forward_with_query(
         .map_err(|e| slot.take().unwrap_or_else(|| bad_gateway(e)))?;
     if let Some(error) = slot.take() {
         return Err(error);
+    }
+    // Some stores ignore conditional headers (s3s-fs 0.14 does), so a
+    // passthrough read checks them as an encrypting bucket's read does.
+    let object_read = matches!(ctx.s3.operation, Operation::GetObject | Operation::HeadObject);
+    if !sealed_bucket && object_read && response.status().is_success() {
+        if let Some(early) = super::objects::check_conditions_for(ctx, response.headers(), false)? {
+            return Ok(early);
+        }
     }
     if sealed_bucket {
         let mut response = response::relay_sealed(response);

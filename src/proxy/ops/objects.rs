@@ -331,17 +331,32 @@ fn response_headers(
     }
 }
 
-/// Applies the client's conditional headers to the upstream response and
-/// returns the `304` response when the object is not to be sent.
+/// Applies the client's conditional headers to the upstream response of an
+/// encrypting bucket and returns the `304` response when the object is not
+/// to be sent.
 fn check_conditions(
     ctx: &Context<'_>,
     upstream_headers: &HeaderMap,
+) -> Result<Option<Response<ProxyBody>>, S3Error> {
+    check_conditions_for(ctx, upstream_headers, true)
+}
+
+/// Like [`check_conditions`]. `sealed_bucket` maps the upstream ETag to
+/// the one clients see, as responses of encrypting buckets do.
+pub(crate) fn check_conditions_for(
+    ctx: &Context<'_>,
+    upstream_headers: &HeaderMap,
+    sealed_bucket: bool,
 ) -> Result<Option<Response<ProxyBody>>, S3Error> {
     let upstream_etag = upstream_headers
         .get(http::header::ETAG)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let client_etag = crate::s3::etag::to_client(upstream_etag);
+    let client_etag = if sealed_bucket {
+        crate::s3::etag::to_client(upstream_etag)
+    } else {
+        upstream_etag.to_string()
+    };
     let last_modified = upstream_headers
         .get(http::header::LAST_MODIFIED)
         .and_then(|v| v.to_str().ok())
