@@ -283,8 +283,10 @@ pub fn delete_request_keys(xml: &[u8]) -> Result<Vec<DeleteKey>, XmlError> {
     let mut keys = Vec::new();
     // The key being read, with and without its CDATA sections.
     let mut current: Option<(String, String)> = None;
+    let mut has_root = false;
     loop {
         match reader.read_event().map_err(xml_error)? {
+            Event::Eof if !has_root => return Err(XmlError("the body has no Delete element".into())),
             Event::Eof if path.is_empty() => return Ok(keys),
             Event::Eof => return Err(XmlError("document ends inside an element".into())),
             Event::Start(start) => {
@@ -292,6 +294,7 @@ pub fn delete_request_keys(xml: &[u8]) -> Result<Vec<DeleteKey>, XmlError> {
                 if path.len() == 1 && path[0] != b"Delete" {
                     return Err(XmlError("the root element is not Delete".into()));
                 }
+                has_root = true;
                 if is_key(&path) {
                     current = Some((String::new(), String::new()));
                 }
@@ -301,6 +304,7 @@ pub fn delete_request_keys(xml: &[u8]) -> Result<Vec<DeleteKey>, XmlError> {
                 if path.len() == 1 && path[0] != b"Delete" {
                     return Err(XmlError("the root element is not Delete".into()));
                 }
+                has_root = true;
                 if is_key(&path) {
                     keys.push(DeleteKey {
                         key: String::new(),
@@ -548,6 +552,8 @@ mod tests {
             b"<Delete><Object><Key>&bogus;</Key></Object></Delete>",
             b"<Foo><Object><Key>x</Key></Object></Foo>",
             b"<Foo/>",
+            b"garbage",
+            b"",
         ] {
             assert!(
                 delete_request_keys(xml).is_err(),

@@ -311,10 +311,15 @@ fn check_part_numbers(xml: &[u8]) -> Result<(), S3Error> {
     })?;
     for (index, text) in numbers.iter().enumerate() {
         let expected = index + 1;
-        let Ok(number) = text.parse::<usize>() else {
+        let Some(number) = text
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|number| (1..=10_000).contains(number))
+        else {
             return Err(S3Error::new(
-                ErrorCode::MalformedXML,
-                format!("PartNumber {text:?} is not an integer"),
+                ErrorCode::InvalidArgument,
+                format!("Part number must be an integer between 1 and 10000, inclusive; the list has {text:?}"),
             ));
         };
         if number != expected {
@@ -388,4 +393,37 @@ fn part_plaintext_len(stored: u64) -> u64 {
         .checked_sub(layout::PART_HEADER_LEN)
         .and_then(crypto::plaintext_len)
         .unwrap_or(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(numbers: &[&str]) -> Vec<u8> {
+        let parts: String = numbers
+            .iter()
+            .map(|n| format!("<Part><PartNumber>{n}</PartNumber><ETag>\"e\"</ETag></Part>"))
+            .collect();
+        format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>").into_bytes()
+    }
+
+    #[test]
+    fn part_numbers_one_to_n_accepted() {
+        assert!(check_part_numbers(&complete(&["1", "2", " 3 "])).is_ok());
+    }
+
+    #[test]
+    fn part_numbers_out_of_range_rejected() {
+        for bad in ["-1", "0", "x", "99999999999", "10001"] {
+            let error = check_part_numbers(&complete(&[bad])).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::InvalidArgument, "{bad}");
+            assert!(error.message().contains("between 1 and 10000"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn part_number_gap_rejected() {
+        let error = check_part_numbers(&complete(&["1", "3"])).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InvalidPartOrder);
+    }
 }
