@@ -181,6 +181,15 @@ def s3_http(stack):
 
 
 @pytest.fixture
+def presigner(stack):
+    # boto3 1.43 presigns S3 URLs with SigV2 query parameters unless the
+    # client is configured for s3v4. s3seal verifies SigV4 only.
+    return harness.s3_client(
+        stack.endpoint, stack.access_key_id, stack.secret_access_key, signature_version="s3v4"
+    )
+
+
+@pytest.fixture
 def make_bucket(s3_http):
     """Return a function that creates a bucket with a unique name through s3seal."""
 

@@ -142,15 +142,6 @@ def test_http_range_unsatisfiable(s3_http, enc_bucket):
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
 
 
-@pytest.fixture
-def presigner(stack):
-    # boto3 1.43 presigns S3 URLs with SigV2 query parameters unless the
-    # client is configured for s3v4. s3seal verifies SigV4 only.
-    return harness.s3_client(
-        stack.endpoint, stack.access_key_id, stack.secret_access_key, signature_version="s3v4"
-    )
-
-
 def test_presigned_get(s3_http, presigner, enc_bucket):
     data = os.urandom(5000)
     s3_http.put_object(Bucket=enc_bucket, Key="shared file.bin", Body=data)

@@ -1,6 +1,7 @@
 """Buckets matching `plain-*` are passed through: stored bytes equal the plaintext."""
 
 import os
+import socket
 import urllib.parse
 
 import harness
@@ -75,3 +76,40 @@ def test_copy_across_modes_keeps_tags(s3_http, plain_bucket, enc_bucket, upstrea
     s3_http.put_object(Bucket=plain_bucket, Key="untagged", Body=b"x")
     s3_http.copy_object(Bucket=enc_bucket, Key="untagged", CopySource={"Bucket": plain_bucket, "Key": "untagged"})
     assert tag_set(s3_http, enc_bucket, "untagged") == {}
+
+
+def put_chunked(url: str, data: bytes) -> tuple[int, bytes]:
+    """PUT `data` to a presigned URL with `Transfer-Encoding: chunked` and no Content-Length.
+
+    The request goes out in one write: s3seal responds after the head, and a
+    second write could meet a closed connection.
+    """
+    parts = urllib.parse.urlsplit(url)
+    head = (
+        f"PUT {parts.path}?{parts.query} HTTP/1.1\r\n"
+        f"Host: {parts.netloc}\r\n"
+        "Transfer-Encoding: chunked\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    chunked = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n"
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as connection:
+        connection.sendall(head.encode() + chunked)
+        response = b""
+        while block := connection.recv(65536):
+            response += block
+    status_line, _, rest = response.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def test_chunked_presigned_put_rejected(s3_http, presigner, plain_bucket, enc_bucket):
+    for bucket in (plain_bucket, enc_bucket):
+        s3_http.put_object(Bucket=bucket, Key="kept", Body=b"original")
+        url = presigner.generate_presigned_url(
+            "put_object", Params={"Bucket": bucket, "Key": "kept"}, ExpiresIn=300
+        )
+
+        status, body = put_chunked(url, os.urandom(1000))
+
+        assert status == 411, (bucket, body)
+        assert b"<Code>MissingContentLength</Code>" in body, (bucket, body)
+        assert s3_http.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"original"
