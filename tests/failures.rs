@@ -689,3 +689,51 @@ async fn aws_chunked_empty_body_stores_empty_object() {
         assert!(!upstream_has(&h, bucket, "wrong").await, "{bucket}");
     }
 }
+
+#[tokio::test]
+async fn sub_resource_put_stores_nothing() {
+    let h = Harness::start().await;
+    h.bucket("sealed-sub").await;
+    h.bucket("plain-sub").await;
+    h.bucket("plain-source").await;
+    h.direct
+        .put_object()
+        .bucket("plain-source")
+        .key("obj")
+        .body(ByteStream::from_static(b"source data"))
+        .send()
+        .await
+        .unwrap();
+    for query in ["uploads=", "uploadId=1", "restore=", "torrent=", "attributes=", "select="] {
+        for bucket in ["sealed-sub", "plain-sub"] {
+            let url = format!("{}/{bucket}/leak?{query}", h.endpoint);
+            let response = reqwest_lite::send_signed(
+                "PUT",
+                &url,
+                &[],
+                b"PLAINTEXT".to_vec(),
+                common::ACCESS_KEY_ID,
+                &h.secret,
+            )
+            .await;
+            assert_eq!(response.status, 405, "{bucket}?{query}: {}", response.text());
+            assert!(response.text().contains("<Code>MethodNotAllowed</Code>"));
+            assert!(!upstream_has(&h, bucket, "leak").await, "{bucket}?{query}");
+        }
+    }
+
+    // A copy source on a request that is not a copy never reaches the store.
+    let url = format!("{}/sealed-sub/copied?restore=", h.endpoint);
+    let response = reqwest_lite::send_signed(
+        "POST",
+        &url,
+        &[("x-amz-copy-source", "/plain-source/obj")],
+        Vec::new(),
+        common::ACCESS_KEY_ID,
+        &h.secret,
+    )
+    .await;
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert!(response.text().contains("<Code>InvalidRequest</Code>"));
+    assert!(!upstream_has(&h, "sealed-sub", "copied").await);
+}

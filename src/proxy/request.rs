@@ -187,6 +187,16 @@ pub fn classify(
         (Some(_), None) => classify_bucket(method, &query, has)?,
         (Some(_), Some(_)) => classify_object(parts, has)?,
     };
+    // A store that honors `x-amz-copy-source` on another request would copy
+    // past the source bucket's rule, which s3seal checks for copies only.
+    if parts.headers.contains_key("x-amz-copy-source")
+        && !matches!(operation, Operation::CopyObject | Operation::UploadPartCopy)
+    {
+        return Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            "The x-amz-copy-source header is valid only for CopyObject and UploadPartCopy",
+        ));
+    }
     let query = query
         .into_iter()
         .filter(|(name, _)| !crate::s3::headers::PRESIGN_QUERY_PARAMS.contains(&name.as_str()))
@@ -262,8 +272,17 @@ fn classify_object(
         "uploads",
         "uploadId",
     ];
+    // Sub-resources whose PUT body is an XML document, never object data.
+    const CONFIG_SUBRESOURCES: &[&str] = &["tagging", "acl", "retention", "legal-hold"];
     let copy_source = parts.headers.contains_key("x-amz-copy-source");
     let is_plain = !OBJECT_SUBRESOURCES.iter().any(|name| has(name));
+    let is_config = CONFIG_SUBRESOURCES.iter().any(|name| has(name));
+    let not_allowed = || {
+        S3Error::new(
+            ErrorCode::MethodNotAllowed,
+            "The specified method is not allowed against this resource.",
+        )
+    };
     Ok(match parts.method {
         Method::PUT if has("uploadId") && has("partNumber") && copy_source => {
             Operation::UploadPartCopy
@@ -281,16 +300,15 @@ fn classify_object(
         Method::POST if has("uploads") => Operation::CreateMultipartUpload,
         Method::POST if has("uploadId") => Operation::CompleteMultipartUpload,
         Method::POST if has("select") => Operation::SelectObjectContent,
-        Method::PUT | Method::GET | Method::DELETE | Method::POST if !is_plain => {
-            Operation::Forward
-        }
-        Method::POST => Operation::PostObject,
-        _ => {
-            return Err(S3Error::new(
-                ErrorCode::MethodNotAllowed,
-                "The specified method is not allowed against this resource.",
-            ))
-        }
+        // Only these sub-resource requests go upstream unchanged. Any other
+        // PUT with a sub-resource (`?uploads`, `?restore`, ...) names no S3
+        // operation, and a store that ignores the sub-resource would keep
+        // its body as the object, unencrypted.
+        Method::PUT | Method::GET if is_config && !copy_source => Operation::Forward,
+        Method::DELETE if has("tagging") => Operation::Forward,
+        Method::POST if has("restore") => Operation::Forward,
+        Method::POST if is_plain => Operation::PostObject,
+        _ => return Err(not_allowed()),
     })
 }
 
@@ -445,6 +463,9 @@ mod tests {
                 Operation::UploadPart,
             ),
             (Method::PUT, "/bkt/k?tagging", &[], Operation::Forward),
+            (Method::GET, "/bkt/k?acl", &[], Operation::Forward),
+            (Method::DELETE, "/bkt/k?tagging", &[], Operation::Forward),
+            (Method::POST, "/bkt/k?restore", &[], Operation::Forward),
             (
                 Method::POST,
                 "/bkt/k?uploads",
@@ -480,6 +501,44 @@ mod tests {
         for (method, uri, headers, expected) in cases {
             let req = classify(&parts(method.clone(), uri, headers), None).unwrap();
             assert_eq!(req.operation, *expected, "{method} {uri}");
+        }
+    }
+
+    type Rejection<'a> = (Method, &'a str, &'a [(&'a str, &'a str)], ErrorCode);
+
+    #[test]
+    fn object_puts_without_an_operation_rejected() {
+        let cases: &[Rejection] = &[
+            (Method::PUT, "/bkt/k?uploads", &[], ErrorCode::MethodNotAllowed),
+            (Method::PUT, "/bkt/k?uploadId=x", &[], ErrorCode::MethodNotAllowed),
+            (Method::PUT, "/bkt/k?restore", &[], ErrorCode::MethodNotAllowed),
+            (Method::PUT, "/bkt/k?torrent", &[], ErrorCode::MethodNotAllowed),
+            (Method::PUT, "/bkt/k?attributes", &[], ErrorCode::MethodNotAllowed),
+            (Method::PUT, "/bkt/k?select", &[], ErrorCode::MethodNotAllowed),
+            (Method::GET, "/bkt/k?uploads", &[], ErrorCode::MethodNotAllowed),
+            (Method::POST, "/bkt/k?tagging", &[], ErrorCode::MethodNotAllowed),
+            (
+                Method::PUT,
+                "/bkt/k?tagging",
+                &[("x-amz-copy-source", "/a/b")],
+                ErrorCode::MethodNotAllowed,
+            ),
+            (
+                Method::POST,
+                "/bkt/k?restore",
+                &[("x-amz-copy-source", "/a/b")],
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                Method::PUT,
+                "/bkt?acl",
+                &[("x-amz-copy-source", "/a/b")],
+                ErrorCode::InvalidRequest,
+            ),
+        ];
+        for (method, uri, headers, expected) in cases {
+            let error = classify(&parts(method.clone(), uri, headers), None).unwrap_err();
+            assert_eq!(error.code(), *expected, "{method} {uri}");
         }
     }
 
