@@ -768,17 +768,7 @@ async fn rewrite_result_etag(
     }
     let (mut parts, body) = upstream_response.into_parts();
     let limit = ctx.proxy.config.server.max_xml_body_bytes;
-    let bytes = http_body_util::Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            S3Error::new(
-                ErrorCode::BadGateway,
-                "failed to read the upstream copy result",
-            )
-            .with_source(e)
-        })?
-        .to_bytes();
+    let bytes = super::forward::read_upstream_xml(body, limit, "copy result").await?;
     if listing::find_text(&bytes, "Code").is_some() {
         // S3 can report a failed copy as 200 with an <Error> document.
         return Err(S3Error::new(

@@ -202,6 +202,32 @@ pub(crate) fn xml_body_error(error: BoxError, limit: usize) -> S3Error {
     }
 }
 
+/// Reads an upstream XML response body, a `document` such as a listing or
+/// a copy result, within `limit` bytes. A body over the limit and a body
+/// the upstream failed to send give different messages.
+pub(crate) async fn read_upstream_xml(
+    body: hyper::body::Incoming,
+    limit: usize,
+    document: &str,
+) -> Result<bytes::Bytes, S3Error> {
+    let collected = http_body_util::Limited::new(body, limit).collect().await;
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(S3Error::new(
+            ErrorCode::BadGateway,
+            format!(
+                "the upstream {document} is larger than {limit} bytes, the limit that \
+                 server.max_xml_body_bytes sets"
+            ),
+        )),
+        Err(error) => Err(S3Error::new(
+            ErrorCode::BadGateway,
+            format!("the upstream failed while sending the {document}"),
+        )
+        .with_source(error)),
+    }
+}
+
 /// Maps a failure to reach the upstream to `502 Bad Gateway`.
 pub(crate) fn bad_gateway(error: upstream::UpstreamError) -> S3Error {
     S3Error::new(

@@ -12,7 +12,6 @@ use crate::proxy::Context;
 use crate::s3::{etag, listing, ErrorCode, S3Error};
 use crate::upstream::{self, UpstreamRequest};
 use http::{HeaderValue, Response};
-use http_body_util::BodyExt;
 
 pub(crate) async fn list_objects(
     ctx: &Context<'_>,
@@ -39,14 +38,7 @@ pub(crate) async fn list_objects(
     }
     let (mut parts, body) = upstream_response.into_parts();
     let limit = ctx.proxy.config.server.max_xml_body_bytes;
-    let xml = http_body_util::Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            S3Error::new(ErrorCode::BadGateway, format!("failed to read the upstream listing (limit {limit} bytes, server.max_xml_body_bytes)"))
-                .with_source(e)
-        })?
-        .to_bytes();
+    let xml = super::forward::read_upstream_xml(body, limit, "listing").await?;
     let rewritten = listing::rewrite_listing(&xml, listed_plaintext_size, etag::to_client)
         .map_err(|e| {
             S3Error::new(

@@ -61,17 +61,7 @@ fn no_such_upload() -> S3Error {
 /// Reads a small upstream XML body within the configured limit.
 async fn read_xml(ctx: &Context<'_>, body: Incoming) -> Result<Bytes, S3Error> {
     let limit = ctx.proxy.config.server.max_xml_body_bytes;
-    Ok(http_body_util::Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            S3Error::new(
-                ErrorCode::BadGateway,
-                "failed to read the upstream XML response",
-            )
-            .with_source(e)
-        })?
-        .to_bytes())
+    super::forward::read_upstream_xml(body, limit, "XML response").await
 }
 
 fn xml_response(mut parts: http::response::Parts, xml: Vec<u8>) -> Response<ProxyBody> {

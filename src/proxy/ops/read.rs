@@ -30,6 +30,7 @@ pub(crate) const LAYOUT_MULTIPART: &str = "multipart";
 
 /// An object read: the object, the upstream request details and the
 /// plaintext bytes wanted.
+#[derive(Clone)]
 pub(crate) struct ReadRequest<'a> {
     pub bucket: &'a str,
     pub key: &'a str,
@@ -69,6 +70,40 @@ fn invalid_range() -> S3Error {
 
 fn protocol_error(what: &str) -> S3Error {
     S3Error::new(ErrorCode::BadGateway, format!("the upstream sent {what}"))
+}
+
+/// Returns the request for the reads that follow the first response.
+/// The first response has checked the client's conditions, so they are
+/// replaced by `If-Match` with its ETag. An upstream that honors it then
+/// fails a later read of an object replaced in between with `412`, which
+/// [`later_read_error`] reports, instead of serving another object's
+/// bytes that would fail authentication under this object's key.
+fn pinned<'a>(req: &ReadRequest<'a>, first: &HeaderMap) -> ReadRequest<'a> {
+    let mut pinned = req.clone();
+    for name in [
+        http::header::IF_MATCH,
+        http::header::IF_NONE_MATCH,
+        http::header::IF_MODIFIED_SINCE,
+        http::header::IF_UNMODIFIED_SINCE,
+    ] {
+        pinned.headers.remove(name);
+    }
+    if let Some(etag) = first.get(http::header::ETAG) {
+        pinned.headers.insert(http::header::IF_MATCH, etag.clone());
+    }
+    pinned
+}
+
+/// Maps an error status of a read after the first: `412` means the
+/// object was replaced since the first response, which a retry resolves.
+fn later_read_error(status: StatusCode, failure: &str) -> S3Error {
+    if status == StatusCode::PRECONDITION_FAILED {
+        return S3Error::new(
+            ErrorCode::ServiceUnavailable,
+            "the object was replaced while s3seal read it; retry the request",
+        );
+    }
+    protocol_error(failure)
 }
 
 fn invalid_stored_length() -> S3Error {
@@ -150,6 +185,7 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
         return Ok(ReadOutcome::Upstream(probe));
     }
     let (parts, body) = probe.into_parts();
+    let req = pinned(&req, &parts.headers);
     let stored_total = stored_total(status, &parts.headers)?;
     let envelope = envelope(&req, &parts.headers)?;
     let data_key = sealed::open_data_key(ctx, &envelope, req.bucket, req.key).await?;
@@ -212,7 +248,8 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
     )
     .await?;
     if !response.status().is_success() {
-        return Err(protocol_error(
+        return Err(later_read_error(
+            response.status(),
             "an error for a range that the first response allowed",
         ));
     }
@@ -251,6 +288,7 @@ async fn open_whole(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutco
             "a partial response to a whole-object request",
         ));
     }
+    let req = pinned(&req, &parts.headers);
     let stored_total = sealed::header_u64(&parts.headers, "content-length")
         .ok_or_else(|| protocol_error("a response without Content-Length"))?;
     let envelope = envelope(&req, &parts.headers)?;
@@ -421,7 +459,10 @@ async fn read_part_header(
     )
     .await?;
     if !response.status().is_success() {
-        return Err(protocol_error("an error while reading a part header"));
+        return Err(later_read_error(
+            response.status(),
+            "an error while reading a part header",
+        ));
     }
     let body = checked_body(response, offset)?;
     let (bytes, _) = read_prefix(body, PART_HEADER_LEN as usize)
@@ -629,7 +670,10 @@ fn checked_body(
     expected_offset: u64,
 ) -> Result<SkipPrefix<Incoming>, S3Error> {
     if !response.status().is_success() {
-        return Err(protocol_error("an error for a range inside the object"));
+        return Err(later_read_error(
+            response.status(),
+            "an error for a range inside the object",
+        ));
     }
     let offset = body_offset(response.status(), response.headers())?;
     let skip = expected_offset
@@ -689,7 +733,73 @@ pub(crate) async fn prefetch_first_frame(body: ProxyBody) -> Result<ProxyBody, S
         return Ok(body);
     }
     let (first, rest) = read_prefix(body, 1).await.map_err(|error: BoxError| {
-        S3Error::new(ErrorCode::InternalError, "the stored object failed authentication: it was altered, truncated or replaced upstream").with_source(error)
+        match error.downcast::<crypto::CryptoError>() {
+            Ok(error) => stored_error(*error),
+            Err(error) => S3Error::new(
+                ErrorCode::BadGateway,
+                "the upstream failed while sending the object",
+            )
+            .with_source(error),
+        }
     })?;
     Ok(Prepend::new(first, rest).boxed_unsync())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream;
+    use http_body_util::StreamBody;
+
+    fn failing_body(error: BoxError) -> ProxyBody {
+        let items: Vec<Result<http_body::Frame<bytes::Bytes>, BoxError>> = vec![Err(error)];
+        StreamBody::new(stream::iter(items)).boxed_unsync()
+    }
+
+    #[tokio::test]
+    async fn first_frame_upstream_failure_is_bad_gateway() {
+        let io = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed");
+        let error = prefetch_first_frame(failing_body(Box::new(io))).await.unwrap_err();
+        assert_eq!(error.code(), ErrorCode::BadGateway);
+    }
+
+    #[tokio::test]
+    async fn first_frame_authentication_failure_is_internal_error() {
+        let crypto = crypto::CryptoError::SegmentAuthentication { segment: 0 };
+        let error = prefetch_first_frame(failing_body(Box::new(crypto))).await.unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InternalError);
+        assert!(error.message().contains("failed authentication"));
+    }
+
+    #[test]
+    fn later_reads_pinned_to_first_etag() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("\"old\""));
+        headers.insert(http::header::IF_MATCH, HeaderValue::from_static("\"client\""));
+        headers.insert("x-amz-server-side-encryption-customer-algorithm", HeaderValue::from_static("AES256"));
+        let req = ReadRequest {
+            bucket: "b",
+            key: "k",
+            query: String::new(),
+            headers,
+            range: None,
+            part_number: None,
+        };
+        let mut first = HeaderMap::new();
+        first.insert(http::header::ETAG, HeaderValue::from_static("\"first\""));
+
+        let pinned = pinned(&req, &first);
+        assert_eq!(pinned.headers.get(http::header::IF_MATCH).unwrap(), "\"first\"");
+        assert!(pinned.headers.get(http::header::IF_NONE_MATCH).is_none());
+        assert!(pinned
+            .headers
+            .contains_key("x-amz-server-side-encryption-customer-algorithm"));
+    }
+
+    #[test]
+    fn replaced_object_is_retryable() {
+        let error = later_read_error(StatusCode::PRECONDITION_FAILED, "x");
+        assert_eq!(error.code(), ErrorCode::ServiceUnavailable);
+        assert_eq!(later_read_error(StatusCode::FORBIDDEN, "x").code(), ErrorCode::BadGateway);
+    }
 }
