@@ -447,6 +447,35 @@ async fn html_upstream_error_becomes_s3_error() {
     }
 }
 
+#[tokio::test]
+async fn html_success_page_is_not_success() {
+    let h = Harness::start_with_options(common::Options {
+        upstream_endpoint: Some(html_error_server("200 OK").await),
+        ..common::Options::default()
+    })
+    .await;
+    for bucket in ["sealed-html", "plain-html"] {
+        let err = h
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key("k")
+            .body(ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&err).as_deref(), Some("BadGateway"), "{bucket}: {err:?}");
+    }
+    let err = h
+        .client
+        .list_objects_v2()
+        .bucket("sealed-html")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("BadGateway"), "{err:?}");
+}
+
 /// Sends `head` and `body` on a new connection, shuts down the sending side
 /// and returns everything the proxy sends back.
 async fn send_then_half_close(h: &Harness, head: String, body: &[u8]) -> String {

@@ -546,6 +546,15 @@ mod tests {
     }
 
     #[test]
+    fn root_name_skips_prolog() {
+        let xml = b"<?xml version=\"1.0\"?>\n<!-- c --><ListBucketResult xmlns=\"x\"><Name>b</Name></ListBucketResult>";
+        assert_eq!(root_name(xml).as_deref(), Some("ListBucketResult"));
+        assert_eq!(root_name(b"<Foo/>").as_deref(), Some("Foo"));
+        assert_eq!(root_name(b"<html><body>Maintenance</body></html>").as_deref(), Some("html"));
+        assert_eq!(root_name(b"not xml"), None);
+    }
+
+    #[test]
     fn delete_request_keys_reject_broken_documents() {
         for xml in [
             &b"<Delete><Object><Key>x</Key></Object>"[..],

@@ -117,12 +117,7 @@ pub(crate) async fn upload_part_copy_to_plain(
     if !put_response.status().is_success() {
         return Ok(response::relay(put_response));
     }
-    let etag_value = put_response
-        .headers()
-        .get(http::header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let etag_value = super::forward::upload_etag(&put_response)?.to_string();
     let (out, xml) = copy_result("CopyPartResult", &etag_value);
     Ok(response::with_parts(
         StatusCode::OK,
@@ -536,13 +531,7 @@ pub(crate) async fn upload_part_copy(
     if !put_response.status().is_success() {
         return Ok(response::relay_sealed(put_response));
     }
-    let etag_value = etag::to_client(
-        put_response
-            .headers()
-            .get(http::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-    );
+    let etag_value = etag::to_client(super::forward::upload_etag(&put_response)?);
     let (out, xml) = copy_result("CopyPartResult", &etag_value);
     Ok(response::with_parts(
         StatusCode::OK,
@@ -835,12 +824,7 @@ async fn streamed_copy(
     if !put_response.status().is_success() {
         return Ok(response::relay_sealed(put_response));
     }
-    let mut etag_value = put_response
-        .headers()
-        .get(http::header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let mut etag_value = super::forward::upload_etag(&put_response)?.to_string();
     if matches!(target_policy, BucketPolicy::Encrypt { .. }) {
         etag_value = etag::to_client(&etag_value);
     }

@@ -89,6 +89,11 @@ pub(crate) async fn forward_with_query(
     }
     // Some stores ignore conditional headers (s3s-fs 0.14 does), so a
     // passthrough read checks them as an encrypting bucket's read does.
+    if matches!(ctx.s3.operation, Operation::PutObject | Operation::UploadPart)
+        && response.status().is_success()
+    {
+        upload_etag(&response)?;
+    }
     let object_read = matches!(ctx.s3.operation, Operation::GetObject | Operation::HeadObject);
     if !sealed_bucket && object_read && response.status().is_success() {
         if let Some(early) = super::objects::check_conditions_for(ctx, response.headers(), false)? {
@@ -226,6 +231,27 @@ pub(crate) async fn read_upstream_xml(
         )
         .with_source(error)),
     }
+}
+
+/// Returns the ETag of a successful upstream upload (PutObject, UploadPart
+/// or a copy streamed as one). S3 always sends it, so a `2xx` without one,
+/// such as a maintenance page of a proxy in front of the store, stored
+/// nothing that the client could rely on.
+pub(crate) fn upload_etag(response: &Response<hyper::body::Incoming>) -> Result<&str, S3Error> {
+    response
+        .headers()
+        .get(http::header::ETAG)
+        .and_then(|value| value.to_str().ok())
+        .filter(|etag| !etag.trim().is_empty())
+        .ok_or_else(|| {
+            S3Error::new(
+                ErrorCode::BadGateway,
+                format!(
+                    "the upstream answered an upload with {} but no ETag, so the data may not be stored",
+                    response.status()
+                ),
+            )
+        })
 }
 
 /// Maps a failure to reach the upstream to `502 Bad Gateway`.

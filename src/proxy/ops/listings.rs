@@ -39,6 +39,16 @@ pub(crate) async fn list_objects(
     let (mut parts, body) = upstream_response.into_parts();
     let limit = ctx.proxy.config.server.max_xml_body_bytes;
     let xml = super::forward::read_upstream_xml(body, limit, "listing").await?;
+    let root = listing::root_name(&xml);
+    if !matches!(root.as_deref(), Some("ListBucketResult" | "ListVersionsResult")) {
+        return Err(S3Error::new(
+            ErrorCode::BadGateway,
+            format!(
+                "the upstream answered a listing with a document whose root element is {}, not a listing",
+                root.as_deref().unwrap_or("missing")
+            ),
+        ));
+    }
     let rewritten = listing::rewrite_listing(&xml, listed_plaintext_size, etag::to_client)
         .map_err(|e| {
             S3Error::new(

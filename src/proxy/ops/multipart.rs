@@ -180,7 +180,11 @@ pub(crate) async fn upload_part(
     if let Some(error) = slot.take() {
         return Err(error);
     }
-    let mut response = response::relay_sealed(result.map_err(bad_gateway)?);
+    let upstream_response = result.map_err(bad_gateway)?;
+    if upstream_response.status().is_success() {
+        super::forward::upload_etag(&upstream_response)?;
+    }
+    let mut response = response::relay_sealed(upstream_response);
     sealed::map_response_etag(response.headers_mut());
     Ok(response)
 }
@@ -364,6 +368,12 @@ pub(crate) async fn list_parts(
     }
     let (parts, body) = upstream_response.into_parts();
     let xml = read_xml(ctx, body).await?;
+    if listing::root_name(&xml).as_deref() != Some("ListPartsResult") {
+        return Err(S3Error::new(
+            ErrorCode::BadGateway,
+            "the upstream answered ListParts with a document that is not a ListPartsResult",
+        ));
+    }
     let sizes = listing::rewrite_entries(
         &xml,
         &["Part"],

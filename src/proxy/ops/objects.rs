@@ -71,6 +71,9 @@ pub(crate) async fn put_object(
         return Err(error);
     }
     let upstream_response = result.map_err(bad_gateway)?;
+    if upstream_response.status().is_success() {
+        super::forward::upload_etag(&upstream_response)?;
+    }
     let mut response = response::relay_sealed(upstream_response);
     sealed::map_response_etag(response.headers_mut());
     Ok(response)
