@@ -148,16 +148,31 @@ pub async fn readiness(proxy: &Proxy) -> (bool, String) {
     let keys = proxy.keys().keyring().names().count();
     let _ = writeln!(report, "keyring: ok, {keys} keys loaded");
 
+    // With `fail_closed = false` requests go on without records, so a
+    // failing audit log is reported but keeps the instance in service.
+    let fail_closed = proxy.config().audit.fail_closed;
     match proxy.keys().check_audit_sink() {
         Ok(()) => report.push_str("audit: ok\n"),
-        Err(message) => {
+        Err(message) if fail_closed => {
             ready = false;
             let _ = writeln!(report, "audit: failed: {message}");
+        }
+        Err(message) => {
+            let _ = writeln!(
+                report,
+                "audit: failed, ignored because audit.fail_closed is false: {message}"
+            );
         }
     }
 
     let timeout = Duration::from_millis(proxy.config().metrics.ready_timeout_ms);
     match proxy.probe_upstream(timeout).await {
+        // A 5xx means the endpoint responds but does not serve requests, as a
+        // load balancer's maintenance page does.
+        Ok(status) if status.is_server_error() => {
+            ready = false;
+            let _ = writeln!(report, "upstream: failed, ListBuckets answered {status}");
+        }
         Ok(status) => {
             let _ = writeln!(report, "upstream: ok, ListBuckets answered {status}");
         }

@@ -382,26 +382,6 @@ async fn stalled_upload_times_out() {
 
 /// Starts a server on 127.0.0.1 that responds to every request with `status`
 /// and an HTML page, as a load balancer with no healthy backend does.
-async fn html_error_server(status: &'static str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = vec![0u8; 64 * 1024];
-                let _ = stream.read(&mut request).await;
-                let page = format!("<html><body><h1>{status}</h1></body></html>");
-                let response = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
-                    page.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    endpoint
-}
-
 #[tokio::test]
 async fn html_upstream_error_becomes_s3_error() {
     for (status, code) in [
@@ -409,7 +389,7 @@ async fn html_upstream_error_becomes_s3_error() {
         ("500 Internal Server Error", "InternalError"),
     ] {
         let h = Harness::start_with_options(common::Options {
-            upstream_endpoint: Some(html_error_server(status).await),
+            upstream_endpoint: Some(common::html_error_server(status).await),
             ..common::Options::default()
         })
         .await;
@@ -450,7 +430,7 @@ async fn html_upstream_error_becomes_s3_error() {
 #[tokio::test]
 async fn html_success_page_is_not_success() {
     let h = Harness::start_with_options(common::Options {
-        upstream_endpoint: Some(html_error_server("200 OK").await),
+        upstream_endpoint: Some(common::html_error_server("200 OK").await),
         ..common::Options::default()
     })
     .await;

@@ -174,6 +174,38 @@ async fn readyz_unavailable_when_upstream_down() {
 }
 
 #[tokio::test]
+async fn readyz_unavailable_on_upstream_5xx() {
+    let h = Harness::start_with_options(Options {
+        metrics: true,
+        upstream_endpoint: Some(common::html_error_server("503 Service Unavailable").await),
+        ..Options::default()
+    })
+    .await;
+    let base = h.metrics_endpoint.clone().unwrap();
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("upstream: failed, ListBuckets answered 503"), "{body}");
+}
+
+#[tokio::test]
+async fn readyz_ignores_audit_failure_without_fail_closed() {
+    let h = Harness::start_with_options(Options {
+        metrics: true,
+        audit: "fail_closed = false".into(),
+        ..Options::default()
+    })
+    .await;
+    let base = h.metrics_endpoint.clone().unwrap();
+    std::fs::remove_file(&h.audit_log).unwrap();
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("audit: failed, ignored because audit.fail_closed is false"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn readyz_unavailable_without_audit_log() {
     let h = metrics_harness().await;
     let base = h.metrics_endpoint.clone().unwrap();
@@ -226,7 +258,7 @@ impl AuditSink for SwitchSink {
 }
 
 #[tokio::test]
-async fn audit_failures_counted_and_unready() {
+async fn audit_failures_counted_while_ready() {
     let sink = SwitchSink::default();
     let auditor = Auditor::new(
         AuditKey::from_bytes([5; 32]),
@@ -254,9 +286,11 @@ async fn audit_failures_counted_and_unready() {
         .await
         .unwrap();
     assert_eq!(sample(&h, "s3seal_audit_write_failures_total").await, 1.0);
+    // With fail_closed = false the failure is reported, and the instance
+    // stays in service.
     let (status, body) = http_get(&format!("{base}/readyz")).await;
-    assert_eq!(status, 503, "{body}");
-    assert!(body.contains("audit: failed"), "{body}");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("audit: failed, ignored"), "{body}");
 
     sink.fail.store(false, Ordering::SeqCst);
     h.client
@@ -269,6 +303,7 @@ async fn audit_failures_counted_and_unready() {
         .unwrap();
     let (status, body) = http_get(&format!("{base}/readyz")).await;
     assert_eq!(status, 200, "{body}");
+    assert!(body.contains("audit: ok"), "{body}");
 }
 
 /// Reads the second line of a file: the secret of a two-line credentials

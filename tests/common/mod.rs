@@ -354,6 +354,30 @@ pub fn ciphertext_len(len: u64) -> u64 {
 
 /// A minimal HTTP/1.1 client for raw signed requests, so that tests can
 /// send shapes that SDKs never send.
+/// Starts an upstream on 127.0.0.1 that responds to every request with
+/// `status` and an HTML page, as a load balancer or proxy in front of a
+/// store does, and returns its endpoint.
+pub async fn html_error_server(status: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 64 * 1024];
+                let _ = stream.read(&mut request).await;
+                let page = format!("<html><body><h1>{status}</h1></body></html>");
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    endpoint
+}
+
 pub mod reqwest_lite {
     use aws_credential_types::Credentials;
     use aws_sigv4::http_request::{
