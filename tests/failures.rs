@@ -377,11 +377,10 @@ async fn stalled_upload_times_out() {
     assert!(read.is_ok(), "the proxy kept waiting for the stalled body");
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("<Code>RequestTimeout</Code>"), "{text}");
     assert!(!upstream_has(&h, &bucket, "slow").await);
 }
 
-/// Starts a server on 127.0.0.1 that responds to every request with `status`
-/// and an HTML page, as a load balancer with no healthy backend does.
 #[tokio::test]
 async fn html_upstream_error_becomes_s3_error() {
     for (status, code) in [

@@ -211,11 +211,16 @@ where
                 }
                 Some(Err(error)) => {
                     *this.finished = true;
-                    let error = S3Error::new(
-                        ErrorCode::IncompleteBody,
-                        "The request body could not be read to its end.",
-                    )
-                    .with_source(error);
+                    // A source that fails with an S3 error (the idle timeout's
+                    // RequestTimeout) keeps its code.
+                    let error = match error.into().downcast::<S3Error>() {
+                        Ok(error) => *error,
+                        Err(error) => S3Error::new(
+                            ErrorCode::IncompleteBody,
+                            "The request body could not be read to its end.",
+                        )
+                        .with_source(error),
+                    };
                     return Poll::Ready(Some(Err(error)));
                 }
                 None => {

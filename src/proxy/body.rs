@@ -44,10 +44,18 @@ impl<B> IdleTimeout<B> {
     }
 }
 
-/// The error of a body that sent nothing for too long.
-#[derive(Debug, thiserror::Error)]
-#[error("the client sent no body data for {0:?}")]
-pub struct BodyTimedOut(std::time::Duration);
+/// Returns S3's `RequestTimeout` error for a body that sent nothing for
+/// `timeout`. SDKs retry it, as they retry S3's own.
+fn body_timed_out(timeout: std::time::Duration) -> BoxError {
+    Box::new(S3Error::new(
+        ErrorCode::RequestTimeout,
+        format!(
+            "Your socket connection to the server was not read from or written to within \
+             the timeout period: the client sent no body data for {} s.",
+            timeout.as_secs()
+        ),
+    ))
+}
 
 impl<B> Body for IdleTimeout<B>
 where
@@ -74,9 +82,7 @@ where
                     *this.armed = true;
                 }
                 match std::future::Future::poll(this.deadline, cx) {
-                    Poll::Ready(()) => {
-                        Poll::Ready(Some(Err(Box::new(BodyTimedOut(*this.timeout)))))
-                    }
+                    Poll::Ready(()) => Poll::Ready(Some(Err(body_timed_out(*this.timeout)))),
                     Poll::Pending => Poll::Pending,
                 }
             }

@@ -15,6 +15,7 @@ pub enum ErrorCode {
     EntityTooLarge,
     EntityTooSmall,
     IncompleteBody,
+    RequestTimeout,
     InternalError,
     InvalidAccessKeyId,
     InvalidArgument,
@@ -55,6 +56,7 @@ impl ErrorCode {
             Self::EntityTooLarge => "EntityTooLarge",
             Self::EntityTooSmall => "EntityTooSmall",
             Self::IncompleteBody => "IncompleteBody",
+            Self::RequestTimeout => "RequestTimeout",
             Self::InternalError => "InternalError",
             Self::InvalidAccessKeyId => "InvalidAccessKeyId",
             Self::InvalidArgument => "InvalidArgument",
@@ -107,6 +109,7 @@ impl ErrorCode {
             | Self::EntityTooLarge
             | Self::EntityTooSmall
             | Self::IncompleteBody
+            | Self::RequestTimeout
             | Self::InvalidArgument
             | Self::InvalidBucketName
             | Self::InvalidDigest
