@@ -443,7 +443,11 @@ async fn html_success_page_is_not_success() {
             .send()
             .await
             .unwrap_err();
-        assert_eq!(error_code(&err).as_deref(), Some("BadGateway"), "{bucket}: {err:?}");
+        assert_eq!(
+            error_code(&err).as_deref(),
+            Some("BadGateway"),
+            "{bucket}: {err:?}"
+        );
     }
     let err = h
         .client
@@ -712,7 +716,14 @@ async fn sub_resource_put_stores_nothing() {
         .send()
         .await
         .unwrap();
-    for query in ["uploads=", "uploadId=1", "restore=", "torrent=", "attributes=", "select="] {
+    for query in [
+        "uploads=",
+        "uploadId=1",
+        "restore=",
+        "torrent=",
+        "attributes=",
+        "select=",
+    ] {
         for bucket in ["sealed-sub", "plain-sub"] {
             let url = format!("{}/{bucket}/leak?{query}", h.endpoint);
             let response = reqwest_lite::send_signed(
@@ -724,7 +735,12 @@ async fn sub_resource_put_stores_nothing() {
                 &h.secret,
             )
             .await;
-            assert_eq!(response.status, 405, "{bucket}?{query}: {}", response.text());
+            assert_eq!(
+                response.status,
+                405,
+                "{bucket}?{query}: {}",
+                response.text()
+            );
             assert!(response.text().contains("<Code>MethodNotAllowed</Code>"));
             assert!(!upstream_has(&h, bucket, "leak").await, "{bucket}?{query}");
         }

@@ -362,7 +362,11 @@ async fn multipart_read_of_shorter_middle_part() {
         let (tail, content_range) = get_range(&h, &bucket, key, "bytes=-5").await;
         assert_eq!(tail, &data[len - 5..], "{key}");
         let expected_range = format!("bytes {}-{}/{len}", len - 5, len - 1);
-        assert_eq!(content_range.as_deref(), Some(expected_range.as_str()), "{key}");
+        assert_eq!(
+            content_range.as_deref(),
+            Some(expected_range.as_str()),
+            "{key}"
+        );
         let (from, _) = get_range(&h, &bucket, key, &format!("bytes={}-", len - 3)).await;
         assert_eq!(from, &data[len - 3..], "{key}");
 
@@ -632,7 +636,10 @@ async fn forged_upload_id_rejected() {
         fields.join("~")
     };
     let (missing_version, version_zero) = (with_version("7"), with_version("0"));
-    let records_before = std::fs::read_to_string(&h.audit_log).unwrap().lines().count();
+    let records_before = std::fs::read_to_string(&h.audit_log)
+        .unwrap()
+        .lines()
+        .count();
     for forged in [bare, &foreign, &missing_version, &version_zero] {
         let err = h
             .client

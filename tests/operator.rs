@@ -184,7 +184,10 @@ async fn readyz_unavailable_on_upstream_5xx() {
     let base = h.metrics_endpoint.clone().unwrap();
     let (status, body) = http_get(&format!("{base}/readyz")).await;
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("upstream: failed, ListBuckets answered 503"), "{body}");
+    assert!(
+        body.contains("upstream: failed, ListBuckets answered 503"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -170,7 +170,10 @@ async fn permissions_table() {
                     );
                     assert!(response.text().contains(&message), "{case}");
                     assert!(!response.text().contains(pattern), "{case}");
-                    assert!(!response.text().contains(&format!("rule {index}")), "{case}");
+                    assert!(
+                        !response.text().contains(&format!("rule {index}")),
+                        "{case}"
+                    );
                 }
                 checked += 1;
             }
@@ -278,9 +281,7 @@ async fn deny_rule_denies_every_operation() {
         assert_eq!(response.status, 403, "{method} {path}");
         if method != "HEAD" {
             assert!(
-                response
-                    .text()
-                    .contains("is denied to every client"),
+                response.text().contains("is denied to every client"),
                 "{method} {path}: {}",
                 response.text()
             );

@@ -197,7 +197,9 @@ mod tests {
         );
         assert!(!error.to_xml("ID", None).contains("team-*"));
         assert!(
-            error.to_string().contains("bucket rule 2 (match = \"team-*\")"),
+            error
+                .to_string()
+                .contains("bucket rule 2 (match = \"team-*\")"),
             "{error}"
         );
     }

@@ -509,14 +509,54 @@ mod tests {
     #[test]
     fn object_puts_without_an_operation_rejected() {
         let cases: &[Rejection] = &[
-            (Method::PUT, "/bkt/k?uploads", &[], ErrorCode::MethodNotAllowed),
-            (Method::PUT, "/bkt/k?uploadId=x", &[], ErrorCode::MethodNotAllowed),
-            (Method::PUT, "/bkt/k?restore", &[], ErrorCode::MethodNotAllowed),
-            (Method::PUT, "/bkt/k?torrent", &[], ErrorCode::MethodNotAllowed),
-            (Method::PUT, "/bkt/k?attributes", &[], ErrorCode::MethodNotAllowed),
-            (Method::PUT, "/bkt/k?select", &[], ErrorCode::MethodNotAllowed),
-            (Method::GET, "/bkt/k?uploads", &[], ErrorCode::MethodNotAllowed),
-            (Method::POST, "/bkt/k?tagging", &[], ErrorCode::MethodNotAllowed),
+            (
+                Method::PUT,
+                "/bkt/k?uploads",
+                &[],
+                ErrorCode::MethodNotAllowed,
+            ),
+            (
+                Method::PUT,
+                "/bkt/k?uploadId=x",
+                &[],
+                ErrorCode::MethodNotAllowed,
+            ),
+            (
+                Method::PUT,
+                "/bkt/k?restore",
+                &[],
+                ErrorCode::MethodNotAllowed,
+            ),
+            (
+                Method::PUT,
+                "/bkt/k?torrent",
+                &[],
+                ErrorCode::MethodNotAllowed,
+            ),
+            (
+                Method::PUT,
+                "/bkt/k?attributes",
+                &[],
+                ErrorCode::MethodNotAllowed,
+            ),
+            (
+                Method::PUT,
+                "/bkt/k?select",
+                &[],
+                ErrorCode::MethodNotAllowed,
+            ),
+            (
+                Method::GET,
+                "/bkt/k?uploads",
+                &[],
+                ErrorCode::MethodNotAllowed,
+            ),
+            (
+                Method::POST,
+                "/bkt/k?tagging",
+                &[],
+                ErrorCode::MethodNotAllowed,
+            ),
             (
                 Method::PUT,
                 "/bkt/k?tagging",

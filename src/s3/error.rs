@@ -16,6 +16,7 @@ pub enum ErrorCode {
     EntityTooSmall,
     IncompleteBody,
     RequestTimeout,
+    InvalidObjectState,
     InternalError,
     InvalidAccessKeyId,
     InvalidArgument,
@@ -57,6 +58,7 @@ impl ErrorCode {
             Self::EntityTooSmall => "EntityTooSmall",
             Self::IncompleteBody => "IncompleteBody",
             Self::RequestTimeout => "RequestTimeout",
+            Self::InvalidObjectState => "InvalidObjectState",
             Self::InternalError => "InternalError",
             Self::InvalidAccessKeyId => "InvalidAccessKeyId",
             Self::InvalidArgument => "InvalidArgument",
@@ -91,6 +93,7 @@ impl ErrorCode {
             Self::AccessDenied
             | Self::InvalidAccessKeyId
             | Self::RequestTimeTooSkewed
+            | Self::InvalidObjectState
             | Self::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
             Self::NoSuchBucket | Self::NoSuchKey | Self::NoSuchUpload => StatusCode::NOT_FOUND,
             Self::InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,

@@ -286,7 +286,9 @@ pub fn delete_request_keys(xml: &[u8]) -> Result<Vec<DeleteKey>, XmlError> {
     let mut has_root = false;
     loop {
         match reader.read_event().map_err(xml_error)? {
-            Event::Eof if !has_root => return Err(XmlError("the body has no Delete element".into())),
+            Event::Eof if !has_root => {
+                return Err(XmlError("the body has no Delete element".into()))
+            }
             Event::Eof if path.is_empty() => return Ok(keys),
             Event::Eof => return Err(XmlError("document ends inside an element".into())),
             Event::Start(start) => {
@@ -550,7 +552,10 @@ mod tests {
         let xml = b"<?xml version=\"1.0\"?>\n<!-- c --><ListBucketResult xmlns=\"x\"><Name>b</Name></ListBucketResult>";
         assert_eq!(root_name(xml).as_deref(), Some("ListBucketResult"));
         assert_eq!(root_name(b"<Foo/>").as_deref(), Some("Foo"));
-        assert_eq!(root_name(b"<html><body>Maintenance</body></html>").as_deref(), Some("html"));
+        assert_eq!(
+            root_name(b"<html><body>Maintenance</body></html>").as_deref(),
+            Some("html")
+        );
         assert_eq!(root_name(b"not xml"), None);
     }
 

@@ -35,9 +35,11 @@ pub(crate) async fn forward_with_query(
     let content_length = auth.plaintext_len(ctx.parts)?;
     let mut headers = ctx.parts.headers.clone();
     sealed::strip_transfer_encoding_headers(&mut headers, auth.payload_mode());
+    // A passthrough bucket may later get an encrypt rule, whose reads would
+    // take such metadata for an envelope.
+    sealed::reject_seal_metadata(&headers)?;
     if sealed_bucket {
         sealed::map_conditional_etags(&mut headers);
-        sealed::reject_seal_metadata(&headers)?;
     }
 
     let slot = ErrorSlot::default();
@@ -89,13 +91,21 @@ pub(crate) async fn forward_with_query(
     }
     // Some stores ignore conditional headers (s3s-fs 0.14 does), so a
     // passthrough read checks them as an encrypting bucket's read does.
-    if matches!(ctx.s3.operation, Operation::PutObject | Operation::UploadPart)
-        && response.status().is_success()
+    if matches!(
+        ctx.s3.operation,
+        Operation::PutObject | Operation::UploadPart
+    ) && response.status().is_success()
     {
         upload_etag(&response)?;
     }
-    let object_read = matches!(ctx.s3.operation, Operation::GetObject | Operation::HeadObject);
+    let object_read = matches!(
+        ctx.s3.operation,
+        Operation::GetObject | Operation::HeadObject
+    );
     if !sealed_bucket && object_read && response.status().is_success() {
+        if sealed::envelope_from_headers(response.headers()).is_some() {
+            return Err(encrypted_in_passthrough(ctx));
+        }
         if let Some(early) = super::objects::check_conditions_for(ctx, response.headers(), false)? {
             return Ok(early);
         }
@@ -231,6 +241,25 @@ pub(crate) async fn read_upstream_xml(
         )
         .with_source(error)),
     }
+}
+
+/// Returns the error for an object that s3seal encrypted, read through a
+/// passthrough rule, which would hand the client ciphertext as its data.
+/// Its log line is a warning, because the bucket's rule likely changed
+/// from `encrypt` to `passthrough`.
+fn encrypted_in_passthrough(ctx: &Context<'_>) -> S3Error {
+    tracing::warn!(
+        req.id = ctx.access.request_id.as_deref().unwrap_or_default(),
+        s3.bucket = ctx.bucket(),
+        key = ctx.key(),
+        "an object encrypted by s3seal was read through a passthrough bucket rule, which would \
+         return its ciphertext; give the bucket an encrypt rule with the object's key to read it"
+    );
+    S3Error::new(
+        ErrorCode::InvalidObjectState,
+        "The object is encrypted by s3seal, but the bucket's rule is passthrough, so it cannot \
+         be read as plaintext",
+    )
 }
 
 /// Returns the ETag of a successful upstream upload (PutObject, UploadPart

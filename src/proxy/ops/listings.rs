@@ -40,7 +40,10 @@ pub(crate) async fn list_objects(
     let limit = ctx.proxy.config.server.max_xml_body_bytes;
     let xml = super::forward::read_upstream_xml(body, limit, "listing").await?;
     let root = listing::root_name(&xml);
-    if !matches!(root.as_deref(), Some("ListBucketResult" | "ListVersionsResult")) {
+    if !matches!(
+        root.as_deref(),
+        Some("ListBucketResult" | "ListVersionsResult")
+    ) {
         return Err(S3Error::new(
             ErrorCode::BadGateway,
             format!(

@@ -759,14 +759,18 @@ mod tests {
     #[tokio::test]
     async fn first_frame_upstream_failure_is_bad_gateway() {
         let io = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed");
-        let error = prefetch_first_frame(failing_body(Box::new(io))).await.unwrap_err();
+        let error = prefetch_first_frame(failing_body(Box::new(io)))
+            .await
+            .unwrap_err();
         assert_eq!(error.code(), ErrorCode::BadGateway);
     }
 
     #[tokio::test]
     async fn first_frame_authentication_failure_is_internal_error() {
         let crypto = crypto::CryptoError::SegmentAuthentication { segment: 0 };
-        let error = prefetch_first_frame(failing_body(Box::new(crypto))).await.unwrap_err();
+        let error = prefetch_first_frame(failing_body(Box::new(crypto)))
+            .await
+            .unwrap_err();
         assert_eq!(error.code(), ErrorCode::InternalError);
         assert!(error.message().contains("failed authentication"));
     }
@@ -774,9 +778,18 @@ mod tests {
     #[test]
     fn later_reads_pinned_to_first_etag() {
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("\"old\""));
-        headers.insert(http::header::IF_MATCH, HeaderValue::from_static("\"client\""));
-        headers.insert("x-amz-server-side-encryption-customer-algorithm", HeaderValue::from_static("AES256"));
+        headers.insert(
+            http::header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"old\""),
+        );
+        headers.insert(
+            http::header::IF_MATCH,
+            HeaderValue::from_static("\"client\""),
+        );
+        headers.insert(
+            "x-amz-server-side-encryption-customer-algorithm",
+            HeaderValue::from_static("AES256"),
+        );
         let req = ReadRequest {
             bucket: "b",
             key: "k",
@@ -789,7 +802,10 @@ mod tests {
         first.insert(http::header::ETAG, HeaderValue::from_static("\"first\""));
 
         let pinned = pinned(&req, &first);
-        assert_eq!(pinned.headers.get(http::header::IF_MATCH).unwrap(), "\"first\"");
+        assert_eq!(
+            pinned.headers.get(http::header::IF_MATCH).unwrap(),
+            "\"first\""
+        );
         assert!(pinned.headers.get(http::header::IF_NONE_MATCH).is_none());
         assert!(pinned
             .headers
@@ -800,6 +816,9 @@ mod tests {
     fn replaced_object_is_retryable() {
         let error = later_read_error(StatusCode::PRECONDITION_FAILED, "x");
         assert_eq!(error.code(), ErrorCode::ServiceUnavailable);
-        assert_eq!(later_read_error(StatusCode::FORBIDDEN, "x").code(), ErrorCode::BadGateway);
+        assert_eq!(
+            later_read_error(StatusCode::FORBIDDEN, "x").code(),
+            ErrorCode::BadGateway
+        );
     }
 }

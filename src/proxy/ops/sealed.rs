@@ -343,7 +343,13 @@ pub(crate) async fn open_upload_id(
     // An id that names a key or key version the keyring lacks was not
     // issued with this keyring, so it gets no key access and no audit
     // record.
-    if ctx.proxy.keys.keyring().version(kek_name, kek_version).is_err() {
+    if ctx
+        .proxy
+        .keys
+        .keyring()
+        .version(kek_name, kek_version)
+        .is_err()
+    {
         return Err(no_upload());
     }
     let object = ObjectRef { bucket, key };
