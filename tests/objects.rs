@@ -1291,7 +1291,7 @@ async fn encrypted_object_not_served_through_passthrough() {
         .send()
         .await
         .unwrap();
-    // The stored object, envelope included, as a passthrough bucket holds
+    // The stored object, envelope included, as a passthrough bucket contains
     // it after its rule changed from encrypt to passthrough.
     h.direct
         .copy_object()
