@@ -435,6 +435,15 @@ fn check_permissions(path: &Path) -> Result<(), KeyringError> {
             path: path.into(),
             source,
         })?;
+        if !meta.is_file() {
+            return Err(KeyringError::Read {
+                path: path.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file",
+                ),
+            });
+        }
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(KeyringError::Permissions {
@@ -509,6 +518,18 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeyringError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_keyring_rejected_as_not_a_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let error = Keyring::load(&path).err().unwrap().to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        assert!(!error.contains("chmod"), "{error}");
+    }
 
     #[test]
     fn create_then_load_round_trips() {

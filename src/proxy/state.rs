@@ -247,11 +247,37 @@ fn generate_secret() -> String {
 /// error: Connection refused (os error 111)`.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
+    let mut previous = message.clone();
     let mut source = error.source();
     while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
+        // A wrapper that prints its cause would otherwise repeat it.
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        previous = text;
         source = cause.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Transparent(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Outer(#[source] Transparent);
+
+    #[test]
+    fn error_chain_skips_repeated_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let error = Outer(Transparent(io));
+        assert_eq!(error_chain(&error), "client error (Connect): connection refused");
+    }
 }
