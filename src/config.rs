@@ -123,6 +123,10 @@ pub struct UpstreamConfig {
     pub ca_file: Option<PathBuf>,
     /// Seconds to wait for a TCP and TLS connection to the upstream.
     pub connect_timeout_secs: u64,
+    /// Seconds the upstream may take to send the response head once the
+    /// request body is sent, to send each next piece of the response body,
+    /// and to take each next piece of the request body.
+    pub response_timeout_secs: u64,
     /// Idle pooled connections kept per upstream host.
     pub pool_max_idle_per_host: usize,
 }
@@ -139,6 +143,7 @@ impl Default for UpstreamConfig {
             credentials_file: None,
             ca_file: None,
             connect_timeout_secs: 10,
+            response_timeout_secs: 300,
             pool_max_idle_per_host: 64,
         }
     }
@@ -557,6 +562,12 @@ impl Config {
         }
         if upstream.region.is_empty() {
             return Err(invalid("upstream.region", "must not be empty"));
+        }
+        if upstream.response_timeout_secs == 0 {
+            return Err(invalid(
+                "upstream.response_timeout_secs",
+                "must be at least 1",
+            ));
         }
 
         if self.clients.is_empty() {
@@ -999,6 +1010,20 @@ mod tests {
         assert!(!config.audit.stdout);
         assert_eq!(config.metrics.listen, None);
         assert_eq!(config.metrics.path, "/metrics");
+    }
+
+    #[test]
+    fn response_timeout_checked() {
+        let config = Config::from_toml(MINIMAL).unwrap();
+        assert_eq!(config.upstream.response_timeout_secs, 300);
+
+        let text = format!("{MINIMAL}\n[upstream]\nresponse_timeout_secs = 0\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("upstream.response_timeout_secs"), "{err}");
+
+        let text = format!("{MINIMAL}\n[upstream]\nresponse_timeout_secs = 1\n");
+        let config = Config::from_toml(&text).unwrap();
+        assert_eq!(config.upstream.response_timeout_secs, 1);
     }
 
     #[test]

@@ -6,11 +6,10 @@ use crate::s3::headers::{
     CIPHERTEXT_RESPONSE_HEADERS, HOP_BY_HOP_RESPONSE_HEADERS, SEAL_META_PREFIX,
 };
 use crate::s3::{ErrorCode, S3Error};
-use crate::upstream::BoxError;
+use crate::upstream::{BoxError, ResponseBody};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
 
 /// Renders an S3 error document; HEAD responses carry no body.
 pub fn error(
@@ -47,18 +46,15 @@ pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
 }
 
 /// Relays an upstream response unchanged but for hop-by-hop headers.
-pub fn relay(response: Response<Incoming>) -> Response<ProxyBody> {
+pub fn relay(response: Response<ResponseBody>) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Response::from_parts(
-        parts,
-        body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
-    )
+    Response::from_parts(parts, body.boxed_unsync())
 }
 
 /// Relays an upstream response of an encrypting bucket: hop-by-hop
 /// headers, s3seal's metadata and ciphertext checksums are removed.
-pub fn relay_sealed(response: Response<Incoming>) -> Response<ProxyBody> {
+pub fn relay_sealed(response: Response<ResponseBody>) -> Response<ProxyBody> {
     let mut response = relay(response);
     strip_sealed_headers(response.headers_mut());
     response

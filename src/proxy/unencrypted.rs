@@ -73,13 +73,7 @@ pub(crate) async fn read_as_stored(ctx: &Context<'_>) -> Result<Response<ProxyBo
         .upstream
         .send(request, upstream::empty_body())
         .await
-        .map_err(|e| {
-            S3Error::new(
-                ErrorCode::BadGateway,
-                "The upstream S3 endpoint could not be reached or failed mid-request",
-            )
-            .with_source(e)
-        })?;
+        .map_err(super::ops::upstream_failure)?;
 
     let format_header = format!("{SEAL_META_PREFIX}format");
     if upstream_response

@@ -1,5 +1,6 @@
-//! The HTTP client to the real S3 endpoint: connection pool, TLS, and
-//! re-signing of every forwarded request (`signer`).
+//! The HTTP client to the real S3 endpoint: connection pool, TLS,
+//! re-signing of every forwarded request (`signer`), and the timeouts of
+//! an upstream that stops responding (`timeout`).
 //!
 //! Upstream requests carry `x-amz-content-sha256: UNSIGNED-PAYLOAD` and an
 //! exact `Content-Length`: s3seal streams bodies it cannot hash in advance,
@@ -14,7 +15,6 @@ use http::header::{HeaderValue, HOST};
 use http::{HeaderMap, Method, Request, Response, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -23,8 +23,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 mod signer;
+mod timeout;
 
 pub use signer::SignError;
+pub use timeout::{is_timeout, ResponseBody, Timeout};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -57,6 +59,8 @@ pub enum UpstreamError {
     Sign(#[from] SignError),
     #[error("upstream request failed: {0}")]
     Send(#[source] hyper_util::client::legacy::Error),
+    #[error("upstream request timed out")]
+    TimedOut(#[source] Timeout),
 }
 
 /// A request for the upstream, before addressing and signing.
@@ -78,7 +82,9 @@ pub struct UpstreamRequest {
 /// The upstream S3 endpoint with pooled connections.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, UpstreamBody>,
+    client: Client<timeout::Connector, timeout::TrackedBody>,
+    /// `upstream.response_timeout_secs`.
+    response_timeout: Duration,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
     style: AddressingStyle,
@@ -194,11 +200,13 @@ impl Upstream {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(config.connect_timeout_secs)));
+        let response_timeout = Duration::from_secs(config.response_timeout_secs);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
+        let connector = timeout::Connector::new(connector, response_timeout);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(config.pool_max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(30))
@@ -208,6 +216,7 @@ impl Upstream {
         let signer = Arc::new(Signer::new(access_key_id, secret, config.region.clone()));
         Ok(Self {
             client,
+            response_timeout,
             scheme,
             authority,
             style: config.addressing_style,
@@ -216,18 +225,34 @@ impl Upstream {
     }
 
     /// Addresses, signs and sends `request` with `body`.
+    ///
+    /// Fails with [`UpstreamError::TimedOut`] when the upstream sends no
+    /// response head for `upstream.response_timeout_secs` after the body
+    /// is sent, and with a [`Timeout::Write`] in the source chain of
+    /// [`UpstreamError::Send`] when it takes no request data for that time.
+    /// The returned body fails with [`Timeout::ResponseBody`] after such a
+    /// gap in its data.
     pub async fn send(
         &self,
         request: UpstreamRequest,
         body: UpstreamBody,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
         let signed = self.build_signed(request, SystemTime::now())?;
         let (parts, ()) = signed.into_parts();
+        let (body, sent) = timeout::TrackedBody::new(body);
         let request = Request::from_parts(parts, body);
-        self.client
-            .request(request)
-            .await
-            .map_err(UpstreamError::Send)
+        // Dropping the request future on a timeout makes hyper close the
+        // connection.
+        tokio::select! {
+            biased;
+            result = self.client.request(request) => {
+                let response = result.map_err(UpstreamError::Send)?;
+                Ok(response.map(|body| ResponseBody::new(body, self.response_timeout)))
+            }
+            expired = timeout::expire(sent, self.response_timeout) => {
+                Err(UpstreamError::TimedOut(expired))
+            }
+        }
     }
 
     /// Builds the upstream URI and headers and signs them.

@@ -52,6 +52,9 @@ pub struct Options {
     pub metrics: bool,
     /// Upstream endpoint in place of the embedded store's.
     pub upstream_endpoint: Option<String>,
+    /// Lines for the `[upstream]` section, after `endpoint` and
+    /// `credentials_file`.
+    pub upstream: String,
     /// Auditor in place of the audit log file.
     pub auditor: Option<Auditor>,
 }
@@ -136,6 +139,7 @@ listen = "127.0.0.1:0"
 [upstream]
 endpoint = "{endpoint}"
 credentials_file = "{upstream_credentials}"
+{upstream}
 
 [keys]
 keyring_file = "{keyring}"
@@ -167,6 +171,7 @@ secret_file = "{client_secret}"
             audit_key = audit_key.display(),
             audit = options.audit,
             server = options.server,
+            upstream = options.upstream,
             rules = options.bucket_rules.as_deref().unwrap_or(BUCKET_RULES),
             extra = options.extra,
         );

@@ -3,7 +3,7 @@
 //! When exactly one side encrypts, the body streams through s3seal:
 //! decrypted from an encrypting source, encrypted into an encrypting target.
 
-use super::forward::{self, bad_gateway};
+use super::forward::{self, gateway_error_code, upstream_failure};
 use super::sealed;
 use crate::auth::Authenticated;
 use crate::crypto::{self, EncryptBody};
@@ -15,10 +15,9 @@ use crate::proxy::Context;
 use crate::s3::headers::{COPIED_OBJECT_HEADERS, SEAL_META_PREFIX};
 use crate::s3::range::ByteRange;
 use crate::s3::{etag, listing, ErrorCode, S3Error};
-use crate::upstream::{self, BoxError, UpstreamRequest};
+use crate::upstream::{self, ResponseBody, UpstreamRequest};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 /// Largest object that CopyObject copies, as in S3: 5 GiB.
 const MAX_COPY_BYTES: u64 = 5 * 1024 * 1024 * 1024;
@@ -197,7 +196,7 @@ async fn upload_copied_part(
     part_number: u32,
     body: ProxyBody,
     content_length: u64,
-) -> Result<Response<Incoming>, S3Error> {
+) -> Result<Response<ResponseBody>, S3Error> {
     let query = format!(
         "partNumber={part_number}&uploadId={}",
         upstream::encode_query_component(upload_id)
@@ -220,7 +219,7 @@ async fn send_copy(
     ctx: &Context<'_>,
     request: UpstreamRequest,
     body: ProxyBody,
-) -> Result<Response<Incoming>, S3Error> {
+) -> Result<Response<ResponseBody>, S3Error> {
     let slot = ErrorSlot::default();
     let body = CaptureErrors::new(body, slot.clone()).boxed_unsync();
     let response = ctx
@@ -228,7 +227,7 @@ async fn send_copy(
         .upstream
         .send(request, body)
         .await
-        .map_err(|e| slot.take().unwrap_or_else(|| bad_gateway(e)))?;
+        .map_err(|e| slot.take().unwrap_or_else(|| upstream_failure(e)))?;
     match slot.take() {
         Some(error) => Err(error),
         None => Ok(response),
@@ -374,7 +373,7 @@ async fn read_source(
     method: Method,
     map_etags: bool,
     range: Option<ByteRange>,
-) -> Result<Response<Incoming>, S3Error> {
+) -> Result<Response<ResponseBody>, S3Error> {
     let mut headers = copy_source_conditions(&ctx.parts.headers, map_etags);
     if let Some(ByteRange::Bounded { first, last }) = range {
         let value = HeaderValue::from_str(&format!("bytes={first}-{last}"))
@@ -393,7 +392,7 @@ async fn read_source(
         .upstream
         .send(request, upstream::empty_body())
         .await
-        .map_err(bad_gateway)
+        .map_err(upstream_failure)
 }
 
 /// Opens the copy source as plaintext: decrypted from an encrypting
@@ -424,11 +423,7 @@ async fn open_source(
                 "the copy source response has no Content-Length",
             )
         })?;
-        return Ok((
-            parts.headers,
-            len,
-            body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
-        ));
+        return Ok((parts.headers, len, body.boxed_unsync()));
     }
     let request = super::read::ReadRequest {
         bucket: &source.bucket,
@@ -632,7 +627,7 @@ async fn copy_tags(
         .upstream
         .send(request, upstream::empty_body())
         .await
-        .map_err(bad_gateway)?;
+        .map_err(upstream_failure)?;
     let status = response.status();
     if !status.is_success() {
         return Err(S3Error::new(
@@ -645,7 +640,7 @@ async fn copy_tags(
         .await
         .map_err(|e| {
             S3Error::new(
-                ErrorCode::BadGateway,
+                gateway_error_code(e.as_ref()),
                 "failed to read the copy source's tags",
             )
             .with_source(e.to_string())
@@ -743,14 +738,14 @@ async fn rewrap_copy(
         .upstream
         .send(request, upstream::empty_body())
         .await
-        .map_err(bad_gateway)?;
+        .map_err(upstream_failure)?;
     rewrite_result_etag(ctx, upstream_response).await
 }
 
 /// Relays a copy result with its ETag in the client form.
 async fn rewrite_result_etag(
     ctx: &Context<'_>,
-    upstream_response: Response<Incoming>,
+    upstream_response: Response<ResponseBody>,
 ) -> Result<Response<ProxyBody>, S3Error> {
     if !upstream_response.status().is_success() {
         return Ok(response::relay_sealed(upstream_response));

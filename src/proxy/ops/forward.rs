@@ -85,7 +85,7 @@ pub(crate) async fn forward_with_query(
         .upstream
         .send(request, upstream_body)
         .await
-        .map_err(|e| slot.take().unwrap_or_else(|| bad_gateway(e)))?;
+        .map_err(|e| slot.take().unwrap_or_else(|| upstream_failure(e)))?;
     if let Some(error) = slot.take() {
         return Err(error);
     }
@@ -188,7 +188,7 @@ pub(crate) async fn delete_objects(
         .upstream
         .send(request, response::full(xml))
         .await
-        .map_err(bad_gateway)?;
+        .map_err(upstream_failure)?;
     if sealed_bucket {
         Ok(response::relay_sealed(response))
     } else {
@@ -221,7 +221,7 @@ pub(crate) fn xml_body_error(error: BoxError, limit: usize) -> S3Error {
 /// a copy result, within `limit` bytes. A body over the limit and a body
 /// the upstream failed to send give different messages.
 pub(crate) async fn read_upstream_xml(
-    body: hyper::body::Incoming,
+    body: upstream::ResponseBody,
     limit: usize,
     document: &str,
 ) -> Result<bytes::Bytes, S3Error> {
@@ -236,7 +236,7 @@ pub(crate) async fn read_upstream_xml(
             ),
         )),
         Err(error) => Err(S3Error::new(
-            ErrorCode::BadGateway,
+            gateway_error_code(error.as_ref()),
             format!("the upstream failed while sending the {document}"),
         )
         .with_source(error)),
@@ -266,7 +266,7 @@ fn encrypted_in_passthrough(ctx: &Context<'_>) -> S3Error {
 /// or a copy streamed as one). S3 always sends it, so a `2xx` without one,
 /// such as a maintenance page of a proxy in front of the store, stored
 /// nothing that the client could rely on.
-pub(crate) fn upload_etag(response: &Response<hyper::body::Incoming>) -> Result<&str, S3Error> {
+pub(crate) fn upload_etag(response: &Response<upstream::ResponseBody>) -> Result<&str, S3Error> {
     response
         .headers()
         .get(http::header::ETAG)
@@ -283,11 +283,26 @@ pub(crate) fn upload_etag(response: &Response<hyper::body::Incoming>) -> Result<
         })
 }
 
-/// Maps a failure to reach the upstream to `502 Bad Gateway`.
-pub(crate) fn bad_gateway(error: upstream::UpstreamError) -> S3Error {
-    S3Error::new(
-        ErrorCode::BadGateway,
-        "The upstream S3 endpoint could not be reached or failed mid-request",
-    )
-    .with_source(error)
+/// Maps a failed upstream request to `504 Gateway Timeout` when the
+/// upstream timed out, and to `502 Bad Gateway` otherwise.
+pub(crate) fn upstream_failure(error: upstream::UpstreamError) -> S3Error {
+    let code = gateway_error_code(&error);
+    let message = match code {
+        ErrorCode::GatewayTimeout => {
+            "The upstream S3 endpoint stopped responding for upstream.response_timeout_secs"
+        }
+        _ => "The upstream S3 endpoint could not be reached or failed mid-request",
+    };
+    S3Error::new(code, message).with_source(error)
+}
+
+/// Returns the code of an upstream failure that `error` caused:
+/// GatewayTimeout when it or one of its sources is an upstream timeout,
+/// BadGateway otherwise.
+pub(crate) fn gateway_error_code(error: &(dyn std::error::Error + 'static)) -> ErrorCode {
+    if upstream::is_timeout(error) {
+        ErrorCode::GatewayTimeout
+    } else {
+        ErrorCode::BadGateway
+    }
 }

@@ -2,7 +2,7 @@
 //! buckets: sizes and ETags of every entry are rewritten to what HEAD and
 //! GET show, with no extra upstream request.
 
-use super::forward::bad_gateway;
+use super::forward::upstream_failure;
 use super::sealed;
 use crate::auth::Authenticated;
 use crate::crypto;
@@ -32,7 +32,7 @@ pub(crate) async fn list_objects(
         .upstream
         .send(request, upstream::empty_body())
         .await
-        .map_err(bad_gateway)?;
+        .map_err(upstream_failure)?;
     if !upstream_response.status().is_success() {
         return Ok(response::relay(upstream_response));
     }

@@ -9,6 +9,8 @@ mod objects;
 mod read;
 mod sealed;
 
+pub(crate) use forward::upstream_failure;
+
 use super::body::ProxyBody;
 use super::request::Operation;
 use super::Context;

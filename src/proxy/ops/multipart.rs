@@ -10,7 +10,7 @@
 //! Each part is stored as a part header plus its segments, sealed under a
 //! key derived from the upload key and the header's fresh salt.
 
-use super::forward::{self, bad_gateway};
+use super::forward::{self, upstream_failure};
 use super::read::{LAYOUT_FIELD, LAYOUT_MULTIPART};
 use super::sealed;
 use crate::auth::Authenticated;
@@ -21,11 +21,10 @@ use crate::proxy::body::{CaptureErrors, ErrorSlot, Prepend, ProxyBody};
 use crate::proxy::response;
 use crate::proxy::Context;
 use crate::s3::{etag, listing, ErrorCode, S3Error};
-use crate::upstream::{self, UpstreamRequest};
+use crate::upstream::{self, ResponseBody, UpstreamRequest};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 /// Largest part S3 accepts: 5 GiB.
 const MAX_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
@@ -59,7 +58,7 @@ fn no_such_upload() -> S3Error {
 }
 
 /// Reads a small upstream XML body within the configured limit.
-async fn read_xml(ctx: &Context<'_>, body: Incoming) -> Result<Bytes, S3Error> {
+async fn read_xml(ctx: &Context<'_>, body: ResponseBody) -> Result<Bytes, S3Error> {
     let limit = ctx.proxy.config.server.max_xml_body_bytes;
     super::forward::read_upstream_xml(body, limit, "XML response").await
 }
@@ -108,7 +107,7 @@ pub(crate) async fn create(
         .upstream
         .send(request, upstream::empty_body())
         .await
-        .map_err(bad_gateway)?;
+        .map_err(upstream_failure)?;
     if !upstream_response.status().is_success() {
         return Ok(response::relay_sealed(upstream_response));
     }
@@ -180,7 +179,7 @@ pub(crate) async fn upload_part(
     if let Some(error) = slot.take() {
         return Err(error);
     }
-    let upstream_response = result.map_err(bad_gateway)?;
+    let upstream_response = result.map_err(upstream_failure)?;
     if upstream_response.status().is_success() {
         super::forward::upload_etag(&upstream_response)?;
     }
@@ -265,7 +264,7 @@ pub(crate) async fn complete(
         .upstream
         .send(request, upstream::full_body(upstream_xml))
         .await
-        .map_err(bad_gateway)?;
+        .map_err(upstream_failure)?;
     if !upstream_response.status().is_success() {
         return Ok(response::relay_sealed(upstream_response));
     }
@@ -362,7 +361,7 @@ pub(crate) async fn list_parts(
         .upstream
         .send(request, upstream::empty_body())
         .await
-        .map_err(bad_gateway)?;
+        .map_err(upstream_failure)?;
     if !upstream_response.status().is_success() {
         return Ok(response::relay_sealed(upstream_response));
     }

@@ -1,6 +1,6 @@
 //! PutObject, GetObject and HeadObject on encrypting buckets.
 
-use super::forward::bad_gateway;
+use super::forward::upstream_failure;
 use super::read::{self, ReadOutcome, ReadRequest};
 use super::sealed;
 use crate::auth::Authenticated;
@@ -11,10 +11,9 @@ use crate::proxy::response;
 use crate::proxy::Context;
 use crate::s3::range::{self, Resolved};
 use crate::s3::{ErrorCode, S3Error};
-use crate::upstream::UpstreamRequest;
+use crate::upstream::{ResponseBody, UpstreamRequest};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 /// Largest object a single PutObject may store, as in S3: 5 GiB.
 const MAX_PUT_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
@@ -70,7 +69,7 @@ pub(crate) async fn put_object(
     if let Some(error) = slot.take() {
         return Err(error);
     }
-    let upstream_response = result.map_err(bad_gateway)?;
+    let upstream_response = result.map_err(upstream_failure)?;
     if upstream_response.status().is_success() {
         super::forward::upload_etag(&upstream_response)?;
     }
@@ -142,7 +141,7 @@ pub(crate) async fn head_object(
         .upstream
         .send(request, crate::upstream::empty_body())
         .await
-        .map_err(bad_gateway)?;
+        .map_err(upstream_failure)?;
     if upstream_response.status() != StatusCode::OK {
         return Ok(relay_read_failure(upstream_response));
     }
@@ -298,7 +297,7 @@ fn parts_count_for(ctx: &Context<'_>, parts_count: Option<u32>) -> Option<u32> {
 }
 
 /// Relays an upstream response that carries no object (404, 304, 412, ...).
-fn relay_read_failure(response: Response<Incoming>) -> Response<ProxyBody> {
+fn relay_read_failure(response: Response<ResponseBody>) -> Response<ProxyBody> {
     let mut response = response::relay_sealed(response);
     sealed::map_response_etag(response.headers_mut());
     response

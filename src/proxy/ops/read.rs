@@ -8,7 +8,7 @@
 //! part header, from which the part layout follows. Then it fetches only
 //! the segments that overlap the range.
 
-use super::forward::bad_gateway;
+use super::forward::{gateway_error_code, upstream_failure};
 use super::sealed;
 use crate::crypto::multipart::{
     MultipartDecryptBody, PartHeader, PartLayout, SegmentStart, PART_HEADER_LEN,
@@ -18,11 +18,10 @@ use crate::proxy::body::{read_prefix, Prepend, ProxyBody, SkipPrefix};
 use crate::proxy::Context;
 use crate::s3::range::{self, ByteRange, Resolved};
 use crate::s3::{ErrorCode, S3Error};
-use crate::upstream::{self, BoxError, UpstreamRequest};
+use crate::upstream::{self, BoxError, ResponseBody, UpstreamRequest};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 /// Metadata field that marks an object stored in the multipart layout.
 pub(crate) const LAYOUT_FIELD: &str = "x-amz-meta-s3seal-layout";
@@ -58,7 +57,7 @@ pub(crate) struct Opened {
 pub(crate) enum ReadOutcome {
     Opened(Opened),
     /// An upstream response that is not an object (404, 304, 412, ...).
-    Upstream(Response<Incoming>),
+    Upstream(Response<ResponseBody>),
 }
 
 fn invalid_range() -> S3Error {
@@ -106,6 +105,16 @@ fn later_read_error(status: StatusCode, failure: &str) -> S3Error {
     protocol_error(failure)
 }
 
+/// Maps a failure to read an upstream response body before the client's
+/// response starts: GatewayTimeout for a timeout, BadGateway otherwise.
+fn failed_body(error: BoxError) -> S3Error {
+    S3Error::new(
+        gateway_error_code(error.as_ref()),
+        "failed to read the upstream response body",
+    )
+    .with_source(error)
+}
+
 fn invalid_stored_length() -> S3Error {
     S3Error::new(
         ErrorCode::InternalError,
@@ -118,7 +127,7 @@ async fn get(
     req: &ReadRequest<'_>,
     method: Method,
     range: Option<(u64, Option<u64>)>,
-) -> Result<Response<Incoming>, S3Error> {
+) -> Result<Response<ResponseBody>, S3Error> {
     let mut headers = req.headers.clone();
     headers.remove(http::header::RANGE);
     if let Some((first, last)) = range {
@@ -145,7 +154,7 @@ async fn get(
         .upstream
         .send(request, upstream::empty_body())
         .await
-        .map_err(bad_gateway)
+        .map_err(upstream_failure)
 }
 
 /// Returns the part count from a multipart ETag (`"...-N"`).
@@ -191,7 +200,7 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
     let data_key = sealed::open_data_key(ctx, &envelope, req.bucket, req.key).await?;
     let (first_bytes, _) = read_prefix(body, PART_HEADER_LEN as usize)
         .await
-        .map_err(|e| protocol_error("a failed body").with_source(e))?;
+        .map_err(failed_body)?;
 
     if is_multipart_layout(&parts.headers) {
         let header = PartHeader::parse(
@@ -297,7 +306,7 @@ async fn open_whole(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutco
     if is_multipart_layout(&parts.headers) {
         let (first_bytes, rest) = read_prefix(body, PART_HEADER_LEN as usize)
             .await
-            .map_err(|e| protocol_error("a failed body").with_source(e))?;
+            .map_err(failed_body)?;
         let header = PartHeader::parse(
             first_bytes
                 .get(..PART_HEADER_LEN as usize)
@@ -467,7 +476,7 @@ async fn read_part_header(
     let body = checked_body(response, offset)?;
     let (bytes, _) = read_prefix(body, PART_HEADER_LEN as usize)
         .await
-        .map_err(|e| protocol_error("a failed body").with_source(e))?;
+        .map_err(failed_body)?;
     Ok(PartHeader::parse(
         bytes.get(..PART_HEADER_LEN as usize).unwrap_or(&bytes),
     ))
@@ -604,7 +613,7 @@ async fn serve_window(
         let (head, rest) = if guessed {
             let (head, rest) = read_prefix(source, PART_HEADER_LEN as usize)
                 .await
-                .map_err(|e| protocol_error("a failed body").with_source(e))?;
+                .map_err(failed_body)?;
             let header = PartHeader::parse(head.get(..PART_HEADER_LEN as usize).unwrap_or(&head));
             if !header.is_ok_and(|header| header_matches(&header, &first_span)) {
                 return Ok(None);
@@ -666,9 +675,9 @@ async fn serve_window(
 
 /// Checks that a ranged response starts where requested and returns its body.
 fn checked_body(
-    response: Response<Incoming>,
+    response: Response<ResponseBody>,
     expected_offset: u64,
-) -> Result<SkipPrefix<Incoming>, S3Error> {
+) -> Result<SkipPrefix<ResponseBody>, S3Error> {
     if !response.status().is_success() {
         return Err(later_read_error(
             response.status(),
@@ -735,11 +744,7 @@ pub(crate) async fn prefetch_first_frame(body: ProxyBody) -> Result<ProxyBody, S
     let (first, rest) = read_prefix(body, 1).await.map_err(|error: BoxError| {
         match error.downcast::<crypto::CryptoError>() {
             Ok(error) => stored_error(*error),
-            Err(error) => S3Error::new(
-                ErrorCode::BadGateway,
-                "the upstream failed while sending the object",
-            )
-            .with_source(error),
+            Err(error) => failed_body(error),
         }
     })?;
     Ok(Prepend::new(first, rest).boxed_unsync())
