@@ -563,6 +563,12 @@ impl Config {
         if upstream.region.is_empty() {
             return Err(invalid("upstream.region", "must not be empty"));
         }
+        if upstream.connect_timeout_secs == 0 {
+            return Err(invalid(
+                "upstream.connect_timeout_secs",
+                "must be at least 1",
+            ));
+        }
         if upstream.response_timeout_secs == 0 {
             return Err(invalid(
                 "upstream.response_timeout_secs",
@@ -1013,13 +1019,15 @@ mod tests {
     }
 
     #[test]
-    fn response_timeout_checked() {
+    fn upstream_timeouts_checked() {
         let config = Config::from_toml(MINIMAL).unwrap();
         assert_eq!(config.upstream.response_timeout_secs, 300);
 
-        let text = format!("{MINIMAL}\n[upstream]\nresponse_timeout_secs = 0\n");
-        let err = Config::from_toml(&text).unwrap_err().to_string();
-        assert!(err.contains("upstream.response_timeout_secs"), "{err}");
+        for field in ["connect_timeout_secs", "response_timeout_secs"] {
+            let text = format!("{MINIMAL}\n[upstream]\n{field} = 0\n");
+            let err = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains(&format!("upstream.{field}")), "{err}");
+        }
 
         let text = format!("{MINIMAL}\n[upstream]\nresponse_timeout_secs = 1\n");
         let config = Config::from_toml(&text).unwrap();

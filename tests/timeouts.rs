@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// `[upstream]` lines of every test here.
-const UPSTREAM_TIMEOUTS: &str = "response_timeout_secs = 1";
+const UPSTREAM_TIMEOUTS: &str = "connect_timeout_secs = 1\nresponse_timeout_secs = 1";
 
 /// Upper bound on each client call. A call that takes longer counts as hung.
 const HANG_BOUND: Duration = Duration::from_secs(20);
@@ -326,6 +326,21 @@ async fn silent_upstream_put_times_out() {
     assert!(
         wait_for_count(&closed, paths.len()).await,
         "s3seal kept upstream connections open"
+    );
+}
+
+#[tokio::test]
+async fn silent_tls_upstream_fails_to_connect() {
+    let (endpoint, closed) = silent_upstream().await;
+    let endpoint = endpoint.replace("http://", "https://");
+    let h = start(Some(endpoint), false).await;
+
+    let response = signed(&h, "PUT", "/plain-silent/key", pattern(1000, 5)).await;
+    assert_eq!(response.status, 502, "{}", response.text());
+    assert_eq!(error_code(&response), "BadGateway");
+    assert!(
+        wait_for_count(&closed, 1).await,
+        "s3seal kept the upstream connection open"
     );
 }
 

@@ -199,14 +199,15 @@ impl Upstream {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(config.connect_timeout_secs)));
+        let connect_timeout = Duration::from_secs(config.connect_timeout_secs);
+        http.set_connect_timeout(Some(connect_timeout));
         let response_timeout = Duration::from_secs(config.response_timeout_secs);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let connector = timeout::Connector::new(connector, response_timeout);
+        let connector = timeout::Connector::new(connector, connect_timeout, response_timeout);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(config.pool_max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(30))

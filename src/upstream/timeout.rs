@@ -1,5 +1,6 @@
-//! Timeouts on an upstream request after its connection is open, all set
-//! by `upstream.response_timeout_secs`:
+//! Timeouts on an upstream request. `upstream.connect_timeout_secs` bounds
+//! the TCP connection and TLS handshake together ([`Connector`]). Once the
+//! connection is open, `upstream.response_timeout_secs` bounds every wait:
 //!
 //! - a write to the upstream connection (request head, body, or the flush
 //!   before closing) that makes no progress for that time fails the
@@ -40,6 +41,13 @@ pub enum Timeout {
     #[error("the upstream sent no response body data for {0:?}")]
     ResponseBody(Duration),
 }
+
+/// The error of a connection, TLS handshake included, that took longer than
+/// `upstream.connect_timeout_secs`. It is not a [`Timeout`], so the client
+/// gets 502 as for an upstream that refuses connections.
+#[derive(Debug, thiserror::Error)]
+#[error("connecting to the upstream, TLS handshake included, took longer than {0:?}")]
+pub struct ConnectTimedOut(Duration);
 
 /// Returns whether `error` or one of its sources is a [`Timeout`], as when
 /// a streamed copy fails because its source's response body stalled.
@@ -202,18 +210,28 @@ impl IdleDeadline {
 /// The connection type of the upstream client.
 pub type UpstreamIo = WriteTimeoutIo<MaybeHttpsStream<TokioIo<TcpStream>>>;
 
-/// Connects to the upstream as `HttpsConnector` does and wraps each
-/// connection in a [`WriteTimeoutIo`] with `write_timeout`.
+/// Connects to the upstream as `HttpsConnector` does, within
+/// `connect_timeout`, and wraps each connection in a [`WriteTimeoutIo`]
+/// with `write_timeout`.
+///
+/// `HttpConnector`'s own connect timeout covers the TCP connection only,
+/// and hyper-rustls 0.27 sets none for the TLS handshake.
 #[derive(Clone)]
 pub struct Connector {
     inner: HttpsConnector<HttpConnector>,
+    connect_timeout: Duration,
     write_timeout: Duration,
 }
 
 impl Connector {
-    pub(super) fn new(inner: HttpsConnector<HttpConnector>, write_timeout: Duration) -> Self {
+    pub(super) fn new(
+        inner: HttpsConnector<HttpConnector>,
+        connect_timeout: Duration,
+        write_timeout: Duration,
+    ) -> Self {
         Self {
             inner,
+            connect_timeout,
             write_timeout,
         }
     }
@@ -230,8 +248,13 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let connecting = self.inner.call(uri);
-        let write_timeout = self.write_timeout;
-        Box::pin(async move { Ok(WriteTimeoutIo::new(connecting.await?, write_timeout)) })
+        let (connect_timeout, write_timeout) = (self.connect_timeout, self.write_timeout);
+        Box::pin(async move {
+            let stream = tokio::time::timeout(connect_timeout, connecting)
+                .await
+                .map_err(|_| ConnectTimedOut(connect_timeout))??;
+            Ok(WriteTimeoutIo::new(stream, write_timeout))
+        })
     }
 }
 
@@ -339,6 +362,7 @@ mod tests {
 
         let connect = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
         assert!(!is_timeout(&connect));
+        assert!(!is_timeout(&ConnectTimedOut(SHORT)));
     }
 
     #[tokio::test]
