@@ -174,11 +174,11 @@ async fn relay(client: TcpStream, store: TcpStream, budget: Arc<AtomicUsize>) {
     }
 }
 
-/// Log lines of the proxy, captured for the current thread, which runs
-/// the whole harness in a `#[tokio::test]`.
+/// Log lines of every proxy in this test binary. The subscriber is global
+/// because a thread-local one misses events whose callsites another test's
+/// thread registered first; tests find their lines by request id.
 struct CapturedLogs {
     buffer: Arc<Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
 }
 
 struct LogWriter(Arc<Mutex<Vec<u8>>>);
@@ -196,18 +196,21 @@ impl std::io::Write for LogWriter {
 
 impl CapturedLogs {
     fn start() -> Self {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || LogWriter(writer.clone()))
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        Self {
-            buffer,
-            _guard: guard,
-        }
+        static BUFFER: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+        let buffer = BUFFER
+            .get_or_init(|| {
+                let buffer = Arc::new(Mutex::new(Vec::new()));
+                let writer = buffer.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .with_max_level(tracing::Level::INFO)
+                    .with_writer(move || LogWriter(writer.clone()))
+                    .finish();
+                tracing::subscriber::set_global_default(subscriber).unwrap();
+                buffer
+            })
+            .clone();
+        Self { buffer }
     }
 
     fn text(&self) -> String {
@@ -475,7 +478,7 @@ async fn stalled_listing_times_out() {
     assert!(
         response
             .text()
-            .contains("failed to read the upstream listing"),
+            .contains("the upstream failed while sending the listing"),
         "{}",
         response.text()
     );

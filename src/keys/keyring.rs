@@ -438,10 +438,7 @@ fn check_permissions(path: &Path) -> Result<(), KeyringError> {
         if !meta.is_file() {
             return Err(KeyringError::Read {
                 path: path.into(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "not a regular file",
-                ),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
             });
         }
         let mode = meta.permissions().mode() & 0o777;

@@ -278,6 +278,9 @@ mod tests {
     fn error_chain_skips_repeated_causes() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
         let error = Outer(Transparent(io));
-        assert_eq!(error_chain(&error), "client error (Connect): connection refused");
+        assert_eq!(
+            error_chain(&error),
+            "client error (Connect): connection refused"
+        );
     }
 }
