@@ -244,6 +244,21 @@ impl Upstream {
         let request = Request::from_parts(parts, body);
         // Dropping the request future on a timeout makes hyper close the
         // connection.
+        let Some(sent) = sent else {
+            // Without a body the timer starts at once, which a plain timeout
+            // does with one timer and no channel.
+            return match tokio::time::timeout(self.response_timeout, self.client.request(request))
+                .await
+            {
+                Ok(result) => {
+                    let response = result.map_err(UpstreamError::Send)?;
+                    Ok(response.map(|body| ResponseBody::new(body, self.response_timeout)))
+                }
+                Err(_) => Err(UpstreamError::TimedOut(timeout::Timeout::ResponseHead(
+                    self.response_timeout,
+                ))),
+            };
+        };
         tokio::select! {
             biased;
             result = self.client.request(request) => {
