@@ -1,6 +1,7 @@
 //! Body adapters the pipeline needs between the stages: capture of the
 //! first verification error of a request body, and skipping of a prefix.
 
+use crate::metrics::{Metrics, UpstreamErrorKind};
 use crate::s3::{ErrorCode, S3Error};
 use crate::upstream::BoxError;
 use bytes::Bytes;
@@ -320,17 +321,24 @@ where
 
 pin_project! {
     /// Logs the error that ends a response body early, with the request id,
-    /// because the client only sees the connection close.
+    /// because the client only sees the connection close. An error of the
+    /// upstream, not of the stored ciphertext, also counts as a failed
+    /// upstream request.
     pub struct LogBodyError<B> {
         #[pin]
         inner: B,
         request_id: String,
+        metrics: Arc<Metrics>,
     }
 }
 
 impl<B> LogBodyError<B> {
-    pub fn new(inner: B, request_id: String) -> Self {
-        Self { inner, request_id }
+    pub fn new(inner: B, request_id: String, metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner,
+            request_id,
+            metrics,
+        }
     }
 }
 
@@ -348,7 +356,13 @@ where
         let this = self.project();
         let frame = ready!(this.inner.poll_frame(cx));
         if let Some(Err(error)) = &frame {
-            tracing::warn!(req.id = %this.request_id, %error, "response body failed after the status line; the connection is aborted");
+            if error.is::<crate::crypto::CryptoError>() {
+                tracing::error!(req.id = %this.request_id, %error, "the stored object failed authentication after the status line; the connection is aborted");
+            } else {
+                this.metrics
+                    .upstream_error(UpstreamErrorKind::RequestFailed);
+                tracing::warn!(req.id = %this.request_id, %error, "response body failed after the status line; the connection is aborted");
+            }
         }
         Poll::Ready(frame)
     }
@@ -366,6 +380,39 @@ where
 mod tests {
     use super::*;
     use http_body_util::{BodyExt, StreamBody};
+
+    /// Reads a body that fails with `error` through [`LogBodyError`] and
+    /// returns the rendered `request_failed` counter.
+    async fn request_failed_after(error: BoxError) -> String {
+        let metrics = Arc::new(Metrics::default());
+        let frames: Vec<Result<Frame<Bytes>, BoxError>> = vec![Err(error)];
+        let body = LogBodyError::new(
+            StreamBody::new(futures_util::stream::iter(frames)),
+            "ID".into(),
+            metrics.clone(),
+        );
+        assert!(body.collect().await.is_err());
+        let mut out = String::new();
+        metrics.render(&mut out);
+        out.lines()
+            .find(|line| line.starts_with("s3seal_upstream_errors_total{kind=\"request_failed\"}"))
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn body_failure_of_upstream_counted() {
+        let io = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed");
+        let line = request_failed_after(Box::new(io)).await;
+        assert!(line.ends_with(" 1"), "{line}");
+    }
+
+    #[tokio::test]
+    async fn body_authentication_failure_not_counted() {
+        let crypto = crate::crypto::CryptoError::SegmentAuthentication { segment: 3 };
+        let line = request_failed_after(Box::new(crypto)).await;
+        assert!(line.ends_with(" 0"), "{line}");
+    }
 
     #[tokio::test]
     async fn skip_prefix_across_frames() {
