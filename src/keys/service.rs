@@ -243,19 +243,21 @@ impl KeyService {
         required: &[&str],
         auditor: Option<Auditor>,
     ) -> Result<Self, KeyServiceError> {
-        let (auditor, audit_path) = match auditor {
-            Some(auditor) => (auditor, None),
-            None => (
-                open_auditor(&config.audit)?,
-                Some(config.audit.file.clone()),
-            ),
-        };
+        // The keyring loads first, so that a start that fails on it leaves
+        // no new audit key or log behind.
         let path = &config.keys.keyring_file;
         let keys = &config.keys;
         let keyring = if keys.create_missing {
             Keyring::load_or_empty(path)?
         } else {
             Keyring::load(path)?
+        };
+        let (auditor, audit_path) = match auditor {
+            Some(auditor) => (auditor, None),
+            None => (
+                open_auditor(&config.audit)?,
+                Some(config.audit.file.clone()),
+            ),
         };
         let mut service = Self {
             keyring,
@@ -1403,6 +1405,35 @@ mod tests {
             .filter(|r| r["action"] == "import")
             .count();
         assert_eq!(imports, 5);
+    }
+
+    #[test]
+    fn failed_keyring_load_creates_no_audit_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"
+            [keys]
+            keyring_file = "{dir}/missing-keyring.json"
+
+            [audit]
+            file = "{dir}/audit.log"
+            key_file = "{dir}/audit-key"
+
+            [[clients]]
+            access_key_id = "AKIDTEST"
+            secret_env = "TEST_SECRET"
+
+            [[buckets]]
+            match = "*"
+            mode = "encrypt"
+            key = "main"
+            "#,
+            dir = dir.path().display()
+        );
+        let config = crate::config::Config::from_toml(&text).unwrap();
+        assert!(KeyService::start(&config, &["main"], None).is_err());
+        assert!(!dir.path().join("audit-key").exists());
+        assert!(!dir.path().join("audit.log").exists());
     }
 
     #[test]
