@@ -1330,6 +1330,31 @@ async fn encrypted_object_not_served_through_passthrough() {
     let head = send("HEAD", "/plain-moved/k", &[], b"").await;
     assert_eq!(head.status, 403);
 
+    // A copy of it into an encrypting bucket would store its ciphertext as
+    // the new object's data.
+    let copy = h
+        .client
+        .copy_object()
+        .bucket("moved")
+        .key("copied")
+        .copy_source("plain-moved/k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        copy.raw_response().map(|r| r.status().as_u16()),
+        Some(403),
+        "{copy:?}"
+    );
+    let stored = h
+        .direct
+        .head_object()
+        .bucket("moved")
+        .key("copied")
+        .send()
+        .await;
+    assert!(stored.is_err(), "the copy was stored");
+
     let put = send(
         "PUT",
         "/plain-moved/fake",
@@ -1343,4 +1368,37 @@ async fn encrypted_object_not_served_through_passthrough() {
         "{}",
         put.text()
     );
+}
+
+#[tokio::test]
+async fn bucket_post_with_query_not_forwarded() {
+    let h = Harness::start().await;
+    h.bucket("post-target").await;
+    for query in ["key=leak", "uploads", "foo"] {
+        let url = format!("{}/post-target?{query}", h.endpoint);
+        let response = common::reqwest_lite::send_signed(
+            "POST",
+            &url,
+            &[("content-type", "application/octet-stream")],
+            b"PLAINTEXT".to_vec(),
+            common::ACCESS_KEY_ID,
+            &h.secret,
+        )
+        .await;
+        assert_eq!(response.status, 501, "{query}: {}", response.text());
+        // s3seal's own rejection, not a store's response to a forwarded POST.
+        assert!(
+            response.text().contains("not supported by s3seal"),
+            "{query}: {}",
+            response.text()
+        );
+    }
+    let listed = h
+        .direct
+        .list_objects_v2()
+        .bucket("post-target")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(0));
 }

@@ -245,8 +245,10 @@ fn classify_bucket(
         }
         Method::GET if is_plain => Operation::ListObjects,
         Method::POST if has("delete") => Operation::DeleteObjects,
-        Method::POST if is_plain => Operation::PostObject,
-        Method::GET | Method::PUT | Method::DELETE | Method::POST => Operation::Forward,
+        // Stores take any other bucket POST for a browser form upload and
+        // keep its body as an object, so none goes upstream unchanged.
+        Method::POST => Operation::PostObject,
+        Method::GET | Method::PUT | Method::DELETE => Operation::Forward,
         _ => {
             return Err(S3Error::new(
                 ErrorCode::MethodNotAllowed,
@@ -450,6 +452,8 @@ mod tests {
             ),
             (Method::POST, "/bkt?delete", &[], Operation::DeleteObjects),
             (Method::POST, "/bkt", &[], Operation::PostObject),
+            (Method::POST, "/bkt?key=leak", &[], Operation::PostObject),
+            (Method::POST, "/bkt?uploads", &[], Operation::PostObject),
             (
                 Method::PUT,
                 "/bkt/k",

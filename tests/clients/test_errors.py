@@ -115,3 +115,29 @@ def test_copy_source_rejected_upstream_is_client_error(s3_http, enc_bucket):
         assert error == ("InvalidArgument", 400)
     else:
         assert s3_http.get_object(Bucket=enc_bucket, Key="dst")["Body"].read() == b"data"
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        # moto stores the body of a bucket POST as a form upload.
+        ("POST", "?key=leak"),
+        ("POST", "?uploads&key=leak"),
+        # Object PUTs with a sub-resource that names no operation.
+        ("PUT", "/leak?uploads"),
+        ("PUT", "/leak?restore"),
+    ],
+)
+def test_request_without_operation_stores_nothing(stack, upstream, enc_bucket, method, target):
+    url = f"{stack.endpoint}/{enc_bucket}{target}"
+    response = harness.signed_request(
+        method,
+        url,
+        stack.access_key_id,
+        stack.secret_access_key,
+        body=b"PLAINTEXT",
+        headers={"Content-Type": "application/octet-stream"},
+    )
+
+    assert response.status_code in (405, 501), response.text
+    assert not upstream.exists(enc_bucket, "leak")

@@ -416,6 +416,15 @@ async fn open_source(
             return Err(source_failure(ctx, source, response.status()).await);
         }
         let (parts, body) = response.into_parts();
+        // Copying it would store its ciphertext as data, as a GET through
+        // the passthrough rule would serve it.
+        if !bucket_encrypts && sealed::envelope_from_headers(&parts.headers).is_some() {
+            return Err(super::forward::encrypted_in_passthrough(
+                ctx,
+                &source.bucket,
+                &source.key,
+            ));
+        }
         check_copy_source_conditions(&ctx.parts.headers, &parts.headers, bucket_encrypts)?;
         let len = sealed::header_u64(&parts.headers, "content-length").ok_or_else(|| {
             S3Error::new(

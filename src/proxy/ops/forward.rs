@@ -104,7 +104,7 @@ pub(crate) async fn forward_with_query(
     );
     if !sealed_bucket && object_read && response.status().is_success() {
         if sealed::envelope_from_headers(response.headers()).is_some() {
-            return Err(encrypted_in_passthrough(ctx));
+            return Err(encrypted_in_passthrough(ctx, ctx.bucket(), ctx.key()));
         }
         if let Some(early) = super::objects::check_conditions_for(ctx, response.headers(), false)? {
             return Ok(early);
@@ -247,11 +247,11 @@ pub(crate) async fn read_upstream_xml(
 /// passthrough rule, which would hand the client ciphertext as its data.
 /// Its log line is a warning, because the bucket's rule likely changed
 /// from `encrypt` to `passthrough`.
-fn encrypted_in_passthrough(ctx: &Context<'_>) -> S3Error {
+pub(crate) fn encrypted_in_passthrough(ctx: &Context<'_>, bucket: &str, key: &str) -> S3Error {
     tracing::warn!(
         req.id = ctx.access.request_id.as_deref().unwrap_or_default(),
-        s3.bucket = ctx.bucket(),
-        key = ctx.key(),
+        s3.bucket = bucket,
+        key,
         "an object encrypted by s3seal was read through a passthrough bucket rule, which would \
          return its ciphertext; give the bucket an encrypt rule with the object's key to read it"
     );
