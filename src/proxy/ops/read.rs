@@ -297,13 +297,14 @@ async fn open_whole(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutco
             "a partial response to a whole-object request",
         ));
     }
-    let req = pinned(&req, &parts.headers);
     let stored_total = sealed::header_u64(&parts.headers, "content-length")
         .ok_or_else(|| protocol_error("a response without Content-Length"))?;
     let envelope = envelope(&req, &parts.headers)?;
     let data_key = sealed::open_data_key(ctx, &envelope, req.bucket, req.key).await?;
 
     if is_multipart_layout(&parts.headers) {
+        // Only a multipart object takes more reads, for its part headers.
+        let req = pinned(&req, &parts.headers);
         let (first_bytes, rest) = read_prefix(body, PART_HEADER_LEN as usize)
             .await
             .map_err(failed_body)?;
