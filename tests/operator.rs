@@ -212,10 +212,25 @@ async fn readyz_ignores_audit_failure_without_fail_closed() {
 async fn readyz_unavailable_without_audit_log() {
     let h = metrics_harness().await;
     let base = h.metrics_endpoint.clone().unwrap();
+    let bucket = h.bucket("deleted-log").await;
     std::fs::remove_file(&h.audit_log).unwrap();
     let (status, body) = http_get(&format!("{base}/readyz")).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("audit: failed"), "{body}");
+    assert!(body.contains("no longer exists"), "{body}");
+
+    // A record that then fails does not hide the cause.
+    let put = h
+        .client
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    assert!(put.is_err());
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("no longer exists"), "{body}");
 }
 

@@ -645,26 +645,32 @@ impl KeyService {
     /// Without a log file, the check reports whether the last record was
     /// written.
     pub fn check_audit_sink(&self) -> Result<(), String> {
+        // The log's own state comes first, because it names the cause that
+        // a failed record only points to.
+        if let Some(path) = &self.audit_path {
+            probe_directory(path)?;
+        }
         if self.audit_failing.load(Ordering::Relaxed) {
             return Err(
                 "the last audit record could not be written; the server log names the cause".into(),
             );
         }
-        match &self.audit_path {
-            Some(path) => probe_directory(path),
-            None => Ok(()),
-        }
+        Ok(())
     }
 }
 
 fn probe_directory(log: &Path) -> Result<(), String> {
     use std::io::Write;
-    if !log.exists() {
-        return Err(format!(
-            "audit log {} no longer exists at its path, because it was deleted or renamed; \
-             restore it there and restart s3seal",
-            log.display()
-        ));
+    match std::fs::metadata(log) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "audit log {} no longer exists at its path, because it was deleted or renamed; \
+                 restore it there and restart s3seal",
+                log.display()
+            ))
+        }
+        Err(e) => return Err(format!("failed to check audit log {}: {e}", log.display())),
     }
     let mut probe_name = log.as_os_str().to_owned();
     probe_name.push(".probe");
@@ -1405,6 +1411,21 @@ mod tests {
             .filter(|r| r["action"] == "import")
             .count();
         assert_eq!(imports, 5);
+    }
+
+    #[test]
+    fn audit_probe_names_errors_other_than_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = probe_directory(&dir.path().join("audit.log")).unwrap_err();
+        assert!(missing.contains("no longer exists"), "{missing}");
+
+        // A path under a regular file fails with "not a directory", as an
+        // unreadable directory fails with "permission denied".
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        let error = probe_directory(&file.join("audit.log")).unwrap_err();
+        assert!(error.starts_with("failed to check audit log"), "{error}");
+        assert!(!error.contains("no longer exists"), "{error}");
     }
 
     #[test]
