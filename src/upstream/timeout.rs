@@ -187,9 +187,9 @@ impl Body for ResponseBody {
 /// each completed one.
 struct IdleDeadline {
     timeout: Duration,
-    // Armed only while the operation is pending, so that an operation that
-    // completes at once never touches the timer.
-    deadline: Pin<Box<Sleep>>,
+    /// Created the first time the operation is pending, so that a response
+    /// body or connection that never waits allocates no timer.
+    deadline: Option<Pin<Box<Sleep>>>,
     armed: bool,
 }
 
@@ -197,7 +197,7 @@ impl IdleDeadline {
     fn new(timeout: Duration) -> Self {
         Self {
             timeout,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            deadline: None,
             armed: false,
         }
     }
@@ -209,11 +209,18 @@ impl IdleDeadline {
             self.armed = false;
             return Ok(poll);
         }
-        if !self.armed {
-            self.deadline.as_mut().reset(Instant::now() + self.timeout);
-            self.armed = true;
-        }
-        match self.deadline.as_mut().poll(cx) {
+        let armed = std::mem::replace(&mut self.armed, true);
+        let deadline = match &mut self.deadline {
+            Some(deadline) if armed => deadline,
+            Some(deadline) => {
+                deadline.as_mut().reset(Instant::now() + self.timeout);
+                deadline
+            }
+            None => self
+                .deadline
+                .insert(Box::pin(tokio::time::sleep(self.timeout))),
+        };
+        match deadline.as_mut().poll(cx) {
             Poll::Ready(()) => Err(self.timeout),
             Poll::Pending => Ok(Poll::Pending),
         }
