@@ -5,7 +5,7 @@ mod common;
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use common::{pattern, reqwest_lite, Harness};
+use common::{pattern, reqwest_lite, CapturedLogs, Harness};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -760,4 +760,108 @@ async fn sub_resource_put_stores_nothing() {
     assert_eq!(response.status, 400, "{}", response.text());
     assert!(response.text().contains("<Code>InvalidRequest</Code>"));
     assert!(!upstream_has(&h, "sealed-sub", "copied").await);
+}
+
+/// Returns the first log line that contains both `request_id` and `text`,
+/// waiting up to 5 s for it.
+async fn wait_for_log_line(logs: &CapturedLogs, request_id: &str, text: &str) -> Option<String> {
+    for _ in 0..100 {
+        let found = logs
+            .text()
+            .lines()
+            .find(|line| line.contains(request_id) && line.contains(text))
+            .map(str::to_owned);
+        if found.is_some() {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn abandoned_download_logged() {
+    use aws_sdk_s3::operation::RequestId;
+
+    let logs = CapturedLogs::start();
+    let h = Harness::start().await;
+    let bucket = h.bucket("abandon").await;
+    // Larger than the loopback socket buffers, so the proxy cannot finish
+    // writing the body before the client closes the connection.
+    let data = pattern(32 << 20, 3);
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("big")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    let url = format!("{}/{bucket}/big", h.endpoint);
+    let headers = reqwest_lite::sign_headers("GET", &url, &[], common::ACCESS_KEY_ID, &h.secret);
+    let addr = h.endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("GET /{bucket}/big HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut received = vec![0u8; 64 << 10];
+    stream.read_exact(&mut received).await.unwrap();
+    drop(stream);
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{}", &text[..200]);
+    let request_id = text
+        .lines()
+        .find_map(|line| line.strip_prefix("x-amz-request-id: "))
+        .expect("response without x-amz-request-id")
+        .trim()
+        .to_string();
+    let line = wait_for_log_line(&logs, &request_id, "response body abandoned").await;
+    let line =
+        line.unwrap_or_else(|| panic!("no abandoned line for {request_id}:\n{}", logs.text()));
+    assert!(line.contains("INFO"), "{line}");
+    assert!(line.contains("bytes_expected=33554432"), "{line}");
+
+    // A body read to its end and a HEAD response are not abandoned.
+    let whole = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("big")
+        .send()
+        .await
+        .unwrap();
+    let whole_id = whole.request_id().unwrap().to_string();
+    let body = whole.body.collect().await.unwrap().into_bytes();
+    assert!(body[..] == data[..], "GET returned other bytes");
+    let head = h
+        .client
+        .head_object()
+        .bucket(&bucket)
+        .key("big")
+        .send()
+        .await
+        .unwrap();
+    let head_id = head.request_id().unwrap().to_string();
+    for id in [&whole_id, &head_id] {
+        assert!(
+            wait_for_log_line(&logs, id, "request served")
+                .await
+                .is_some(),
+            "no log line for {id}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = logs.text();
+    for id in [&whole_id, &head_id] {
+        assert!(
+            !text
+                .lines()
+                .any(|line| line.contains(id.as_str()) && line.contains("abandoned")),
+            "{id} logged as abandoned:\n{text}"
+        );
+    }
 }

@@ -6,13 +6,13 @@
 mod common;
 
 use bytes::Bytes;
-use common::{pattern, reqwest_lite, Harness, Options};
+use common::{pattern, reqwest_lite, CapturedLogs, Harness, Options};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -171,50 +171,6 @@ async fn relay(client: TcpStream, store: TcpStream, budget: Arc<AtomicUsize>) {
             // upstream, until the test ends.
             std::future::pending::<()>().await;
         }
-    }
-}
-
-/// Log lines of every proxy in this test binary. The subscriber is global
-/// because a thread-local one misses events whose callsites another test's
-/// thread registered first; tests find their lines by request id.
-struct CapturedLogs {
-    buffer: Arc<Mutex<Vec<u8>>>,
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl CapturedLogs {
-    fn start() -> Self {
-        static BUFFER: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
-        let buffer = BUFFER
-            .get_or_init(|| {
-                let buffer = Arc::new(Mutex::new(Vec::new()));
-                let writer = buffer.clone();
-                let subscriber = tracing_subscriber::fmt()
-                    .with_ansi(false)
-                    .with_max_level(tracing::Level::INFO)
-                    .with_writer(move || LogWriter(writer.clone()))
-                    .finish();
-                tracing::subscriber::set_global_default(subscriber).unwrap();
-                buffer
-            })
-            .clone();
-        Self { buffer }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
     }
 }
 

@@ -320,29 +320,60 @@ where
 }
 
 pin_project! {
-    /// Logs the error that ends a response body early, with the request id,
+    /// Logs how a response body ends when it does not end normally, with
+    /// the request id, because the request's log line is written when the
+    /// response head is ready.
+    ///
+    /// An error that ends the body early is logged at `warn` or `error`,
     /// because the client only sees the connection close. An error of the
     /// upstream, not of the stored ciphertext, also counts as a failed
-    /// upstream request.
-    pub struct LogBodyError<B> {
+    /// upstream request. A body that the client stops reading (it closed
+    /// the connection) is logged at `info` with the bytes sent.
+    pub struct LogBodyOutcome<B: Body> {
         #[pin]
         inner: B,
         request_id: String,
         metrics: Arc<Metrics>,
+        sent: u64,
+        // The body's exact length, when it announces one: hyper stops
+        // polling a body once that many bytes are written.
+        expected: Option<u64>,
+        // Set once the body returned its end or an error.
+        ended: bool,
     }
-}
 
-impl<B> LogBodyError<B> {
-    pub fn new(inner: B, request_id: String, metrics: Arc<Metrics>) -> Self {
-        Self {
-            inner,
-            request_id,
-            metrics,
+    impl<B: Body> PinnedDrop for LogBodyOutcome<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.ended || this.inner.is_end_stream() || *this.expected == Some(*this.sent) {
+                return;
+            }
+            let expected = this.expected.map_or_else(|| "unknown".to_string(), |len| len.to_string());
+            tracing::info!(
+                req.id = %this.request_id,
+                bytes_sent = *this.sent,
+                bytes_expected = %expected,
+                "response body abandoned: the client closed the connection before the whole body was sent"
+            );
         }
     }
 }
 
-impl<B> Body for LogBodyError<B>
+impl<B: Body> LogBodyOutcome<B> {
+    pub fn new(inner: B, request_id: String, metrics: Arc<Metrics>) -> Self {
+        let expected = inner.size_hint().exact();
+        Self {
+            inner,
+            request_id,
+            metrics,
+            sent: 0,
+            expected,
+            ended: false,
+        }
+    }
+}
+
+impl<B> Body for LogBodyOutcome<B>
 where
     B: Body<Data = Bytes, Error = BoxError>,
 {
@@ -355,14 +386,23 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         let frame = ready!(this.inner.poll_frame(cx));
-        if let Some(Err(error)) = &frame {
-            if error.is::<crate::crypto::CryptoError>() {
-                tracing::error!(req.id = %this.request_id, %error, "the stored object failed authentication after the status line; the connection is aborted");
-            } else {
-                this.metrics
-                    .upstream_error(UpstreamErrorKind::RequestFailed);
-                tracing::warn!(req.id = %this.request_id, %error, "response body failed after the status line; the connection is aborted");
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    *this.sent += data.len() as u64;
+                }
             }
+            Some(Err(error)) => {
+                *this.ended = true;
+                if error.is::<crate::crypto::CryptoError>() {
+                    tracing::error!(req.id = %this.request_id, %error, "the stored object failed authentication after the status line; the connection is aborted");
+                } else {
+                    this.metrics
+                        .upstream_error(UpstreamErrorKind::RequestFailed);
+                    tracing::warn!(req.id = %this.request_id, %error, "response body failed after the status line; the connection is aborted");
+                }
+            }
+            None => *this.ended = true,
         }
         Poll::Ready(frame)
     }
@@ -381,12 +421,12 @@ mod tests {
     use super::*;
     use http_body_util::{BodyExt, StreamBody};
 
-    /// Reads a body that fails with `error` through [`LogBodyError`] and
+    /// Reads a body that fails with `error` through [`LogBodyOutcome`] and
     /// returns the rendered `request_failed` counter.
     async fn request_failed_after(error: BoxError) -> String {
         let metrics = Arc::new(Metrics::default());
         let frames: Vec<Result<Frame<Bytes>, BoxError>> = vec![Err(error)];
-        let body = LogBodyError::new(
+        let body = LogBodyOutcome::new(
             StreamBody::new(futures_util::stream::iter(frames)),
             "ID".into(),
             metrics.clone(),

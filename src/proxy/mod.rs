@@ -189,7 +189,7 @@ pub async fn handle(
             None => request_line!(info, "request served"),
         }
         let request_id = request_id.clone();
-        response.map(|body| http_body_util::BodyExt::boxed_unsync(body::LogBodyError::new(body, request_id, proxy.metrics.clone())))
+        response.map(|body| http_body_util::BodyExt::boxed_unsync(body::LogBodyOutcome::new(body, request_id, proxy.metrics.clone())))
     }
     .instrument(span)
     .await

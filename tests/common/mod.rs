@@ -11,6 +11,7 @@ use s3seal::keys::Keyring;
 use s3seal::server::RunningServer;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub const ACCESS_KEY_ID: &str = "AKIDS3SEALTEST";
 pub const KEY_NAME: &str = "test";
@@ -496,5 +497,49 @@ pub mod reqwest_lite {
             headers,
             body,
         }
+    }
+}
+
+/// Log lines of every proxy in this test binary. The subscriber is global
+/// because a thread-local one misses events whose callsites another test's
+/// thread registered first; tests find their lines by request id.
+pub struct CapturedLogs {
+    buffer: Arc<Mutex<Vec<u8>>>,
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    pub fn start() -> Self {
+        static BUFFER: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+        let buffer = BUFFER
+            .get_or_init(|| {
+                let buffer = Arc::new(Mutex::new(Vec::new()));
+                let writer = buffer.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .with_max_level(tracing::Level::INFO)
+                    .with_writer(move || LogWriter(writer.clone()))
+                    .finish();
+                tracing::subscriber::set_global_default(subscriber).unwrap();
+                buffer
+            })
+            .clone();
+        Self { buffer }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
     }
 }
