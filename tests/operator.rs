@@ -778,6 +778,12 @@ async fn shutdown_drops_stalled_request_with_log() {
     pending.abort();
     silent_task.abort();
     assert!(dropped.contains("http.method=GET"), "{dropped}");
+    assert!(dropped.contains("s3.op=GetObject"), "{dropped}");
+    assert!(dropped.contains("s3.bucket=stalled"), "{dropped}");
+    assert!(
+        dropped.contains(&format!("principal={ACCESS_KEY_ID}")),
+        "{dropped}"
+    );
 }
 
 /// Sends SIGTERM to a server whose grace period is 1 s, checks that it

@@ -80,30 +80,28 @@ pub async fn handle(
         let close_after = expects_continue_without_body(request.headers());
         let declares_body = declares_body(request.headers());
         let started = std::time::Instant::now();
-        let mut unanswered = Unanswered {
-            request_id: &request_id,
-            client_addr,
-            method: &method,
-            started,
-            answered: false,
-        };
         proxy.metrics.request_started();
         let (parts, body) = request.into_parts();
         let idle = std::time::Duration::from_secs(proxy.config.server.body_idle_timeout_secs);
         let body = body::IdleTimeout::new(body, idle);
-        let mut meta = RequestMeta {
-            request_id: &request_id,
-            client_addr,
-            operation: None,
-            bucket: None,
-            principal: None,
+        let mut unanswered = Unanswered {
+            meta: RequestMeta {
+                request_id: &request_id,
+                client_addr,
+                operation: None,
+                bucket: None,
+                principal: None,
+            },
+            method: &method,
+            started,
+            answered: false,
         };
         // Set when the upstream returned a server error (5xx).
         let mut upstream_failed = false;
         // The upstream's request id of a relayed error, which the error
         // document names in place of s3seal's.
         let mut upstream_id = None;
-        let (mut response, resource) = match serve(&proxy, parts, body, &mut meta).await {
+        let (mut response, resource) = match serve(&proxy, parts, body, &mut unanswered.meta).await {
             Ok(response) => {
                 upstream_failed = response.status().is_server_error();
                 if response.status().as_u16() >= 400 {
@@ -124,6 +122,7 @@ pub async fn handle(
             Err((error, resource)) => (response::error(&error, &request_id, resource.as_deref(), is_head), Some(error)),
         };
         unanswered.answered = true;
+        let meta = &unanswered.meta;
         if let Ok(value) = http::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-amz-request-id", value);
         }
@@ -198,8 +197,7 @@ pub async fn handle(
 /// Logs the request when its handler is dropped before the response, as
 /// at shutdown when the grace period ends.
 struct Unanswered<'a> {
-    request_id: &'a str,
-    client_addr: SocketAddr,
+    meta: RequestMeta<'a>,
     method: &'a Method,
     started: std::time::Instant,
     answered: bool,
@@ -210,10 +208,14 @@ impl Drop for Unanswered<'_> {
         if self.answered {
             return;
         }
+        let meta = &self.meta;
         tracing::warn!(
-            req.id = %self.request_id,
-            client.addr = %self.client_addr,
+            req.id = %meta.request_id,
+            client.addr = %meta.client_addr,
             http.method = %self.method,
+            s3.op = %meta.operation.map_or("Unclassified", Operation::name),
+            s3.bucket = %meta.bucket.as_deref().unwrap_or_default(),
+            principal = %meta.principal.as_deref().unwrap_or_default(),
             elapsed_ms = self.started.elapsed().as_millis() as u64,
             "request dropped before its response: the connection was closed"
         );
