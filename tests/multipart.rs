@@ -849,3 +849,39 @@ async fn part_number_gap_rejected_at_completion() {
         "completed object differs"
     );
 }
+
+#[tokio::test]
+async fn upload_part_returns_verified_checksum() {
+    use aws_sdk_s3::types::ChecksumAlgorithm;
+    use base64::Engine;
+
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-checksum").await;
+    let upload_id = create_upload(&h, &bucket, "c").await;
+    let data = pattern(5 * MIB, 6);
+    let out = h
+        .client
+        .upload_part()
+        .bucket(&bucket)
+        .key("c")
+        .upload_id(&upload_id)
+        .part_number(1)
+        .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, &data) as u32;
+    let expected = base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes());
+    assert_eq!(out.checksum_crc32_c(), Some(expected.as_str()));
+
+    let part = CompletedPart::builder()
+        .part_number(1)
+        .e_tag(out.e_tag().unwrap())
+        .checksum_crc32_c(&expected)
+        .build();
+    complete_upload(&h, &bucket, "c", &upload_id, vec![part])
+        .await
+        .unwrap();
+    assert_eq!(h.get(&bucket, "c").await, data);
+}

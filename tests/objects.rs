@@ -1402,3 +1402,54 @@ async fn bucket_post_with_query_not_forwarded() {
         .unwrap();
     assert_eq!(listed.key_count(), Some(0));
 }
+
+/// Returns the base64 CRC32 of `data`, as `x-amz-checksum-crc32` carries it.
+fn crc32_base64(data: &[u8]) -> String {
+    use base64::Engine;
+    let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32IsoHdlc, data) as u32;
+    base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
+}
+
+#[tokio::test]
+async fn put_returns_verified_checksum() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType};
+    use sha2::Digest;
+
+    let h = Harness::start().await;
+    let bucket = h.bucket("checksum-echo").await;
+    let data = pattern(300_000, 4);
+
+    // The SDK sends CRC32 in an aws-chunked trailer.
+    let trailer = h
+        .client
+        .put_object()
+        .bucket(&bucket)
+        .key("trailer")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trailer.checksum_crc32(), Some(crc32_base64(&data).as_str()));
+    assert_eq!(trailer.checksum_type(), Some(&ChecksumType::FullObject));
+
+    // A checksum given as a header.
+    let sha256 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&data))
+    };
+    let header = h
+        .client
+        .put_object()
+        .bucket(&bucket)
+        .key("header")
+        .checksum_sha256(&sha256)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header.checksum_sha256(), Some(sha256.as_str()));
+    assert_eq!(header.checksum_crc32(), None);
+
+    assert_eq!(h.get(&bucket, "trailer").await, data);
+}

@@ -6,9 +6,13 @@ use std::error::Error as StdError;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+use std::sync::{Arc, Mutex};
 
 use super::checksum::{ChecksumAlgorithm, DigestCheck, DigestKind};
 use super::chunked::{ChunkedDecoder, Trailer};
@@ -39,6 +43,41 @@ pin_project! {
         // the end have passed.
         final_frame: Option<Bytes>,
         finished: bool,
+        checksum: VerifiedChecksum,
+    }
+}
+
+/// The `x-amz-checksum-*` value of a request body, set once the body has
+/// ended with every check passed. S3 returns it in the response to
+/// PutObject and UploadPart.
+#[derive(Clone, Default)]
+pub struct VerifiedChecksum(Arc<Mutex<Option<ChecksumValue>>>);
+
+/// A checksum algorithm and the digest that the body matched.
+type ChecksumValue = (ChecksumAlgorithm, Vec<u8>);
+
+impl VerifiedChecksum {
+    /// Returns the checksum's header name and base64 value, or `None` when
+    /// the request declared no checksum or its body has not passed yet.
+    pub fn header(&self) -> Option<(HeaderName, HeaderValue)> {
+        let slot = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (algorithm, value) = slot.as_ref()?;
+        let value = HeaderValue::from_str(&STANDARD.encode(value)).ok()?;
+        Some((HeaderName::from_static(algorithm.header_name()), value))
+    }
+
+    fn set(&self, checks: &[DigestCheck]) {
+        let value = checks
+            .iter()
+            .find_map(DigestCheck::checksum_value)
+            .map(|(algorithm, value)| (algorithm, value.to_vec()));
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = value;
     }
 }
 
@@ -58,7 +97,14 @@ impl<B> VerifiedBody<B> {
             received: 0,
             final_frame: None,
             finished: false,
+            checksum: VerifiedChecksum::default(),
         }
+    }
+
+    /// Returns a handle to the body's checksum, which is set once the body
+    /// has passed its checks.
+    pub fn checksum(&self) -> VerifiedChecksum {
+        self.checksum.clone()
     }
 }
 
@@ -231,6 +277,9 @@ where
                         *this.declared_len,
                         this.checks,
                     );
+                    if result.is_ok() {
+                        this.checksum.set(this.checks);
+                    }
                     return match (result, this.final_frame.take()) {
                         (Ok(()), Some(data)) => Poll::Ready(Some(Ok(Frame::data(data)))),
                         (Ok(()), None) => Poll::Ready(None),

@@ -168,6 +168,15 @@ impl DigestCheck {
         self.kind
     }
 
+    /// Returns the algorithm and declared value of an `x-amz-checksum-*`
+    /// check, once the value is known.
+    pub(crate) fn checksum_value(&self) -> Option<(ChecksumAlgorithm, &[u8])> {
+        match (self.kind, &self.expected) {
+            (DigestKind::Checksum(algorithm), Some(value)) => Some((algorithm, value)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn set_expected(&mut self, expected: Vec<u8>) {
         self.expected = Some(expected);
     }

@@ -23,7 +23,7 @@ use http::request::Parts;
 use crate::keys::SecretString;
 use crate::s3::{ErrorCode, S3Error};
 
-pub use body::VerifiedBody;
+pub use body::{VerifiedBody, VerifiedChecksum};
 pub use chunked::{MAX_CHUNK_HEADER_LEN, MAX_TRAILER_SECTION_LEN};
 pub use payload::PayloadMode;
 pub use request::MAX_PRESIGNED_EXPIRES_SECS;

@@ -164,6 +164,7 @@ pub(crate) async fn upload_part(
     sealed::strip_plaintext_digests(&mut headers);
     let slot = ErrorSlot::default();
     let verified = auth.verify_body(ctx.parts, body)?;
+    let checksum = verified.checksum();
     let plaintext = CaptureErrors::new(verified, slot.clone());
     let upstream_body = seal_part(plaintext, plaintext_len, &upload_key, part_number)?;
 
@@ -185,6 +186,7 @@ pub(crate) async fn upload_part(
     }
     let mut response = response::relay_sealed(upstream_response);
     sealed::map_response_etag(response.headers_mut());
+    sealed::add_verified_checksum(&mut response, &checksum, false);
     Ok(response)
 }
 

@@ -42,6 +42,7 @@ pub(crate) async fn put_object(
     let (data_key, envelope) = sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key()).await?;
     let payload_mode = auth.payload_mode();
     let verified = auth.verify_body(ctx.parts, body)?;
+    let checksum = verified.checksum();
     let slot = ErrorSlot::default();
     let plaintext = CaptureErrors::new(verified, slot.clone());
     let ciphertext =
@@ -75,6 +76,7 @@ pub(crate) async fn put_object(
     }
     let mut response = response::relay_sealed(upstream_response);
     sealed::map_response_etag(response.headers_mut());
+    sealed::add_verified_checksum(&mut response, &checksum, true);
     Ok(response)
 }
 

@@ -2,11 +2,12 @@
 //! object metadata, data-key generation and unwrapping, ETag mapping and
 //! header hygiene.
 
-use crate::auth::PayloadMode;
+use crate::auth::{PayloadMode, VerifiedChecksum};
 use crate::crypto::{self, DataKey, Envelope};
 use crate::keys::{KeyAccessError, ObjectRef};
 use crate::proxy::unencrypted::NotEncrypted;
 use crate::proxy::Context;
+use crate::proxy::ProxyBody;
 use crate::s3::headers::{PLAINTEXT_DIGEST_HEADERS, SEAL_META_PREFIX};
 use crate::s3::{etag, ErrorCode, S3Error};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -99,6 +100,32 @@ pub(crate) fn strip_transfer_encoding_headers(headers: &mut HeaderMap, mode: Pay
 pub(crate) fn strip_plaintext_digests(headers: &mut HeaderMap) {
     for name in &PLAINTEXT_DIGEST_HEADERS {
         headers.remove(name);
+    }
+}
+
+/// Adds the `x-amz-checksum-*` value that the client's body was verified
+/// against to a successful upload response, as S3 returns it. The
+/// upstream's own checksums describe the ciphertext and were removed.
+/// `whole_object` adds `x-amz-checksum-type: FULL_OBJECT`, which S3 returns
+/// for PutObject but not for UploadPart.
+pub(crate) fn add_verified_checksum(
+    response: &mut http::Response<ProxyBody>,
+    checksum: &VerifiedChecksum,
+    whole_object: bool,
+) {
+    if !response.status().is_success() {
+        return;
+    }
+    let Some((name, value)) = checksum.header() else {
+        return;
+    };
+    let headers = response.headers_mut();
+    headers.insert(name, value);
+    if whole_object {
+        headers.insert(
+            "x-amz-checksum-type",
+            HeaderValue::from_static("FULL_OBJECT"),
+        );
     }
 }
 
