@@ -865,3 +865,56 @@ async fn abandoned_download_logged() {
         );
     }
 }
+
+#[tokio::test]
+async fn presigned_put_rejects_unsigned_copy_source() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("unsigned-headers").await;
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("private")
+        .body(ByteStream::from_static(b"payroll"))
+        .send()
+        .await
+        .unwrap();
+    let presigned = h
+        .client
+        .put_object()
+        .bucket(&bucket)
+        .key("upload")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
+        .await
+        .unwrap();
+
+    let copy_source = format!("/{bucket}/private");
+    let request = http::Request::put(presigned.uri())
+        .header("x-amz-copy-source", &copy_source)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = reqwest_lite::send(request).await;
+    assert_eq!(response.status, 403, "{}", response.text());
+    assert!(
+        response.text().contains("<Code>AccessDenied</Code>"),
+        "{}",
+        response.text()
+    );
+    assert!(
+        response
+            .text()
+            .contains("<HeadersNotSigned>x-amz-copy-source</HeadersNotSigned>"),
+        "{}",
+        response.text()
+    );
+    assert!(!upstream_has(&h, &bucket, "upload").await);
+
+    // The same URL with its body and no added header still uploads.
+    let request = http::Request::put(presigned.uri())
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"own data",
+        )))
+        .unwrap();
+    let response = reqwest_lite::send(request).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(h.get(&bucket, "upload").await, b"own data");
+}

@@ -174,9 +174,11 @@ impl fmt::Debug for Authenticated {
 ///
 /// The body is not covered until it is read through
 /// [`Authenticated::verify_body`].
-///
-/// NOTE: headers outside `SignedHeaders` are not rejected, including
-/// `x-amz-*` headers, so a caller must not trust an unsigned header.
+/// - AccessDenied for an `x-amz-*` header outside `SignedHeaders`, as S3
+///   rejects it, because s3seal signs every header it forwards. Only
+///   `x-amz-content-sha256` may go unsigned: its value is part of the
+///   canonical request anyway. Other headers outside `SignedHeaders` are
+///   not covered by the signature.
 pub fn authenticate(
     parts: &Parts,
     store: &dyn CredentialStore,
@@ -237,6 +239,21 @@ pub fn authenticate(
             "The request signature we calculated does not match the signature you provided. \
              Check your key and signing method.",
         ));
+    }
+
+    let unsigned: Vec<&str> = parts
+        .headers
+        .keys()
+        .map(http::HeaderName::as_str)
+        .filter(|name| name.starts_with("x-amz-") && *name != "x-amz-content-sha256")
+        .filter(|name| !claim.signed_headers.iter().any(|signed| signed == name))
+        .collect();
+    if !unsigned.is_empty() {
+        return Err(S3Error::new(
+            ErrorCode::AccessDenied,
+            "There were headers present in the request which were not signed",
+        )
+        .with_detail("HeadersNotSigned", unsigned.join(", ")));
     }
 
     Ok(Authenticated {

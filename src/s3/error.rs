@@ -142,6 +142,9 @@ pub struct S3Error {
     /// The region the request should have named, sent as `<Region>` as S3
     /// does for a wrong region, which s3cmd reads to sign its retry.
     region: Option<String>,
+    /// A further element of the error document, such as
+    /// `<HeadersNotSigned>`, as name and text.
+    detail: Option<(&'static str, String)>,
     source: Option<BoxError>,
 }
 
@@ -151,8 +154,15 @@ impl S3Error {
             code,
             message: message.into(),
             region: None,
+            detail: None,
             source: None,
         }
+    }
+
+    /// Adds the element `<name>text</name>` to the error document.
+    pub fn with_detail(mut self, name: &'static str, text: impl Into<String>) -> Self {
+        self.detail = Some((name, text.into()));
+        self
     }
 
     /// Names the region the request should have used.
@@ -191,6 +201,15 @@ impl S3Error {
             xml.push_str("<Region>");
             xml.push_str(&escape_xml(region));
             xml.push_str("</Region>");
+        }
+        if let Some((name, text)) = &self.detail {
+            xml.push('<');
+            xml.push_str(name);
+            xml.push('>');
+            xml.push_str(&escape_xml(text));
+            xml.push_str("</");
+            xml.push_str(name);
+            xml.push('>');
         }
         if let Some(resource) = resource {
             xml.push_str("<Resource>");

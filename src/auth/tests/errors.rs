@@ -113,6 +113,46 @@ fn altered_signature_does_not_match() {
 }
 
 #[test]
+fn unsigned_amz_header_is_denied() {
+    let mut parts = signed_get();
+    set_header(&mut parts, "x-amz-copy-source", "/other/secret");
+    set_header(&mut parts, "x-amz-meta-note", "added");
+    let error = expect_error(&parts, ErrorCode::AccessDenied);
+    let xml = error.to_xml("ID", None);
+    assert!(
+        xml.contains("<HeadersNotSigned>x-amz-copy-source, x-amz-meta-note</HeadersNotSigned>"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn unsigned_amz_header_denied_on_presigned_url() {
+    let mut parts = presigned_get(Duration::from_secs(300));
+    authenticate_sdk(&parts).expect("presigned URL as signed");
+    set_header(&mut parts, "x-amz-copy-source", "/other/secret");
+    expect_error(&parts, ErrorCode::AccessDenied);
+}
+
+#[test]
+fn unsigned_headers_allowed_outside_amz() {
+    let mut parts = presigned_get(Duration::from_secs(300));
+    // Presigned URLs sign only `host`. Their payload hash, other headers
+    // and `x-amzn-*` (not `x-amz-*`) headers may be sent unsigned.
+    set_header(&mut parts, "x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+    set_header(&mut parts, "content-type", "text/plain");
+    set_header(&mut parts, "x-amzn-trace-id", "Root=1-0");
+    authenticate_sdk(&parts).expect("headers outside x-amz-* need no signature");
+}
+
+#[test]
+fn signed_amz_headers_are_accepted() {
+    let mut request = SdkRequest::new("PUT", "/bucket/key");
+    request.headers = vec![("x-amz-meta-note", "kept"), ("x-amz-tagging", "a=b")];
+    let (parts, _) = sdk_sign(request);
+    authenticate_sdk(&parts).expect("signed x-amz-* headers");
+}
+
+#[test]
 fn clock_skew_limits_header_auth() {
     let parts = signed_get();
     let config = AuthConfig::default();
