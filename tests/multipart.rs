@@ -75,14 +75,14 @@ async fn complete_upload(
         .await
 }
 
-/// Uploads `parts` (in reverse order, two at a time) and completes the
-/// upload. Returns the whole plaintext and the final ETag.
-async fn multipart_object(
+/// Uploads parts of `sizes` (in reverse order, two at a time). Returns the
+/// upload id, the whole plaintext and the completed parts in order.
+async fn upload_parts(
     h: &Harness,
     bucket: &str,
     key: &str,
     sizes: &[usize],
-) -> (Vec<u8>, String) {
+) -> (String, Vec<u8>, Vec<CompletedPart>) {
     let upload_id = create_upload(h, bucket, key).await;
     let parts: Vec<Vec<u8>> = sizes
         .iter()
@@ -104,21 +104,57 @@ async fn multipart_object(
         completed.extend(futures_util::future::join_all(uploads).await);
     }
     completed.sort_by_key(|p| p.part_number());
-    let done = h
-        .client
+    (upload_id, parts.concat(), completed)
+}
+
+/// Uploads parts of `sizes` and completes the upload. Returns the whole
+/// plaintext and the final ETag.
+async fn multipart_object(
+    h: &Harness,
+    bucket: &str,
+    key: &str,
+    sizes: &[usize],
+) -> (Vec<u8>, String) {
+    let (upload_id, data, completed) = upload_parts(h, bucket, key, sizes).await;
+    let done = complete_upload(h, bucket, key, &upload_id, completed)
+        .await
+        .unwrap();
+    (data, done.e_tag().unwrap().to_string())
+}
+
+/// Uploads parts of `sizes` through s3seal and completes the upload at the
+/// upstream directly, which s3seal's check for parts of one size cannot
+/// stop. Such objects come from uploads completed before s3seal checked
+/// part sizes, or outside s3seal. Returns the whole plaintext.
+async fn uneven_multipart_object(h: &Harness, bucket: &str, key: &str, sizes: &[usize]) -> Vec<u8> {
+    let (upload_id, data, completed) = upload_parts(h, bucket, key, sizes).await;
+    let upstream_id = s3seal::crypto::multipart::parse_upload_id(&upload_id)
+        .unwrap()
+        .upstream
+        .to_string();
+    let parts = completed
+        .into_iter()
+        .map(|part| {
+            CompletedPart::builder()
+                .part_number(part.part_number().unwrap())
+                .e_tag(s3seal::s3::etag::to_upstream(part.e_tag().unwrap()))
+                .build()
+        })
+        .collect();
+    h.direct
         .complete_multipart_upload()
         .bucket(bucket)
         .key(key)
-        .upload_id(&upload_id)
+        .upload_id(upstream_id)
         .multipart_upload(
             CompletedMultipartUpload::builder()
-                .set_parts(Some(completed))
+                .set_parts(Some(parts))
                 .build(),
         )
         .send()
         .await
         .unwrap();
-    (parts.concat(), done.e_tag().unwrap().to_string())
+    data
 }
 
 async fn get_range(h: &Harness, bucket: &str, key: &str, range: &str) -> (Vec<u8>, Option<String>) {
@@ -308,7 +344,7 @@ async fn assert_reads_match(
 async fn multipart_read_of_uneven_unaligned_parts() {
     let h = Harness::start().await;
     let bucket = h.bucket("mp-uneven").await;
-    let (data, _) = multipart_object(&h, &bucket, "u", &[5 * MIB + 1, 5 * MIB + 7, 100]).await;
+    let data = uneven_multipart_object(&h, &bucket, "u", &[5 * MIB + 1, 5 * MIB + 7, 100]).await;
     let (second, third) = (5 * MIB + 1, 10 * MIB + 8);
     let ranges = [
         (second + 10, second + 70_000),
@@ -329,7 +365,7 @@ async fn multipart_read_of_uneven_unaligned_parts() {
 async fn multipart_read_of_uneven_aligned_parts() {
     let h = Harness::start().await;
     let bucket = h.bucket("mp-aligned-uneven").await;
-    let (data, _) = multipart_object(&h, &bucket, "a", &[5 * MIB, 6 * MIB, 1]).await;
+    let data = uneven_multipart_object(&h, &bucket, "a", &[5 * MIB, 6 * MIB, 1]).await;
     let (second, third) = (5 * MIB, 11 * MIB);
     let ranges = [
         (second, second + 99),
@@ -354,7 +390,7 @@ async fn multipart_read_of_shorter_middle_part() {
         ("five", vec![5 * MIB, 6 * MIB, 5 * MIB + 1, 7 * MIB, 3]),
     ];
     for (key, sizes) in layouts {
-        let (data, _) = multipart_object(&h, &bucket, key, &sizes).await;
+        let data = uneven_multipart_object(&h, &bucket, key, &sizes).await;
         let len = data.len();
         let ranges = [(len - 8, len - 1), (sizes[0] - 2, len - 1), (0, len - 1)];
         assert_reads_match(&h, &bucket, key, &data, &ranges, &[]).await;
@@ -546,7 +582,11 @@ async fn head_size_exact_for_unaligned_parts() {
         // Three lengths whose stored total fits the guess of equal parts.
         ("three", vec![5 * MIB + 1, 5 * MIB + 22, 65_534]),
     ] {
-        let (data, _) = multipart_object(&h, &bucket, key, &sizes).await;
+        let data = if sizes[0] == sizes[1] {
+            multipart_object(&h, &bucket, key, &sizes).await.0
+        } else {
+            uneven_multipart_object(&h, &bucket, key, &sizes).await
+        };
         let head = h
             .client
             .head_object()
@@ -884,4 +924,52 @@ async fn upload_part_returns_verified_checksum() {
         .await
         .unwrap();
     assert_eq!(h.get(&bucket, "c").await, data);
+}
+
+#[tokio::test]
+async fn complete_rejects_uneven_parts() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-uneven-rejected").await;
+    let layouts = [
+        ("longer-second", vec![5 * MIB, 5 * MIB + 1, 10]),
+        (
+            "shorter-middle",
+            vec![5 * MIB + 3, 5 * MIB + 1, 5 * MIB + 5, 10],
+        ),
+    ];
+    for (key, sizes) in layouts {
+        let (upload_id, _, completed) = upload_parts(&h, &bucket, key, &sizes).await;
+        let err = complete_upload(&h, &bucket, key, &upload_id, completed)
+            .await
+            .unwrap_err();
+        let service = err.as_service_error().expect("an S3 error");
+        assert_eq!(
+            aws_sdk_s3::error::ProvideErrorMetadata::code(service),
+            Some("InvalidPart"),
+            "{key}"
+        );
+        assert!(
+            h.direct
+                .head_object()
+                .bucket(&bucket)
+                .key(key)
+                .send()
+                .await
+                .is_err(),
+            "{key}: the rejected upload created an object"
+        );
+    }
+
+    // Equal parts with a longer or shorter last part complete.
+    for (key, sizes) in [
+        ("longer-last", vec![5 * MIB + 3, 5 * MIB + 3, 6 * MIB]),
+        ("many", vec![5 * MIB, 5 * MIB, 5 * MIB, 5 * MIB, 1]),
+    ] {
+        let (data, _) = multipart_object(&h, &bucket, key, &sizes).await;
+        let (range, content_range) = get_range(&h, &bucket, key, "bytes=0-9").await;
+        assert_eq!(range, &data[..10], "{key}");
+        let expected = format!("bytes 0-9/{}", data.len());
+        assert_eq!(content_range.as_deref(), Some(expected.as_str()), "{key}");
+        assert_eq!(h.get(&bucket, key).await, data, "{key}");
+    }
 }

@@ -263,6 +263,62 @@ pub fn complete_part_numbers(xml: &[u8]) -> Result<Vec<String>, XmlError> {
     }
 }
 
+/// One page of a ListParts result: each part's number and stored size,
+/// and where the next page starts.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PartsPage {
+    pub parts: Vec<(u32, u64)>,
+    pub is_truncated: bool,
+    pub next_marker: Option<String>,
+}
+
+/// Reads the part numbers and sizes of a ListParts result. A part whose
+/// number or size is not a number fails the whole page.
+pub fn list_parts_page(xml: &[u8]) -> Result<PartsPage, XmlError> {
+    let mut reader = Reader::from_reader(xml);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut page = PartsPage::default();
+    let mut number: Option<u32> = None;
+    let mut size: Option<u64> = None;
+    loop {
+        match reader.read_event().map_err(xml_error)? {
+            Event::Eof if path.is_empty() => return Ok(page),
+            Event::Eof => return Err(XmlError("document ends inside an element".into())),
+            Event::Start(start) => path.push(start.local_name().as_ref().to_vec()),
+            Event::End(_) => {
+                if path.len() == 2 && path[1] == b"Part" {
+                    match (number.take(), size.take()) {
+                        (Some(number), Some(size)) => page.parts.push((number, size)),
+                        _ => return Err(XmlError("a Part lacks its PartNumber or Size".into())),
+                    }
+                }
+                path.pop();
+            }
+            Event::Text(text) if path.len() >= 2 => {
+                let text = text.unescape().map_err(xml_error)?;
+                let text = text.trim();
+                let parse_error = |name: &str| XmlError(format!("{name} {text:?} is not a number"));
+                match (
+                    path.len(),
+                    path[1].as_slice(),
+                    path.last().map(Vec::as_slice),
+                ) {
+                    (3, b"Part", Some(b"PartNumber")) => {
+                        number = Some(text.parse().map_err(|_| parse_error("PartNumber"))?);
+                    }
+                    (3, b"Part", Some(b"Size")) => {
+                        size = Some(text.parse().map_err(|_| parse_error("Size"))?);
+                    }
+                    (2, b"IsTruncated", _) => page.is_truncated = text == "true",
+                    (2, b"NextPartNumberMarker", _) => page.next_marker = Some(text.to_string()),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// One `Object/Key` of a DeleteObjects document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteKey {
@@ -545,6 +601,30 @@ mod tests {
         let keys = delete_request_keys(hidden).unwrap();
         assert_eq!(keys[0].key, ".x./y");
         assert_eq!(keys[0].without_cdata.as_deref(), Some("../y"));
+    }
+
+    #[test]
+    fn list_parts_page_reads_sizes_and_marker() {
+        let xml = b"<ListPartsResult xmlns=\"x\"><Bucket>b</Bucket><IsTruncated>true</IsTruncated>\
+            <NextPartNumberMarker>2</NextPartNumberMarker>\
+            <Part><PartNumber>1</PartNumber><ETag>\"a\"</ETag><Size>5243904</Size></Part>\
+            <Part><Size>17</Size><PartNumber>2</PartNumber></Part></ListPartsResult>";
+        let page = list_parts_page(xml).unwrap();
+        assert_eq!(page.parts, vec![(1, 5_243_904), (2, 17)]);
+        assert!(page.is_truncated);
+        assert_eq!(page.next_marker.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn list_parts_page_rejects_bad_part() {
+        let missing = b"<ListPartsResult><Part><PartNumber>1</PartNumber></Part></ListPartsResult>";
+        assert!(list_parts_page(missing).is_err());
+        let text = b"<ListPartsResult><Part><PartNumber>1</PartNumber><Size>x</Size></Part></ListPartsResult>";
+        assert!(list_parts_page(text).is_err());
+        let empty =
+            list_parts_page(b"<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>")
+                .unwrap();
+        assert_eq!(empty, PartsPage::default());
     }
 
     #[test]

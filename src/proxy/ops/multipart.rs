@@ -245,7 +245,11 @@ pub(crate) async fn complete(
         .await
         .map_err(|e| forward::xml_body_error(e, limit))?
         .to_bytes();
-    check_part_numbers(&request_xml)?;
+    let part_count = check_part_numbers(&request_xml)?;
+    if part_count >= 3 {
+        let (upstream_id, _) = upstream_query(ctx)?;
+        check_equal_parts(ctx, &upstream_id, part_count).await?;
+    }
     let upstream_xml = listing::rewrite_complete_request(&request_xml, PLAINTEXT_PART_ELEMENTS, etag::to_upstream)
         .map_err(|e| S3Error::new(ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema").with_source(e))?;
 
@@ -300,7 +304,7 @@ pub(crate) async fn complete(
 ///
 /// NOTE: S3 itself accepts gaps in part numbers, so a client that skips
 /// numbers gets InvalidPartOrder here and nowhere else.
-fn check_part_numbers(xml: &[u8]) -> Result<(), S3Error> {
+fn check_part_numbers(xml: &[u8]) -> Result<usize, S3Error> {
     let numbers = listing::complete_part_numbers(xml).map_err(|e| {
         S3Error::new(ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema").with_source(e)
     })?;
@@ -328,7 +332,96 @@ fn check_part_numbers(xml: &[u8]) -> Result<(), S3Error> {
             ));
         }
     }
-    Ok(())
+    Ok(numbers.len())
+}
+
+/// Checks that parts 1 to `count - 1` of an upload are stored with the same
+/// length, as every common client uploads them.
+///
+/// A read finds a part of a multipart object by assuming that layout,
+/// because the upstream keeps only the total size and the part count. For
+/// three parts a read can prove the layout from the first and last part
+/// headers, and from four parts on only by reading every part header. So
+/// an object with parts of other lengths is refused here rather than
+/// stored with a layout that reads cannot find. A part that ListParts does
+/// not list is left to the upstream, which fails the completion with
+/// InvalidPart.
+async fn check_equal_parts(
+    ctx: &Context<'_>,
+    upstream_id: &str,
+    count: usize,
+) -> Result<(), S3Error> {
+    let mut marker: Option<String> = None;
+    let mut first: Option<u64> = None;
+    loop {
+        let mut query = vec![("uploadId".to_string(), upstream_id.to_string())];
+        if let Some(marker) = &marker {
+            query.push(("part-number-marker".to_string(), marker.clone()));
+        }
+        let request = UpstreamRequest {
+            method: Method::GET,
+            bucket: ctx.s3.bucket.clone(),
+            key: ctx.s3.key.clone(),
+            query: crate::proxy::request::encode_query(&query),
+            headers: http::HeaderMap::new(),
+            content_length: None,
+        };
+        let upstream_response = ctx
+            .proxy
+            .upstream
+            .send(request, upstream::empty_body())
+            .await
+            .map_err(upstream_failure)?;
+        if !upstream_response.status().is_success() {
+            // The completion that follows gets the same error and relays it.
+            return Ok(());
+        }
+        let xml = read_xml(ctx, upstream_response.into_body()).await?;
+        check_list_parts_root(&xml)?;
+        let page = listing::list_parts_page(&xml).map_err(bad_xml)?;
+        for (number, size) in &page.parts {
+            let number = *number as usize;
+            if number >= count {
+                return Ok(());
+            }
+            match first {
+                None if number == 1 => first = Some(*size),
+                None => {}
+                Some(first) if *size != first => {
+                    return Err(S3Error::new(
+                        ErrorCode::InvalidPart,
+                        format!(
+                            "an encrypting bucket needs every part except the last to have \
+                             the same size, but part {number} has {} bytes and part 1 has {}; \
+                             upload the parts again with one part size",
+                            part_plaintext_len(*size),
+                            part_plaintext_len(first),
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        match page.next_marker {
+            Some(next) if page.is_truncated && marker.as_deref() != Some(next.as_str()) => {
+                marker = Some(next);
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Checks that an upstream ListParts response is a ListParts document, not
+/// an error page. moto 5.2.1 names its root element `ListPartsResponse`,
+/// where S3 uses `ListPartsResult`.
+fn check_list_parts_root(xml: &[u8]) -> Result<(), S3Error> {
+    match listing::root_name(xml).as_deref() {
+        Some("ListPartsResult" | "ListPartsResponse") => Ok(()),
+        _ => Err(S3Error::new(
+            ErrorCode::BadGateway,
+            "the upstream answered ListParts with a document that is not a ListPartsResult",
+        )),
+    }
 }
 
 pub(crate) async fn abort(
@@ -369,12 +462,7 @@ pub(crate) async fn list_parts(
     }
     let (parts, body) = upstream_response.into_parts();
     let xml = read_xml(ctx, body).await?;
-    if listing::root_name(&xml).as_deref() != Some("ListPartsResult") {
-        return Err(S3Error::new(
-            ErrorCode::BadGateway,
-            "the upstream answered ListParts with a document that is not a ListPartsResult",
-        ));
-    }
+    check_list_parts_root(&xml)?;
     let sizes = listing::rewrite_entries(
         &xml,
         &["Part"],
