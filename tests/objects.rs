@@ -1453,3 +1453,112 @@ async fn put_returns_verified_checksum() {
 
     assert_eq!(h.get(&bucket, "trailer").await, data);
 }
+
+#[tokio::test]
+async fn conditional_delete_checks_etag() {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+
+    let h = Harness::start().await;
+    for bucket in [
+        h.bucket("cond-delete").await,
+        h.bucket("plain-cond-delete").await,
+    ] {
+        let mut etags = Vec::new();
+        for key in ["one", "many"] {
+            let put = h
+                .client
+                .put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(ByteStream::from_static(b"keep me"))
+                .send()
+                .await
+                .unwrap();
+            etags.push(put.e_tag().unwrap().to_string());
+        }
+        let wrong = "\"0123456789abcdef0123456789abcdef\"";
+
+        let err = h
+            .client
+            .delete_object()
+            .bucket(&bucket)
+            .key("one")
+            .if_match(wrong)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.raw_response().unwrap().status().as_u16(),
+            412,
+            "{bucket}"
+        );
+        assert_eq!(h.get(&bucket, "one").await, b"keep me", "{bucket}");
+        h.client
+            .delete_object()
+            .bucket(&bucket)
+            .key("one")
+            .if_match(&etags[0])
+            .send()
+            .await
+            .unwrap();
+        let gone = h
+            .client
+            .head_object()
+            .bucket(&bucket)
+            .key("one")
+            .send()
+            .await;
+        assert!(
+            gone.is_err(),
+            "{bucket}: the matching delete left the object"
+        );
+
+        let delete = |etag: &str| {
+            Delete::builder()
+                .objects(
+                    ObjectIdentifier::builder()
+                        .key("many")
+                        .e_tag(etag)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        };
+        let refused = h
+            .client
+            .delete_objects()
+            .bucket(&bucket)
+            .delete(delete(wrong))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.errors().len(), 1, "{bucket}");
+        assert_eq!(
+            refused.errors()[0].code(),
+            Some("PreconditionFailed"),
+            "{bucket}"
+        );
+        assert_eq!(h.get(&bucket, "many").await, b"keep me", "{bucket}");
+        let done = h
+            .client
+            .delete_objects()
+            .bucket(&bucket)
+            .delete(delete(&etags[1]))
+            .send()
+            .await
+            .unwrap();
+        assert!(done.errors().is_empty(), "{bucket}: {:?}", done.errors());
+        let gone = h
+            .client
+            .head_object()
+            .bucket(&bucket)
+            .key("many")
+            .send()
+            .await;
+        assert!(
+            gone.is_err(),
+            "{bucket}: the matching bulk delete left the object"
+        );
+    }
+}

@@ -175,6 +175,11 @@ pub(crate) async fn delete_objects(
 
     let mut headers = ctx.parts.headers.clone();
     sealed::strip_transfer_encoding_headers(&mut headers, payload_mode);
+    let xml = if sealed_bucket {
+        upstream_delete_etags(xml, &mut headers).map_err(|e| malformed().with_source(e))?
+    } else {
+        xml
+    };
     let request = UpstreamRequest {
         method: ctx.parts.method.clone(),
         bucket: ctx.s3.bucket.clone(),
@@ -194,6 +199,42 @@ pub(crate) async fn delete_objects(
     } else {
         Ok(response::relay(response))
     }
+}
+
+/// Maps the client-form ETags of a DeleteObjects document (conditions of
+/// each delete) to upstream ETags. A rewritten document replaces the
+/// client's digests with its own `Content-MD5`, which S3 requires for
+/// DeleteObjects.
+fn upstream_delete_etags(
+    xml: bytes::Bytes,
+    headers: &mut http::HeaderMap,
+) -> Result<bytes::Bytes, crate::s3::listing::XmlError> {
+    let changed = std::cell::Cell::new(false);
+    let rewritten = crate::s3::listing::rewrite_text(&xml, "ETag", |client| {
+        let upstream = crate::s3::etag::to_upstream(client);
+        if upstream == client {
+            return upstream;
+        }
+        changed.set(true);
+        if client.trim().starts_with('"') {
+            upstream
+        } else {
+            upstream.trim_matches('"').to_string()
+        }
+    })?;
+    if !changed.get() {
+        return Ok(xml);
+    }
+    sealed::strip_plaintext_digests(headers);
+    let md5 = {
+        use base64::Engine;
+        use md5::Digest;
+        base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&rewritten))
+    };
+    if let Ok(value) = http::HeaderValue::from_str(&md5) {
+        headers.insert("content-md5", value);
+    }
+    Ok(bytes::Bytes::from(rewritten))
 }
 
 /// Maps a failure to read a client's XML request body within `limit`
