@@ -1562,3 +1562,78 @@ async fn conditional_delete_checks_etag() {
         );
     }
 }
+
+#[tokio::test]
+async fn empty_object_suffix_and_part_one() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("empty-reads").await;
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("empty")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap();
+
+    let suffix = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("empty")
+        .range("bytes=-10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(suffix.content_length(), Some(0));
+    assert_eq!(suffix.content_range(), None);
+    assert!(suffix.body.collect().await.unwrap().into_bytes().is_empty());
+
+    let part = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("empty")
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.content_length(), Some(0));
+    let head = h
+        .client
+        .head_object()
+        .bucket(&bucket)
+        .key("empty")
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(0));
+
+    for range in ["bytes=0-0", "bytes=-0"] {
+        let err = h
+            .client
+            .get_object()
+            .bucket(&bucket)
+            .key("empty")
+            .range(range)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.raw_response().unwrap().status().as_u16(),
+            416,
+            "{range}"
+        );
+    }
+    let err = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("empty")
+        .part_number(2)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 416);
+}

@@ -231,6 +231,14 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
     }
 
     let plaintext_total = crypto::plaintext_len(stored_total).ok_or_else(invalid_stored_length)?;
+    if plaintext_total == 0 && reads_whole_when_empty(&req) {
+        let whole = ReadRequest {
+            range: None,
+            part_number: None,
+            ..req
+        };
+        return open_whole(ctx, whole).await;
+    }
     let (first, last) = match (req.part_number, req.range) {
         (Some(1), _) if plaintext_total > 0 => (0, plaintext_total - 1),
         (Some(_), _) => {
@@ -481,6 +489,17 @@ async fn read_part_header(
     Ok(PartHeader::parse(
         bytes.get(..PART_HEADER_LEN as usize).unwrap_or(&bytes),
     ))
+}
+
+/// Returns whether a ranged or `partNumber` read of an empty object gets
+/// the whole, empty object, as S3 returns it for `partNumber=1` and a suffix
+/// range there. Other ranges of an empty object are not satisfiable.
+fn reads_whole_when_empty(req: &ReadRequest<'_>) -> bool {
+    match (req.part_number, req.range) {
+        (Some(1), _) => true,
+        (None, Some(ByteRange::Suffix { len })) => len > 0,
+        _ => false,
+    }
 }
 
 /// Returns the plaintext window, first and last byte, of a ranged or
