@@ -340,8 +340,15 @@ fn bucket_from_host(parts: &http::request::Parts, domain: &str) -> Option<String
         .rsplit_once(':')
         .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
         .map_or(host, |(h, _)| h);
-    let bucket = host.strip_suffix(domain)?.strip_suffix('.')?;
-    (!bucket.is_empty()).then(|| bucket.to_ascii_lowercase())
+    // Host names compare without regard to case, and a trailing dot marks
+    // a fully qualified name.
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    let domain = domain
+        .strip_suffix('.')
+        .unwrap_or(domain)
+        .to_ascii_lowercase();
+    let bucket = host.strip_suffix(domain.as_str())?.strip_suffix('.')?;
+    (!bucket.is_empty()).then(|| bucket.to_string())
 }
 
 /// Percent-decodes a path component into UTF-8.
@@ -427,6 +434,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(req.bucket.as_deref(), Some("bkt"));
+    }
+
+    #[test]
+    fn virtual_host_ignores_case_and_final_dot() {
+        for host in [
+            "BKT.S3.LOCAL:8014",
+            "bkt.s3.local.:8014",
+            "Bkt.S3.local",
+            "bkt.s3.local.",
+        ] {
+            let req = classify(
+                &parts(Method::GET, "/k", &[("host", host)]),
+                Some("S3.Local"),
+            )
+            .unwrap();
+            assert_eq!(req.bucket.as_deref(), Some("bkt"), "{host}");
+            assert_eq!(req.key.as_deref(), Some("k"), "{host}");
+        }
     }
 
     type Case<'a> = (Method, &'a str, &'a [(&'a str, &'a str)], Operation);
