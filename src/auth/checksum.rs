@@ -47,6 +47,14 @@ impl ChecksumAlgorithm {
             .find(|algorithm| algorithm.header_name() == name)
     }
 
+    /// Looks up an algorithm by the name that `x-amz-sdk-checksum-algorithm`
+    /// carries, such as `CRC32`, in any case.
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.display_name().eq_ignore_ascii_case(name.trim()))
+    }
+
     /// Returns the algorithm name as S3 spells it in error messages.
     fn display_name(self) -> &'static str {
         match self {

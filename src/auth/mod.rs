@@ -336,6 +336,9 @@ impl Authenticated {
                 "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
             ));
         }
+        if !is_complete_multipart_upload(parts) {
+            check_sdk_algorithm(headers, &checks)?;
+        }
 
         let decoder = match (self.payload_mode.is_chunked(), declared_len) {
             (false, _) => None,
@@ -369,6 +372,39 @@ fn is_complete_multipart_upload(parts: &Parts) -> bool {
 
 /// Parses the `x-amz-trailer` header: a comma-separated list of checksum
 /// names, allowed only with the trailer payload modes.
+/// Checks `x-amz-sdk-checksum-algorithm` against the checksum that the
+/// request carries, with S3's errors. The header must name a known
+/// algorithm and the same one as the `x-amz-checksum-*` header or trailer.
+fn check_sdk_algorithm(headers: &http::HeaderMap, checks: &[DigestCheck]) -> Result<(), S3Error> {
+    let Some(value) = headers.get("x-amz-sdk-checksum-algorithm") else {
+        return Ok(());
+    };
+    let invalid = || {
+        S3Error::new(
+            ErrorCode::InvalidRequest,
+            "Value for x-amz-sdk-checksum-algorithm header is invalid.",
+        )
+    };
+    let named = value
+        .to_str()
+        .ok()
+        .and_then(ChecksumAlgorithm::from_name)
+        .ok_or_else(invalid)?;
+    let declared = checks.iter().find_map(|check| match check.kind() {
+        DigestKind::Checksum(algorithm) => Some(algorithm),
+        _ => None,
+    });
+    match declared {
+        Some(algorithm) if algorithm == named => Ok(()),
+        Some(_) => Err(invalid()),
+        None => Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* \
+             or x-amz-trailer headers were found.",
+        )),
+    }
+}
+
 fn announced_trailers(
     parts: &Parts,
     mode: PayloadMode,

@@ -201,6 +201,60 @@ fn several_checksums_are_rejected() {
     assert_eq!(error.code(), ErrorCode::InvalidRequest);
 }
 
+/// Request headers and the text of the expected error, or `None` for success.
+type DeclarationCase<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+
+#[test]
+fn sdk_checksum_algorithm_must_match() {
+    let crc = checksum_value(ChecksumAlgorithm::Crc32, b"x");
+    let cases: [DeclarationCase; 5] = [
+        (
+            &[
+                ("x-amz-sdk-checksum-algorithm", "crc32"),
+                ("x-amz-checksum-crc32", &crc),
+            ],
+            None,
+        ),
+        (
+            &[
+                ("x-amz-sdk-checksum-algorithm", "SHA1"),
+                ("x-amz-checksum-crc32", &crc),
+            ],
+            Some("is invalid"),
+        ),
+        (
+            &[
+                ("x-amz-sdk-checksum-algorithm", "MD7"),
+                ("x-amz-checksum-crc32", &crc),
+            ],
+            Some("is invalid"),
+        ),
+        (
+            &[("x-amz-sdk-checksum-algorithm", "CRC32")],
+            Some("no corresponding"),
+        ),
+        (
+            &[
+                ("content-md5", "LYOj0wmL4xRqnBTJsLJHUg=="),
+                ("x-amz-sdk-checksum-algorithm", "CRC32"),
+            ],
+            Some("no corresponding"),
+        ),
+    ];
+    for (headers, expected) in cases {
+        let (parts, authenticated, _) = signed_put(SignableBody::UnsignedPayload, headers.to_vec());
+        let result = authenticated.verify_body(&parts, full_body(b"x"));
+        match expected {
+            None => assert!(result.is_ok(), "{headers:?}"),
+            Some(text) => {
+                let error = result.err().expect("an invalid declaration");
+                assert_eq!(error.code(), ErrorCode::InvalidRequest, "{headers:?}");
+                assert!(error.message().contains(text), "{headers:?}: {error}");
+            }
+        }
+    }
+}
+
 #[test]
 fn complete_multipart_upload_checksum_is_not_the_body() {
     let whole_object = checksum_value(ChecksumAlgorithm::Crc32, b"the whole object");
