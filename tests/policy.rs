@@ -430,7 +430,7 @@ async fn unencrypted_reads_refused_by_default() {
     assert!(
         response
             .text()
-            .contains("is not encrypted; reading it is refused"),
+            .contains("treated as not encrypted; reading it is refused"),
         "{}",
         response.text()
     );

@@ -301,7 +301,11 @@ where
 pub(crate) fn not_encrypted(bucket: &str, key: &str) -> S3Error {
     S3Error::new(
         ErrorCode::AccessDenied,
-        format!("object {key:?} in encrypting bucket {bucket:?} was not written through s3seal and is not encrypted; reading it is refused"),
+        format!(
+            "object {key:?} in encrypting bucket {bucket:?} has no s3seal encryption metadata \
+             (it was written without s3seal, or the upstream lost its metadata), so it is treated \
+             as not encrypted; reading it is refused"
+        ),
     )
     .with_source(NotEncrypted)
 }
