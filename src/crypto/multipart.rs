@@ -149,7 +149,13 @@ pub fn part_stored_len(plaintext_len: u64) -> u64 {
 /// 64 KiB. Returns `None` for a length that no such object has.
 pub fn multipart_plaintext_len(stored_len: u64, parts: u32) -> Option<u64> {
     let overhead = PART_HEADER_LEN.checked_mul(u64::from(parts))?;
-    plaintext_len(stored_len.checked_sub(overhead)?)
+    let ciphertext = stored_len.checked_sub(overhead)?;
+    // An empty last part stores one empty segment, its tag alone. After
+    // whole segments no other part ends with a remainder of one tag.
+    if ciphertext > TAG_LEN && ciphertext % super::SEALED_SEGMENT_LEN == TAG_LEN {
+        return plaintext_len(ciphertext - TAG_LEN);
+    }
+    plaintext_len(ciphertext)
 }
 
 /// One part's place in a stored multipart object.
@@ -676,6 +682,19 @@ mod tests {
             plain.extend_from_slice(&part);
         }
         (stored, plain)
+    }
+
+    #[tokio::test]
+    async fn plaintext_len_with_empty_last_part() {
+        let key = DataKey::generate(&mut rand::rngs::OsRng);
+        for lens in [vec![131_072usize, 0], vec![65_536, 65_536, 0], vec![0]] {
+            let (stored, plain) = stored_object(&key, &lens).await;
+            assert_eq!(
+                multipart_plaintext_len(stored.len() as u64, lens.len() as u32),
+                Some(plain.len() as u64),
+                "{lens:?}"
+            );
+        }
     }
 
     #[tokio::test]
