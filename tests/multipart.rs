@@ -973,3 +973,90 @@ async fn complete_rejects_uneven_parts() {
         assert_eq!(h.get(&bucket, key).await, data, "{key}");
     }
 }
+
+/// Starts an upstream that relays every request to the store whose endpoint
+/// is set later in the returned cell, except ListParts, which gets
+/// 403 as for credentials without `s3:ListMultipartUploadParts`.
+async fn list_parts_denied_upstream() -> (String, std::sync::Arc<std::sync::OnceLock<String>>) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Incoming;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let target = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let store = target.clone();
+    let client: Client<_, Incoming> = Client::builder(TokioExecutor::new()).build_http();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (client, store) = (client.clone(), store.clone());
+            let service =
+                hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+                    let (client, store) = (client.clone(), store.clone());
+                    async move {
+                        let query = request.uri().query().unwrap_or_default().to_string();
+                        if request.method() == http::Method::GET
+                            && query.contains("uploadId=")
+                            && !query.contains("partNumber=")
+                        {
+                            let denied = Full::new(bytes::Bytes::from_static(
+                            b"<Error><Code>AccessDenied</Code><Message>denied</Message></Error>",
+                        ))
+                        .map_err(|never| match never {})
+                        .boxed();
+                            return Ok::<_, hyper::Error>(
+                                http::Response::builder().status(403).body(denied).unwrap(),
+                            );
+                        }
+                        let path = request.uri().path_and_query().unwrap().as_str().to_string();
+                        *request.uri_mut() =
+                            format!("{}{path}", store.get().unwrap()).parse().unwrap();
+                        let response = client.request(request).await.unwrap();
+                        Ok(response.map(|body| body.boxed()))
+                    }
+                });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    (endpoint, target)
+}
+
+#[tokio::test]
+async fn complete_fails_when_part_sizes_unchecked() {
+    let (endpoint, target) = list_parts_denied_upstream().await;
+    let h = Harness::start_with_options(common::Options {
+        upstream_endpoint: Some(endpoint),
+        ..common::Options::default()
+    })
+    .await;
+    target.set(h.upstream.endpoint.clone()).unwrap();
+    let bucket = h.bucket("mp-unchecked").await;
+
+    let (upload_id, _, completed) =
+        upload_parts(&h, &bucket, "u", &[5 * MIB, 5 * MIB + 1, 10]).await;
+    let err = complete_upload(&h, &bucket, "u", &upload_id, completed)
+        .await
+        .unwrap_err();
+    let response = err.raw_response().expect("an HTTP response");
+    assert_eq!(response.status().as_u16(), 502);
+    let body = String::from_utf8_lossy(response.body().bytes().unwrap()).into_owned();
+    assert!(body.contains("s3:ListMultipartUploadParts"), "{body}");
+    assert!(
+        h.direct
+            .head_object()
+            .bucket(&bucket)
+            .key("u")
+            .send()
+            .await
+            .is_err(),
+        "the unchecked upload was completed"
+    );
+
+    // Two parts need no ListParts, so they still complete.
+    let (data, _) = multipart_object(&h, &bucket, "two", &[5 * MIB, 7]).await;
+    assert_eq!(h.get(&bucket, "two").await, data);
+}

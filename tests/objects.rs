@@ -1609,6 +1609,75 @@ async fn empty_object_suffix_and_part_one() {
         .await
         .unwrap();
     assert_eq!(head.content_length(), Some(0));
+    let head_suffix = h
+        .client
+        .head_object()
+        .bucket(&bucket)
+        .key("empty")
+        .range("bytes=-10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head_suffix.content_length(), Some(0));
+
+    // A multipart object of one empty part.
+    let upload = h
+        .client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("empty-mp")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    let part = h
+        .client
+        .upload_part()
+        .bucket(&bucket)
+        .key("empty-mp")
+        .upload_id(upload_id)
+        .part_number(1)
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap();
+    let completed = aws_sdk_s3::types::CompletedPart::builder()
+        .part_number(1)
+        .e_tag(part.e_tag().unwrap())
+        .build();
+    h.client
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("empty-mp")
+        .upload_id(upload_id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(completed)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let part_one = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("empty-mp")
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part_one.content_length(), Some(0));
+    let suffix = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("empty-mp")
+        .range("bytes=-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(suffix.content_length(), Some(0));
 
     for range in ["bytes=0-0", "bytes=-0"] {
         let err = h

@@ -241,19 +241,29 @@ pub fn authenticate(
         ));
     }
 
+    // `x-amz_` counts too: servers that map header names to CGI variables
+    // read `x-amz_acl` as `x-amz-acl`.
     let unsigned: Vec<&str> = parts
         .headers
         .keys()
         .map(http::HeaderName::as_str)
-        .filter(|name| name.starts_with("x-amz-") && *name != "x-amz-content-sha256")
+        .filter(|name| {
+            name.replace('_', "-").starts_with("x-amz-") && *name != "x-amz-content-sha256"
+        })
         .filter(|name| !claim.signed_headers.iter().any(|signed| signed == name))
         .collect();
     if !unsigned.is_empty() {
+        let names = unsigned.join(", ");
+        let logged = format!(
+            "unsigned headers {names} in a request signed by access key {}",
+            claim.access_key_id
+        );
         return Err(S3Error::new(
             ErrorCode::AccessDenied,
             "There were headers present in the request which were not signed",
         )
-        .with_detail("HeadersNotSigned", unsigned.join(", ")));
+        .with_detail("HeadersNotSigned", names)
+        .with_source(logged));
     }
 
     Ok(Authenticated {

@@ -242,21 +242,37 @@ pub fn rewrite_complete_request(
 /// Returns the text of every `Part/PartNumber` element of a
 /// CompleteMultipartUpload document, in document order.
 pub fn complete_part_numbers(xml: &[u8]) -> Result<Vec<String>, XmlError> {
+    let in_number =
+        |path: &[Vec<u8>]| path.len() == 3 && path[1] == b"Part" && path[2] == b"PartNumber";
     let mut reader = Reader::from_reader(xml);
     let mut path: Vec<Vec<u8>> = Vec::new();
     let mut numbers = Vec::new();
+    // The number being read. Text, references and CDATA sections of one
+    // element join into one value, as S3 reads them.
+    let mut number = String::new();
     loop {
         match reader.read_event().map_err(xml_error)? {
             Event::Eof if path.is_empty() => return Ok(numbers),
             Event::Eof => return Err(XmlError("document ends inside an element".into())),
             Event::Start(start) => path.push(start.local_name().as_ref().to_vec()),
-            Event::End(_) => {
+            Event::Empty(empty) => {
+                path.push(empty.local_name().as_ref().to_vec());
+                if in_number(&path) {
+                    numbers.push(String::new());
+                }
                 path.pop();
             }
-            Event::Text(text)
-                if path.len() == 3 && path[1] == b"Part" && path[2] == b"PartNumber" =>
-            {
-                numbers.push(text.unescape().map_err(xml_error)?.trim().to_string());
+            Event::End(_) => {
+                if in_number(&path) {
+                    numbers.push(std::mem::take(&mut number).trim().to_string());
+                }
+                path.pop();
+            }
+            Event::Text(text) if in_number(&path) => {
+                number.push_str(&text.unescape().map_err(xml_error)?);
+            }
+            Event::CData(data) if in_number(&path) => {
+                number.push_str(&String::from_utf8_lossy(&data.into_inner()));
             }
             _ => {}
         }
@@ -486,6 +502,14 @@ mod tests {
         let xml = br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"a"</ETag><PartNumber>1</PartNumber></Part><Part><PartNumber> 3 </PartNumber><ETag>"b"</ETag></Part><Other><PartNumber>9</PartNumber></Other></CompleteMultipartUpload>"#;
         assert_eq!(complete_part_numbers(xml).unwrap(), ["1", "3"]);
         assert!(complete_part_numbers(b"<CompleteMultipartUpload><Part>").is_err());
+        let hidden = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber></Part>\
+            <Part><PartNumber><![CDATA[3]]></PartNumber></Part>\
+            <Part><PartNumber>1<!-- c -->0</PartNumber></Part>\
+            <Part><PartNumber>&#52;</PartNumber></Part><Part><PartNumber/></Part></CompleteMultipartUpload>";
+        assert_eq!(
+            complete_part_numbers(hidden).unwrap(),
+            ["1", "3", "10", "4", ""]
+        );
     }
 
     #[test]

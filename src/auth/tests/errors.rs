@@ -117,12 +117,21 @@ fn unsigned_amz_header_is_denied() {
     let mut parts = signed_get();
     set_header(&mut parts, "x-amz-copy-source", "/other/secret");
     set_header(&mut parts, "x-amz-meta-note", "added");
+    set_header(&mut parts, "x-amz_acl", "public-read");
     let error = expect_error(&parts, ErrorCode::AccessDenied);
     let xml = error.to_xml("ID", None);
     assert!(
-        xml.contains("<HeadersNotSigned>x-amz-copy-source, x-amz-meta-note</HeadersNotSigned>"),
+        xml.contains(
+            "<HeadersNotSigned>x-amz-copy-source, x-amz-meta-note, x-amz_acl</HeadersNotSigned>"
+        ),
         "{xml}"
     );
+    // The log line names the headers and the access key, the client
+    // document only the headers.
+    let logged = error.to_string();
+    assert!(logged.contains("x-amz-copy-source"), "{logged}");
+    assert!(logged.contains(ACCESS_KEY_ID), "{logged}");
+    assert!(!xml.contains(ACCESS_KEY_ID), "{xml}");
 }
 
 #[test]

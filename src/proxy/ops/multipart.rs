@@ -372,9 +372,13 @@ async fn check_equal_parts(
             .send(request, upstream::empty_body())
             .await
             .map_err(upstream_failure)?;
-        if !upstream_response.status().is_success() {
-            // The completion that follows gets the same error and relays it.
+        let status = upstream_response.status();
+        if status == StatusCode::NOT_FOUND {
+            // NoSuchUpload, which the completion that follows relays.
             return Ok(());
+        }
+        if !status.is_success() {
+            return Err(list_parts_failure(status));
         }
         let xml = read_xml(ctx, upstream_response.into_body()).await?;
         check_list_parts_root(&xml)?;
@@ -409,6 +413,29 @@ async fn check_equal_parts(
             _ => return Ok(()),
         }
     }
+}
+
+/// Returns the error for a completion whose part sizes could not be
+/// checked, because the upstream returned `status` for ListParts. A server
+/// error gets 503, which clients retry. Any other status (403 when the
+/// upstream credentials lack `s3:ListMultipartUploadParts`) is s3seal's
+/// problem, not the client's, and gets 502.
+fn list_parts_failure(status: StatusCode) -> S3Error {
+    let (code, advice) = if status.is_server_error() {
+        (ErrorCode::ServiceUnavailable, "retry the completion")
+    } else {
+        (
+            ErrorCode::BadGateway,
+            "s3seal's upstream credentials need s3:ListMultipartUploadParts",
+        )
+    };
+    S3Error::new(
+        code,
+        format!(
+            "could not check the part sizes of the upload: the upstream returned \
+             {status} for ListParts; {advice}"
+        ),
+    )
 }
 
 /// Checks that an upstream ListParts response is a ListParts document, not

@@ -9,7 +9,7 @@ use crate::proxy::body::RequestBody;
 use crate::proxy::body::{CaptureErrors, ErrorSlot, ProxyBody};
 use crate::proxy::response;
 use crate::proxy::Context;
-use crate::s3::range::{self, Resolved};
+use crate::s3::range::{self, ByteRange, Resolved};
 use crate::s3::{ErrorCode, S3Error};
 use crate::upstream::{ResponseBody, UpstreamRequest};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -179,6 +179,13 @@ pub(crate) async fn head_object(
         .and_then(range::parse);
     let served = match requested.map(|r| r.resolve(plaintext_total)) {
         None => None,
+        // A suffix range of an empty object gets the whole object, as on GET.
+        Some(Resolved::Unsatisfiable)
+            if plaintext_total == 0
+                && matches!(requested, Some(ByteRange::Suffix { len }) if len > 0) =>
+        {
+            None
+        }
         Some(Resolved::Satisfiable { first, last }) => Some((first, last)),
         Some(Resolved::Unsatisfiable) => {
             return Err(S3Error::new(
@@ -196,8 +203,8 @@ pub(crate) async fn head_object(
 
 /// Returns the plaintext length of the multipart object whose HEAD
 /// response has `headers`, read from its part headers. The reads carry
-/// the object's ETag in `If-Match`, so an upstream that honors it fails
-/// them for an object replaced in between. The embedded store ignores it.
+/// the object's ETag in `If-Match`, so an upstream that honors it (S3, and
+/// the embedded store) fails them for an object replaced in between.
 async fn multipart_head_total(
     ctx: &Context<'_>,
     headers: &HeaderMap,

@@ -217,6 +217,14 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
             stored_total,
         )
         .await?;
+        if layout.plaintext_len() == 0 && reads_whole_when_empty(&req) {
+            let whole = ReadRequest {
+                range: None,
+                part_number: None,
+                ..req
+            };
+            return open_whole(ctx, whole).await;
+        }
         return serve_multipart(
             ctx,
             &req,
