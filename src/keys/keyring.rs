@@ -247,10 +247,12 @@ impl Keyring {
 
     /// Loads the keyring, or returns an empty one when the file is missing.
     pub fn load_or_empty(path: &Path) -> Result<Self, KeyringError> {
-        if path.exists() {
-            Self::load(path)
-        } else {
-            Ok(Self::default())
+        // `symlink_metadata` rather than `exists`: a link to a file that is
+        // missing (a secret volume that is not mounted) or a path that cannot
+        // be read is an error, not an empty keyring to create keys in.
+        match std::fs::symlink_metadata(path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            _ => Self::load(path),
         }
     }
 
@@ -497,8 +499,15 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeyringError
         std::fs::create_dir_all(parent).map_err(write_err)?;
     }
     let tmp = path.with_extension("json.tmp");
+    // A file or link left at the temporary path by an interrupted write, or
+    // placed there by someone else, is removed rather than written through,
+    // so its mode or target cannot expose the key material.
+    match std::fs::remove_file(&tmp) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(write_err(error)),
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -515,6 +524,43 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeyringError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_temporary_file_not_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let tmp = dir.path().join("keyring.json.tmp");
+        std::fs::write(&tmp, "stale").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        replace_file(&path, b"{}").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        // A link at the temporary path is replaced, and its target kept.
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "other").unwrap();
+        std::os::unix::fs::symlink(&target, &tmp).unwrap();
+        replace_file(&path, b"{\"a\":1}").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "other");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn dangling_keyring_link_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        std::os::unix::fs::symlink(dir.path().join("unmounted/keyring.json"), &path).unwrap();
+        assert!(Keyring::load_or_empty(&path).is_err());
+        assert!(std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let missing = dir.path().join("missing.json");
+        assert_eq!(Keyring::load_or_empty(&missing).unwrap().names().count(), 0);
+    }
 
     #[test]
     fn directory_keyring_rejected_as_not_a_file() {

@@ -304,7 +304,15 @@ impl KeyService {
             .create_key(path, name, &mut rand::rngs::OsRng, &now_rfc3339())
             .map(|()| 1);
         let outcome = created.as_ref().map(|_| ()).map_err(ToString::to_string);
-        self.record_command(&context, name, Some(1), AuditAction::Create, outcome)?;
+        let recorded = self.record_command(&context, name, Some(1), AuditAction::Create, outcome);
+        if let Err(error) = recorded {
+            // No key version exists without its record, so a key written
+            // to the keyring is taken out again.
+            if created.is_ok() {
+                take_out_key(path, &keyring, name, None);
+            }
+            return Err(error.into());
+        }
         created?;
         if let Some(escrow) = escrow {
             let sealed = keyring
@@ -312,7 +320,17 @@ impl KeyService {
                 .map_err(KeyServiceError::from)
                 .and_then(|version| escrow.seal(name, version).map_err(KeyServiceError::from));
             let outcome = sealed.as_ref().map(|_| ()).map_err(ToString::to_string);
-            self.record_command(&context, name, Some(1), AuditAction::Export, outcome)?;
+            let recorded =
+                self.record_command(&context, name, Some(1), AuditAction::Export, outcome);
+            if let Err(error) = recorded {
+                take_out_key(
+                    path,
+                    &keyring,
+                    name,
+                    sealed.as_ref().ok().map(PathBuf::as_path),
+                );
+                return Err(error.into());
+            }
             if let Err(error) = sealed {
                 // The key is taken out again, so that no version lacks a
                 // copy, and the removal is recorded. The next start creates
@@ -656,6 +674,21 @@ impl KeyService {
             );
         }
         Ok(())
+    }
+}
+
+/// Takes a key that `create_missing` wrote back out of the keyring, with
+/// its escrow copy when one was written, because its audit record failed.
+/// The audit log cannot take a record of the removal either, so a failure
+/// is logged.
+fn take_out_key(path: &Path, keyring: &Keyring, name: &str, escrow_copy: Option<&Path>) {
+    if let Some(copy) = escrow_copy {
+        if let Err(error) = std::fs::remove_file(copy) {
+            tracing::error!(key = name, copy = %copy.display(), %error, "failed to remove the escrow copy of a key whose audit record failed");
+        }
+    }
+    if let Err(error) = super::keyring::write_keys_without(path, keyring, name) {
+        tracing::error!(key = name, keyring = %path.display(), %error, "failed to take a key whose audit record failed out of the keyring");
     }
 }
 
@@ -1426,6 +1459,38 @@ mod tests {
         let error = probe_directory(&file.join("audit.log")).unwrap_err();
         assert!(error.starts_with("failed to check audit log"), "{error}");
         assert!(!error.contains("no longer exists"), "{error}");
+    }
+
+    #[test]
+    fn create_missing_takes_out_unrecorded_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = dir.path().join("keyring.json");
+        let text = format!(
+            r#"
+            [keys]
+            keyring_file = "{keyring}"
+            create_missing = true
+
+            [[clients]]
+            access_key_id = "AKIDTEST"
+            secret_env = "TEST_SECRET"
+
+            [[buckets]]
+            match = "*"
+            mode = "encrypt"
+            key = "main"
+            "#,
+            keyring = keyring.display()
+        );
+        let config = crate::config::Config::from_toml(&text).unwrap();
+        let (auditor, sink) = memory_auditor();
+        sink.fail.store(true, Ordering::SeqCst);
+        assert!(KeyService::start(&config, &["main"], Some(auditor)).is_err());
+        let left = Keyring::load_or_empty(&keyring).unwrap();
+        assert!(
+            !left.contains("main"),
+            "a key without its create record stayed"
+        );
     }
 
     #[test]
