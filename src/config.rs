@@ -408,7 +408,7 @@ pub enum ConfigError {
 fn describe_load_error(error: &figment::Error) -> String {
     let mut messages = Vec::new();
     for error in error.clone() {
-        let mut message = error.kind.to_string();
+        let mut message = describe_kind(&error.kind);
         if !error.path.is_empty() {
             message.push_str(&format!(" for key {:?}", error.path.join(".")));
         }
@@ -421,6 +421,22 @@ fn describe_load_error(error: &figment::Error) -> String {
         messages.push(message);
     }
     messages.join("; ")
+}
+
+/// Formats one extraction error without the string value that failed, which
+/// may be a secret in the wrong place: an age secret key given as a single
+/// string where `keys.escrow_recipients` expects a list, for example.
+fn describe_kind(kind: &figment::error::Kind) -> String {
+    use figment::error::{Actual, Kind};
+    match kind {
+        Kind::InvalidType(Actual::Str(_), expected) => {
+            format!("invalid type: found a string (value not shown), expected {expected}")
+        }
+        Kind::InvalidValue(Actual::Str(_), expected) => {
+            format!("invalid value: a string (value not shown), expected {expected}")
+        }
+        other => other.to_string(),
+    }
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -976,6 +992,12 @@ mod tests {
             assert!(err.contains("secret key"), "{err}");
             assert!(!err.contains("QQQQ"), "{err}");
         }
+        // A single string where a list belongs fails as a type error.
+        let text = format!("{MINIMAL}\n[keys]\nescrow_recipients = \"{secret}\"\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("keys.escrow_recipients"), "{err}");
+        assert!(err.contains("expected a sequence"), "{err}");
+        assert!(!err.contains("QQQQ"), "{err}");
     }
 
     #[test]

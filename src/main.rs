@@ -7,9 +7,36 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
-        Command::Keys { command } => exit(cli::run_keys(command)),
-        Command::Audit { command } => exit(cli::run_audit(command)),
-        Command::Config { command } => exit(cli::run_config(command)),
+        Command::Keys { command } => {
+            install_command_tracing();
+            exit(cli::run_keys(command))
+        }
+        Command::Audit { command } => {
+            install_command_tracing();
+            exit(cli::run_audit(command))
+        }
+        Command::Config { command } => {
+            install_command_tracing();
+            exit(cli::run_config(command))
+        }
+    }
+}
+
+/// Prints the warnings that commands share with the server (a restarted
+/// audit chain, a secret file that others may read) on stderr, as
+/// `warning: ...` lines. `RUST_LOG` sets another level.
+fn install_command_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let result = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .try_init();
+    if let Err(error) = result {
+        eprintln!("failed to install the log subscriber: {error}");
     }
 }
 
