@@ -612,6 +612,8 @@ fn print_escrow(config: &Config) -> Result<(), CommandError> {
                     "  key {name:?} version {} has no escrow copy; run `s3seal keys escrow`",
                     version.version
                 );
+            } else if let Err(error) = escrow.check_intact(name, version.version) {
+                print_line!("  key {name:?} version {}: {error}", version.version);
             }
         }
     }

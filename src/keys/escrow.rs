@@ -43,6 +43,11 @@ pub enum EscrowError {
          before; import them with `age -d -i IDENTITY COPY | s3seal keys import -` first"
     )]
     Exists { path: PathBuf },
+    #[error(
+        "escrow copy {path} is empty or not an age file, so it cannot restore its key \
+         version; move it away and run `s3seal keys escrow` to write it again"
+    )]
+    Damaged { path: PathBuf },
     #[error("failed to seal escrow copy {path}: {message}")]
     Seal { path: PathBuf, message: String },
     #[error("{origin} is not an s3seal escrow document: {message}")]
@@ -135,6 +140,23 @@ impl Escrow {
     /// Returns whether the escrow copy of a version exists.
     pub fn exists(&self, name: &str, version: u32) -> bool {
         self.path(name, version).exists()
+    }
+
+    /// Fails for an escrow copy that exists but does not start like an age
+    /// file, binary or armored. Only the recipients can check more, because
+    /// only they can decrypt it.
+    pub fn check_intact(&self, name: &str, version: u32) -> Result<(), EscrowError> {
+        use std::io::Read;
+        const BINARY: &[u8] = b"age-encryption.org/v1\n";
+        const ARMORED: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
+        let path = self.path(name, version);
+        let mut start = Vec::with_capacity(ARMORED.len());
+        let read = std::fs::File::open(&path)
+            .and_then(|file| file.take(ARMORED.len() as u64).read_to_end(&mut start));
+        match read {
+            Ok(_) if start.starts_with(BINARY) || start.starts_with(ARMORED) => Ok(()),
+            _ => Err(EscrowError::Damaged { path }),
+        }
     }
 
     /// Fails when the escrow copy of a version exists already, which means

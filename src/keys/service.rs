@@ -372,6 +372,8 @@ impl KeyService {
                             escrow_dir = %escrow.dir().display(),
                             "key version has no escrow copy; run `s3seal keys escrow` to write it"
                         );
+                    } else if let Err(error) = escrow.check_intact(name, version.version) {
+                        tracing::warn!(key = name, version = version.version, %error, "damaged escrow copy");
                     }
                 }
             }
@@ -816,6 +818,9 @@ impl KeyAdmin<'_> {
         let mut written = Vec::new();
         for (name, version) in keyring.versions() {
             if escrow.exists(name, version.version) {
+                escrow
+                    .check_intact(name, version.version)
+                    .map_err(KeyAdminError::Escrow)?;
                 continue;
             }
             let result = escrow.seal(name, version);
@@ -1321,6 +1326,27 @@ mod tests {
             !escrow.exists("main", 2),
             "an unrecorded escrow copy stayed"
         );
+    }
+
+    #[test]
+    fn escrow_reports_damaged_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (escrow, _identity) = escrow_to(dir.path());
+        let (auditor, _sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: Some(&escrow),
+        };
+        admin.create("main").unwrap();
+        escrow.check_intact("main", 1).unwrap();
+        assert!(admin.escrow_missing().unwrap().is_empty());
+
+        std::fs::write(escrow.path("main", 1), b"").unwrap();
+        let error = admin.escrow_missing().unwrap_err().to_string();
+        assert!(error.contains("empty or not an age file"), "{error}");
+        assert!(escrow.check_intact("main", 1).is_err());
     }
 
     #[test]
