@@ -818,3 +818,56 @@ async fn terminate_and_find_dropped(server: &mut LoggedServer) -> String {
     assert_eq!(dropped.len(), 1, "{log}");
     dropped[0].to_string()
 }
+
+#[test]
+fn key_commands_print_audit_log_warnings() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = r#"
+[keys]
+keyring_file = "keyring.json"
+
+[audit]
+file = "audit.log"
+key_file = "audit-key"
+
+[[clients]]
+access_key_id = "AKIDCOMMANDS"
+secret_env = "S3SEAL_TEST_UNUSED_SECRET"
+
+[[buckets]]
+match = "*"
+mode = "encrypt"
+key = "main"
+"#;
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    let create = |name: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_s3seal"))
+            .args(["keys", "create", name, "--config", "config.toml"])
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let quiet = create("first");
+    assert!(!quiet.contains("WARN"), "{quiet}");
+
+    let log = dir.path().join("audit.log");
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let open_mode = create("second");
+    assert!(
+        open_mode.contains("other users may read or change the audit log"),
+        "{open_mode}"
+    );
+
+    // A log deleted while its key stays starts a new chain, which the
+    // command reports as the server does.
+    std::fs::remove_file(&log).unwrap();
+    let restarted = create("third");
+    assert!(
+        restarted.contains("the log starts again at record 1"),
+        "{restarted}"
+    );
+}

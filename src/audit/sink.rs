@@ -83,7 +83,21 @@ impl FileSink {
 
         // A new file's directory entry is durable only once the directory
         // is synced. An empty file may be new, so sync in that case.
-        let len = file.metadata().map_err(write_error)?.len();
+        let metadata = file.metadata().map_err(write_error)?;
+        let len = metadata.len();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    log = %path.display(),
+                    mode = %format!("{mode:o}"),
+                    "other users may read or change the audit log, which names buckets and \
+                     objects and can be cut at its end unnoticed; run chmod 600 on it"
+                );
+            }
+        }
         if fsync == FsyncPolicy::Always && len == 0 {
             if let Some(parent) = parent {
                 File::open(parent)
