@@ -245,7 +245,7 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             config,
             keyring,
         } => {
-            let change = open_for_key_change(&config, keyring)?;
+            let change = open_for_key_change(&config, keyring, true)?;
             let version = change.admin().create(&name).map_err(|e| e.to_string())?;
             print_line!(
                 "created key {name:?} version {version} in {}",
@@ -259,7 +259,7 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             config,
             keyring,
         } => {
-            let change = open_for_key_change(&config, keyring)?;
+            let change = open_for_key_change(&config, keyring, true)?;
             let version = change.admin().rotate(&name).map_err(|e| e.to_string())?;
             print_line!(
                 "added version {version} of key {name:?} in {}; it wraps new data keys \
@@ -270,7 +270,7 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             Ok(())
         }
         KeysCommand::Escrow { config, keyring } => {
-            let change = open_for_key_change(&config, keyring)?;
+            let change = open_for_key_change(&config, keyring, true)?;
             let written = change.admin().escrow_missing().map_err(|e| e.to_string())?;
             for path in &written {
                 print_line!("wrote escrow copy {}", path.display());
@@ -290,7 +290,7 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             if files.iter().filter(|file| file.as_os_str() == "-").count() > 1 {
                 return Err(String::from("standard input (`-`) can be given only once").into());
             }
-            let change = open_for_key_change(&config, keyring)?;
+            let change = open_for_key_change(&config, keyring, false)?;
             let admin = change.admin();
             for file in &files {
                 let from_stdin = file.as_os_str() == "-";
@@ -411,6 +411,7 @@ fn read_secret_input(path: &Path) -> Result<zeroize::Zeroizing<String>, String> 
 fn open_for_key_change(
     config_path: &Path,
     keyring: Option<PathBuf>,
+    writes_escrow: bool,
 ) -> Result<KeyChange, CommandError> {
     let config = Config::load(config_path).map_err(|e| {
         CommandError::new(format!(
@@ -428,12 +429,42 @@ fn open_for_key_change(
     })?;
     let escrow = Escrow::new(&config.keys.escrow_dir, &config.keys.escrow_recipients)
         .map_err(|e| CommandError::new(e.to_string()))?;
+    if let (true, Some(other), Some(escrow)) = (writes_escrow, &keyring, &escrow) {
+        check_escrow_dir_for(other, &config.keys.keyring_file, escrow.dir())?;
+    }
     let path = keyring.unwrap_or(config.keys.keyring_file);
     Ok(KeyChange {
         path,
         auditor,
         escrow,
     })
+}
+
+/// Fails when `--keyring` names another keyring than `keys.keyring_file`
+/// but its escrow copies would go to the configured keyring's escrow
+/// directory. A rehearsal on a scratch keyring would otherwise add copies
+/// there that block the configured keyring's next version.
+/// `S3SEAL_KEYS__ESCROW_DIR` names the directory explicitly.
+fn check_escrow_dir_for(
+    keyring: &Path,
+    configured: &Path,
+    escrow_dir: &Path,
+) -> Result<(), CommandError> {
+    let same_file = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if same_file(keyring, configured) || std::env::var_os("S3SEAL_KEYS__ESCROW_DIR").is_some() {
+        return Ok(());
+    }
+    Err(CommandError::new(format!(
+        "--keyring {} is not the configured keyring {}, but its escrow copies would go to \
+         the configured escrow directory {}; set S3SEAL_KEYS__ESCROW_DIR to a directory for \
+         this keyring's copies",
+        keyring.display(),
+        configured.display(),
+        escrow_dir.display()
+    )))
 }
 
 /// Runs an `audit` subcommand.

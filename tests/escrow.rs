@@ -479,3 +479,40 @@ fn config_check_notes_key_that_create_missing_makes() {
     );
     assert!(stderr.contains("creates it at start"), "{stderr}");
 }
+
+#[test]
+fn scratch_keyring_needs_own_escrow_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipient = age_identity(&dir.path().join("identity.txt"));
+    let drill = Drill::new(&recipient, dir);
+    s3seal(&["keys", "create", "drill", "-c", drill.config()], None);
+    let scratch = drill.dir.path().join("scratch-keyring.json");
+    let scratch = scratch.to_str().unwrap();
+
+    let args = [
+        "keys",
+        "create",
+        "drill",
+        "-c",
+        drill.config(),
+        "--keyring",
+        scratch,
+    ];
+    let refused = run(env!("CARGO_BIN_EXE_s3seal"), &args, None);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("S3SEAL_KEYS__ESCROW_DIR"), "{stderr}");
+    assert!(!drill.escrow_copy(2).exists());
+
+    let scratch_escrow = drill.dir.path().join("scratch-escrow");
+    let output = Command::new(env!("CARGO_BIN_EXE_s3seal"))
+        .args(args)
+        .env("S3SEAL_KEYS__ESCROW_DIR", &scratch_escrow)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(scratch_escrow.join("drill.v1.age").exists());
+    // The configured keyring still rotates: no copy blocks its version 2.
+    s3seal(&["keys", "rotate", "drill", "-c", drill.config()], None);
+    assert!(drill.escrow_copy(2).exists());
+}
