@@ -522,13 +522,33 @@ fn parse_chain_state(text: &str) -> Result<ChainState, CommandError> {
     ChainState::from_hex(seq, mac).ok_or_else(invalid)
 }
 
+/// Fails, as a start would, when `keys.create_missing` would create a key
+/// whose version 1 already has an escrow copy, which means the keyring
+/// lost that key.
+fn check_escrow_free<'a>(
+    config: &Config,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), CommandError> {
+    let escrow = Escrow::new(&config.keys.escrow_dir, &config.keys.escrow_recipients)
+        .map_err(|e| CommandError::new(e.to_string()))?;
+    let Some(escrow) = escrow else {
+        return Ok(());
+    };
+    for name in names {
+        escrow
+            .check_free(name, 1)
+            .map_err(|e| CommandError::new(e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Checks what `serve` checks of the keyring: that it loads (which includes
 /// its permissions) and contains every key a rule names, unless
 /// `keys.create_missing` lets `serve` create them.
 fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
     let path = &config.keys.keyring_file;
     if config.keys.create_missing && !path.exists() {
-        return Ok(());
+        return check_escrow_free(config, policy.key_names());
     }
     if !path.exists() {
         let commands: Vec<String> = policy
@@ -552,6 +572,7 @@ fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
             .key_names()
             .filter(|name| !keyring.contains(name))
             .collect();
+        check_escrow_free(config, missing.iter().copied())?;
         for name in missing {
             eprintln!(
                 "note: key {name:?} is not in the keyring {}, so the server creates it at start \

@@ -478,6 +478,19 @@ fn config_check_notes_key_that_create_missing_makes() {
         "{stderr}"
     );
     assert!(stderr.contains("creates it at start"), "{stderr}");
+
+    // An escrow copy of the missing key's version 1 fails the start, and
+    // the check with it.
+    std::fs::create_dir_all(drill.escrow_copy(1).parent().unwrap()).unwrap();
+    std::fs::write(drill.escrow_copy(1), b"age-encryption.org/v1\n").unwrap();
+    let output = run(
+        env!("CARGO_BIN_EXE_s3seal"),
+        &["config", "check", "-c", drill.config()],
+        None,
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("already exists"), "{stderr}");
 }
 
 #[test]
