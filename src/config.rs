@@ -423,6 +423,25 @@ fn describe_load_error(error: &figment::Error) -> String {
     messages.join("; ")
 }
 
+/// Returns whether two configured paths name one file: the same file when
+/// both exist (links included), otherwise the same path once `.`
+/// components are dropped.
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
+    let plain = |path: &Path| -> PathBuf {
+        path.components()
+            .filter(|part| *part != std::path::Component::CurDir)
+            .collect()
+    };
+    plain(a) == plain(b)
+}
+
 /// Formats one extraction error without the string value that failed, which
 /// may be a secret in the wrong place: an age secret key given as a single
 /// string where `keys.escrow_recipients` expects a list, for example.
@@ -771,13 +790,14 @@ impl Config {
         if audit.key_file.as_os_str().is_empty() {
             return Err(invalid("audit.key_file", "must not be empty"));
         }
-        if audit.file == audit.key_file {
+        if same_file(&audit.file, &audit.key_file) {
             return Err(invalid(
                 "audit.key_file",
                 "must differ from audit.file, because the key must not be written into the log",
             ));
         }
-        if audit.file == self.keys.keyring_file || audit.key_file == self.keys.keyring_file {
+        let keyring = &self.keys.keyring_file;
+        if same_file(&audit.file, keyring) || same_file(&audit.key_file, keyring) {
             return Err(invalid(
                 "audit.file",
                 "audit.file and audit.key_file must differ from keys.keyring_file",
@@ -1067,6 +1087,9 @@ mod tests {
 
     #[test]
     fn audit_key_file_must_differ_from_log() {
+        let text = format!("{MINIMAL}\n[audit]\nfile = \"./a\"\nkey_file = \"a\"\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("audit.key_file"), "{err}");
         let text = format!("{MINIMAL}\n[audit]\nfile = \"a\"\nkey_file = \"a\"\n");
         let err = Config::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("audit.key_file"), "{err}");
