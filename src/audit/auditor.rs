@@ -346,6 +346,15 @@ impl Auditor {
     /// Returns the state after the last written record. Saving it where
     /// the log's writer cannot change it lets [`super::verify`] detect
     /// later deletion of records up to that point.
+    /// Fails with the reason when a sink cannot take another record
+    /// whatever the storage does (see [`AuditSink::check_writable`]).
+    pub fn check_writable(&self) -> Result<(), String> {
+        self.shared
+            .sinks
+            .iter()
+            .try_for_each(|sink| sink.check_writable())
+    }
+
     pub fn chain_state(&self) -> ChainState {
         lock(&self.shared.inner).written
     }

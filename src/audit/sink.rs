@@ -13,6 +13,13 @@ pub trait AuditSink: Send + Sync {
     /// one write. On error the auditor does not advance the chain, so a
     /// sink should leave no part of the lines behind.
     fn append(&self, line: &[u8]) -> Result<(), AuditError>;
+
+    /// Fails when the sink cannot take another record whatever the storage
+    /// does, as after another process changed its file. A sink that failed
+    /// only for want of space or a passing I/O error is healthy again.
+    fn check_writable(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// When [`FileSink`] flushes records to stable storage.
@@ -225,6 +232,21 @@ fn find_line_start(mut file: &File, end: u64) -> std::io::Result<u64> {
 }
 
 impl AuditSink for FileSink {
+    fn check_writable(&self) -> Result<(), String> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(change) = state.changed {
+            return Err(changed_message(change));
+        }
+        if let Some(offset) = state.stuck_partial {
+            return Err(format!(
+                "an earlier failed write left an incomplete record at byte offset {offset} \
+                 that could not be removed"
+            ));
+        }
+        let expected = state.len;
+        state.check_unchanged(expected).map_err(|e| e.to_string())
+    }
+
     fn append(&self, line: &[u8]) -> Result<(), AuditError> {
         let write_error = |source| AuditError::Write {
             path: self.path.clone(),

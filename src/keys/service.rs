@@ -670,10 +670,21 @@ impl KeyService {
         if let Some(path) = &self.audit_path {
             probe_directory(path)?;
         }
+        // After a failed record, the probe above shows whether the storage
+        // takes writes again, and the sinks whether the log itself can
+        // continue. A log that another process changed stays failed.
         if self.audit_failing.load(Ordering::Relaxed) {
-            return Err(
-                "the last audit record could not be written; the server log names the cause".into(),
-            );
+            if let Err(reason) = self.auditor.check_writable() {
+                return Err(format!(
+                    "the last audit record could not be written: {reason}"
+                ));
+            }
+            if self.audit_path.is_none() {
+                return Err(
+                    "the last audit record could not be written; the server log names the cause"
+                        .into(),
+                );
+            }
         }
         Ok(())
     }
@@ -985,6 +996,13 @@ mod tests {
             self.lines.lock().unwrap().push(line);
             Ok(())
         }
+
+        fn check_writable(&self) -> Result<(), String> {
+            match self.fail.load(Ordering::SeqCst) {
+                true => Err("memory sink set to fail".into()),
+                false => Ok(()),
+            }
+        }
     }
 
     impl MemorySink {
@@ -1122,6 +1140,38 @@ mod tests {
             })
             .await
             .is_ok());
+        assert!(service.check_audit_sink().is_ok());
+    }
+
+    #[tokio::test]
+    async fn readiness_returns_once_audit_storage_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        std::fs::write(&log, b"").unwrap();
+        let mut keyring = Keyring::default();
+        keyring
+            .create_key(
+                &dir.path().join("keyring.json"),
+                "main",
+                &mut rand::rngs::OsRng,
+                "t",
+            )
+            .unwrap();
+        let (auditor, sink) = memory_auditor();
+        let service = KeyService::new(keyring, auditor, Some(log), true);
+
+        sink.fail.store(true, Ordering::SeqCst);
+        let result = service
+            .generate(&context(), "main", OBJECT, |_| {
+                Ok::<_, std::convert::Infallible>(42)
+            })
+            .await;
+        assert!(result.is_err());
+        assert!(service.check_audit_sink().is_err());
+
+        // Storage that takes writes again makes the server ready before
+        // any request has written a record.
+        sink.fail.store(false, Ordering::SeqCst);
         assert!(service.check_audit_sink().is_ok());
     }
 
