@@ -907,6 +907,27 @@ impl KeyAdmin<'_> {
         }
     }
 
+    /// Records that a change whose own record was written has been undone,
+    /// because its `export` record failed, so that the log does not claim
+    /// a version that the keyring lacks. The log may refuse this record
+    /// too, which is logged.
+    fn record_undone(&self, command: &str, name: &str, version: u32) {
+        let mut undone = AuditEvent::new(
+            &format!("{command} (undone: the export record failed)"),
+            name,
+            AuditAction::Delete,
+        );
+        undone.key_version = Some(version);
+        if let Err(error) = self.auditor.record(undone) {
+            tracing::error!(
+                key = name,
+                version,
+                %error,
+                "the audit log holds the record of a key change that was undone, and the record of the undo failed"
+            );
+        }
+    }
+
     /// Undoes a change whose audit record failed: removes its escrow copy
     /// and puts the keyring back.
     fn undo(
@@ -954,7 +975,9 @@ impl KeyAdmin<'_> {
         let mut event = AuditEvent::new(command, name, action);
         event.key_version = result.as_ref().ok().map(|(version, _)| *version);
         event.outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
-        let recorded = self.auditor.record(event).and_then(|_| match &result {
+        let first = self.auditor.record(event).map(|_| ());
+        let change_recorded = first.is_ok();
+        let recorded = first.and_then(|()| match &result {
             Ok((version, Some(_))) => {
                 let mut export = AuditEvent::new(command, name, AuditAction::Export);
                 export.key_version = Some(*version);
@@ -964,7 +987,13 @@ impl KeyAdmin<'_> {
         });
         match (result, recorded) {
             (Ok((version, _)), Ok(())) => Ok(version),
-            (Ok((_, copy)), Err(audit)) => Err(self.undo(audit, before, copy.as_deref())),
+            (Ok((version, copy)), Err(audit)) => {
+                let error = self.undo(audit, before, copy.as_deref());
+                if change_recorded {
+                    self.record_undone(command, name, version);
+                }
+                Err(error)
+            }
             (Err(error), Ok(())) => Err(error),
             (Err(error), Err(audit)) => Err(KeyAdminError::AuditAfterFailure {
                 error: Box::new(error),
@@ -985,11 +1014,16 @@ mod tests {
     struct MemorySink {
         lines: Arc<Mutex<Vec<String>>>,
         fail: Arc<AtomicBool>,
+        /// Fails the append with this number, counted from 1; 0 fails none.
+        fail_append: Arc<std::sync::atomic::AtomicUsize>,
+        appends: Arc<std::sync::atomic::AtomicUsize>,
     }
 
     impl AuditSink for MemorySink {
         fn append(&self, line: &[u8]) -> Result<(), AuditError> {
-            if self.fail.load(Ordering::SeqCst) {
+            let number = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.fail.load(Ordering::SeqCst) || self.fail_append.load(Ordering::SeqCst) == number
+            {
                 return Err(AuditError::Sink("memory sink set to fail".into()));
             }
             let line = String::from_utf8(line.to_vec()).unwrap();
@@ -1376,6 +1410,30 @@ mod tests {
             !escrow.exists("main", 2),
             "an unrecorded escrow copy stayed"
         );
+    }
+
+    #[test]
+    fn failed_export_record_is_undone_in_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (escrow, _identity) = escrow_to(dir.path());
+        let (auditor, sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: Some(&escrow),
+        };
+        // The create record is append 1, its export record append 2.
+        sink.fail_append.store(2, Ordering::SeqCst);
+        assert!(admin.create("main").is_err());
+        assert!(!path.exists() || !Keyring::load(&path).unwrap().contains("main"));
+        assert!(!escrow.exists("main", 1));
+        let actions: Vec<String> = sink
+            .records()
+            .iter()
+            .map(|r| r["action"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(actions, ["create", "delete"]);
     }
 
     #[test]
