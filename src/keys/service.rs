@@ -913,7 +913,7 @@ impl KeyAdmin<'_> {
     /// too, which is logged.
     fn record_undone(&self, command: &str, name: &str, version: u32) {
         let mut undone = AuditEvent::new(
-            &format!("{command} (undone: the export record failed)"),
+            format!("{command} (undone: the export record failed)"),
             name,
             AuditAction::Delete,
         );
