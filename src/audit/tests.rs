@@ -336,6 +336,19 @@ fn expected_state_with_other_mac_detected() {
 }
 
 #[test]
+fn checkpoint_zero_must_be_chain_start() {
+    let (_, _, lines) = record_events(test_key(), 3);
+    let start = ChainState::GENESIS;
+    assert_eq!(verify_lines(&lines, Some(&start)).unwrap().records, 3);
+    let other = ChainState {
+        seq: 0,
+        mac: [0xaa; 32],
+    };
+    let error = verify_error(verify_lines(&lines, Some(&other)));
+    assert_eq!(error.kind, BrokenKind::CheckpointMismatch);
+}
+
+#[test]
 fn log_under_other_key_fails_at_line_one() {
     let (_, _, lines) = record_events(other_key(), 5);
 

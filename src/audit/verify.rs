@@ -33,6 +33,16 @@ pub fn verify(
     expected: Option<&ChainState>,
 ) -> Result<VerifyReport, AuditError> {
     let mut state = ChainState::GENESIS;
+    // Checkpoint 0 is the start of every chain, whose MAC is fixed.
+    if let Some(expected) = expected {
+        if expected.seq == 0 && expected.mac != state.mac {
+            return Err(AuditError::Verify(VerifyError {
+                line: 0,
+                seq: None,
+                kind: BrokenKind::CheckpointMismatch,
+            }));
+        }
+    }
     let mut line_number = 0u64;
     let mut offset = 0u64;
     let mut line = Vec::new();
