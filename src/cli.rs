@@ -246,6 +246,10 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             keyring,
         } => {
             let change = open_for_key_change(&config, keyring, true)?;
+            if change.escrow.is_none() {
+                crate::keys::check_no_escrow_copy(&change.escrow_dir, &name, 1)
+                    .map_err(|e| e.to_string())?;
+            }
             let version = change.admin().create(&name).map_err(|e| e.to_string())?;
             print_line!(
                 "created key {name:?} version {version} in {}",
@@ -358,6 +362,9 @@ struct KeyChange {
     path: PathBuf,
     auditor: audit::Auditor,
     escrow: Option<Escrow>,
+    /// `keys.escrow_dir`, checked for copies of a new key's version 1
+    /// with escrow off too.
+    escrow_dir: PathBuf,
 }
 
 impl KeyChange {
@@ -437,6 +444,7 @@ fn open_for_key_change(
         path,
         auditor,
         escrow,
+        escrow_dir: config.keys.escrow_dir,
     })
 }
 
@@ -529,14 +537,8 @@ fn check_escrow_free<'a>(
     config: &Config,
     names: impl Iterator<Item = &'a str>,
 ) -> Result<(), CommandError> {
-    let escrow = Escrow::new(&config.keys.escrow_dir, &config.keys.escrow_recipients)
-        .map_err(|e| CommandError::new(e.to_string()))?;
-    let Some(escrow) = escrow else {
-        return Ok(());
-    };
     for name in names {
-        escrow
-            .check_free(name, 1)
+        crate::keys::check_no_escrow_copy(&config.keys.escrow_dir, name, 1)
             .map_err(|e| CommandError::new(e.to_string()))?;
     }
     Ok(())

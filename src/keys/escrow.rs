@@ -162,11 +162,7 @@ impl Escrow {
     /// Fails when the escrow copy of a version exists already, which means
     /// the keyring lacks an escrowed version that a new one would replace.
     pub fn check_free(&self, name: &str, version: u32) -> Result<(), EscrowError> {
-        let path = self.path(name, version);
-        if path.exists() {
-            return Err(EscrowError::Exists { path });
-        }
-        Ok(())
+        check_no_copy(&self.dir, name, version)
     }
 
     /// Seals `version` of key `name` to every recipient and writes the
@@ -322,6 +318,18 @@ impl Drop for WipedDocument {
 /// Writes `bytes` to a new file `path` with mode 0600 through a temporary
 /// file in the same directory, created with mode 0700 when missing. The
 /// hard link that puts the file in place fails when `path` exists.
+/// Fails when `dir` holds an escrow copy of `version` of `name`. Key
+/// creation checks this with escrow off too: copies written while it was
+/// on still belong to the lost version, and a new version under that
+/// number would be restored from them.
+pub fn check_no_copy(dir: &Path, name: &str, version: u32) -> Result<(), EscrowError> {
+    let path = dir.join(format!("{name}.v{version}.age"));
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Err(EscrowError::Exists { path });
+    }
+    Ok(())
+}
+
 fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     if !dir.as_os_str().is_empty() && !dir.exists() {
@@ -336,8 +344,14 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .and_then(|name| name.to_str())
         .unwrap_or("escrow");
     let temporary = dir.join(format!(".{file_name}.tmp"));
+    // A file or link left at the temporary path is removed, not written
+    // through, so that its mode or target cannot become the copy's.
+    match std::fs::remove_file(&temporary) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let result = (|| {
@@ -429,6 +443,38 @@ mod tests {
         // The identity's secret is not part of what was written.
         let secret = recipient.to_string();
         assert!(!String::from_utf8_lossy(&sealed).contains(secret.expose_secret()));
+    }
+
+    #[test]
+    fn stale_temporary_file_not_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let recipient = age::x25519::Identity::generate();
+        let escrow = Escrow::new(dir.path(), &[recipient.to_public().to_string()])
+            .unwrap()
+            .unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"other").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.path().join(".k.v1.age.tmp")).unwrap();
+        let stale = dir.path().join(".k.v2.age.tmp");
+        std::fs::write(&stale, b"stale").unwrap();
+        std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+        for number in [1, 2] {
+            let path = escrow.seal("k", &version(number)).unwrap();
+            let metadata = std::fs::symlink_metadata(&path).unwrap();
+            assert!(
+                metadata.file_type().is_file(),
+                "copy {number} is not a regular file"
+            );
+            assert_eq!(
+                metadata.permissions().mode() & 0o777,
+                0o600,
+                "copy {number}"
+            );
+            escrow.check_intact("k", number).unwrap();
+        }
+        assert_eq!(std::fs::read(&outside).unwrap(), b"other");
     }
 
     #[test]

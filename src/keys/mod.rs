@@ -22,7 +22,10 @@ mod keyring;
 mod secret;
 mod service;
 
-pub use escrow::{read_document as read_escrow_document, Escrow, EscrowError, RecoveredVersion};
+pub use escrow::{
+    check_no_copy as check_no_escrow_copy, read_document as read_escrow_document, Escrow,
+    EscrowError, RecoveredVersion,
+};
 pub use keyring::{KeyVersion, Keyring, KeyringError};
 pub use secret::{SecretKey, SecretString};
 pub use service::{

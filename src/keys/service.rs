@@ -279,7 +279,7 @@ impl KeyService {
             if !keys.create_missing {
                 return Err(KeyringError::KeyNotFound(name.to_string()).into());
             }
-            service.create_missing(path, name, escrow.as_ref())?;
+            service.create_missing(path, name, escrow.as_ref(), &keys.escrow_dir)?;
         }
         service.warn_unescrowed(escrow.as_ref(), !required.is_empty());
         Ok(service)
@@ -292,11 +292,14 @@ impl KeyService {
         path: &Path,
         name: &str,
         escrow: Option<&Escrow>,
+        escrow_dir: &Path,
     ) -> Result<(), KeyServiceError> {
-        if let Some(escrow) = escrow {
-            // A copy of version 1 without the key means the keyring was
-            // lost, and a new version 1 must not replace the escrowed one.
-            escrow.check_free(name, 1)?;
+        // A copy of version 1 without the key means the keyring was lost,
+        // and a new version 1 must not replace the escrowed one, even when
+        // escrow is off now.
+        match escrow {
+            Some(escrow) => escrow.check_free(name, 1)?,
+            None => super::escrow::check_no_copy(escrow_dir, name, 1)?,
         }
         let context = AccessContext::command("serve");
         let mut keyring = self.keyring.clone();
@@ -1593,6 +1596,41 @@ mod tests {
         let error = probe_directory(&file.join("audit.log")).unwrap_err();
         assert!(error.starts_with("failed to check audit log"), "{error}");
         assert!(!error.contains("no longer exists"), "{error}");
+    }
+
+    #[test]
+    fn create_missing_respects_copies_with_escrow_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = dir.path().join("keyring.json");
+        let escrow_dir = dir.path().join("escrow");
+        std::fs::create_dir(&escrow_dir).unwrap();
+        std::fs::write(escrow_dir.join("main.v1.age"), b"age-encryption.org/v1\n").unwrap();
+        let text = format!(
+            r#"
+            [keys]
+            keyring_file = "{keyring}"
+            escrow_dir = "{escrow}"
+            create_missing = true
+
+            [[clients]]
+            access_key_id = "AKIDTEST"
+            secret_env = "TEST_SECRET"
+
+            [[buckets]]
+            match = "*"
+            mode = "encrypt"
+            key = "main"
+            "#,
+            keyring = keyring.display(),
+            escrow = escrow_dir.display()
+        );
+        let config = crate::config::Config::from_toml(&text).unwrap();
+        let (auditor, _sink) = memory_auditor();
+        let error = KeyService::start(&config, &["main"], Some(auditor))
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("already exists"), "{error}");
+        assert!(!Keyring::load_or_empty(&keyring).unwrap().contains("main"));
     }
 
     #[test]
