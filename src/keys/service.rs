@@ -764,6 +764,10 @@ pub enum KeyAdminError {
         escrow: EscrowError,
         restore: KeyringError,
     },
+    /// `keys escrow` found a damaged copy or could not write one. The
+    /// keyring is not changed by that command.
+    #[error(transparent)]
+    EscrowCopy(EscrowError),
     /// The command needs escrow recipients, and the configuration has none.
     #[error("keys.escrow_recipients is empty; add the security team's age recipients first")]
     EscrowOff,
@@ -834,7 +838,7 @@ impl KeyAdmin<'_> {
             if escrow.exists(name, version.version) {
                 escrow
                     .check_intact(name, version.version)
-                    .map_err(KeyAdminError::Escrow)?;
+                    .map_err(KeyAdminError::EscrowCopy)?;
                 continue;
             }
             let result = escrow.seal(name, version);
@@ -848,10 +852,10 @@ impl KeyAdmin<'_> {
                     let _ = std::fs::remove_file(path);
                     return Err(KeyAdminError::AuditAfterChange(audit));
                 }
-                (Err(error), Ok(_)) => return Err(KeyAdminError::Escrow(error)),
+                (Err(error), Ok(_)) => return Err(KeyAdminError::EscrowCopy(error)),
                 (Err(error), Err(audit)) => {
                     return Err(KeyAdminError::AuditAfterFailure {
-                        error: Box::new(KeyAdminError::Escrow(error)),
+                        error: Box::new(KeyAdminError::EscrowCopy(error)),
                         audit,
                     })
                 }
@@ -1457,6 +1461,7 @@ mod tests {
         std::fs::write(escrow.path("main", 1), b"").unwrap();
         let error = admin.escrow_missing().unwrap_err().to_string();
         assert!(error.contains("empty or not an age file"), "{error}");
+        assert!(!error.contains("keyring was left unchanged"), "{error}");
         assert!(escrow.check_intact("main", 1).is_err());
     }
 
