@@ -976,8 +976,11 @@ async fn complete_rejects_uneven_parts() {
 
 /// Starts an upstream that relays every request to the store whose endpoint
 /// is set later in the returned cell, except ListParts, which gets
-/// 403 as for credentials without `s3:ListMultipartUploadParts`.
-async fn list_parts_denied_upstream() -> (String, std::sync::Arc<std::sync::OnceLock<String>>) {
+/// `status` with `body`.
+async fn list_parts_replaced_upstream(
+    status: u16,
+    body: &'static str,
+) -> (String, std::sync::Arc<std::sync::OnceLock<String>>) {
     use http_body_util::{BodyExt, Full};
     use hyper::body::Incoming;
     use hyper_util::client::legacy::Client;
@@ -1000,13 +1003,14 @@ async fn list_parts_denied_upstream() -> (String, std::sync::Arc<std::sync::Once
                             && query.contains("uploadId=")
                             && !query.contains("partNumber=")
                         {
-                            let denied = Full::new(bytes::Bytes::from_static(
-                            b"<Error><Code>AccessDenied</Code><Message>denied</Message></Error>",
-                        ))
-                        .map_err(|never| match never {})
-                        .boxed();
+                            let replaced = Full::new(bytes::Bytes::from_static(body.as_bytes()))
+                                .map_err(|never| match never {})
+                                .boxed();
                             return Ok::<_, hyper::Error>(
-                                http::Response::builder().status(403).body(denied).unwrap(),
+                                http::Response::builder()
+                                    .status(status)
+                                    .body(replaced)
+                                    .unwrap(),
                             );
                         }
                         let path = request.uri().path_and_query().unwrap().as_str().to_string();
@@ -1027,7 +1031,49 @@ async fn list_parts_denied_upstream() -> (String, std::sync::Arc<std::sync::Once
 
 #[tokio::test]
 async fn complete_fails_when_part_sizes_unchecked() {
-    let (endpoint, target) = list_parts_denied_upstream().await;
+    const DENIED: &str = "<Error><Code>AccessDenied</Code><Message>denied</Message></Error>";
+    const MISSING: &str = "<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>";
+    // A truncated page without a marker, repeated for every marker.
+    const STUCK: &str =
+        "<ListPartsResult><IsTruncated>true</IsTruncated><Part><PartNumber>1</PartNumber>\
+        <Size>5243136</Size></Part></ListPartsResult>";
+    let cases = [
+        (403, DENIED, 502, "s3:ListMultipartUploadParts"),
+        (404, MISSING, 404, "NoSuchUpload"),
+        (200, STUCK, 502, "do not advance"),
+    ];
+    for (status, body, expected_status, expected_text) in cases {
+        let (endpoint, target) = list_parts_replaced_upstream(status, body).await;
+        let h = Harness::start_with_options(common::Options {
+            upstream_endpoint: Some(endpoint),
+            ..common::Options::default()
+        })
+        .await;
+        target.set(h.upstream.endpoint.clone()).unwrap();
+        let bucket = h.bucket("mp-unchecked").await;
+
+        let sizes = [5 * MIB, 5 * MIB + 1, 10];
+        let (upload_id, _, completed) = upload_parts(&h, &bucket, "u", &sizes).await;
+        let err = complete_upload(&h, &bucket, "u", &upload_id, completed)
+            .await
+            .unwrap_err();
+        let response = err.raw_response().expect("an HTTP response");
+        assert_eq!(response.status().as_u16(), expected_status, "{status}");
+        let text = String::from_utf8_lossy(response.body().bytes().unwrap()).into_owned();
+        assert!(text.contains(expected_text), "{status}: {text}");
+        assert!(
+            h.direct
+                .head_object()
+                .bucket(&bucket)
+                .key("u")
+                .send()
+                .await
+                .is_err(),
+            "{status}: the unchecked upload was completed"
+        );
+    }
+
+    let (endpoint, target) = list_parts_replaced_upstream(403, DENIED).await;
     let h = Harness::start_with_options(common::Options {
         upstream_endpoint: Some(endpoint),
         ..common::Options::default()
@@ -1035,26 +1081,6 @@ async fn complete_fails_when_part_sizes_unchecked() {
     .await;
     target.set(h.upstream.endpoint.clone()).unwrap();
     let bucket = h.bucket("mp-unchecked").await;
-
-    let (upload_id, _, completed) =
-        upload_parts(&h, &bucket, "u", &[5 * MIB, 5 * MIB + 1, 10]).await;
-    let err = complete_upload(&h, &bucket, "u", &upload_id, completed)
-        .await
-        .unwrap_err();
-    let response = err.raw_response().expect("an HTTP response");
-    assert_eq!(response.status().as_u16(), 502);
-    let body = String::from_utf8_lossy(response.body().bytes().unwrap()).into_owned();
-    assert!(body.contains("s3:ListMultipartUploadParts"), "{body}");
-    assert!(
-        h.direct
-            .head_object()
-            .bucket(&bucket)
-            .key("u")
-            .send()
-            .await
-            .is_err(),
-        "the unchecked upload was completed"
-    );
 
     // Two parts need no ListParts, so they still complete.
     let (data, _) = multipart_object(&h, &bucket, "two", &[5 * MIB, 7]).await;

@@ -374,8 +374,8 @@ async fn check_equal_parts(
             .map_err(upstream_failure)?;
         let status = upstream_response.status();
         if status == StatusCode::NOT_FOUND {
-            // NoSuchUpload, which the completion that follows relays.
-            return Ok(());
+            // The upload is gone, so the completion would fail too.
+            return Err(no_such_upload());
         }
         if !status.is_success() {
             return Err(list_parts_failure(status));
@@ -406,11 +406,24 @@ async fn check_equal_parts(
                 Some(_) => {}
             }
         }
-        match page.next_marker {
-            Some(next) if page.is_truncated && marker.as_deref() != Some(next.as_str()) => {
-                marker = Some(next);
+        if !page.is_truncated {
+            return Ok(());
+        }
+        // A truncated page without NextPartNumberMarker continues after its
+        // last part, and a marker that does not move on is an upstream fault
+        // that would leave the rest of the parts unchecked.
+        let next = page
+            .next_marker
+            .or_else(|| page.parts.last().map(|(number, _)| number.to_string()));
+        match next {
+            Some(next) if marker.as_deref() != Some(next.as_str()) => marker = Some(next),
+            _ => {
+                return Err(S3Error::new(
+                    ErrorCode::BadGateway,
+                    "could not check the part sizes of the upload: the upstream's ListParts \
+                     pages do not advance",
+                ))
             }
-            _ => return Ok(()),
         }
     }
 }
