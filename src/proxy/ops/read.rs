@@ -93,13 +93,18 @@ fn pinned<'a>(req: &ReadRequest<'a>, first: &HeaderMap) -> ReadRequest<'a> {
     pinned
 }
 
-/// Maps an error status of a read after the first: `412` means the
-/// object was replaced since the first response, which a retry resolves.
+/// Maps an error status of a read after the first. `412` means the
+/// object was replaced since the first response, `404` that it was
+/// deleted, and `416` that it was replaced by a shorter one (an upstream
+/// may check the range before `If-Match`). A retry resolves each.
 fn later_read_error(status: StatusCode, failure: &str) -> S3Error {
-    if status == StatusCode::PRECONDITION_FAILED {
+    if matches!(
+        status,
+        StatusCode::PRECONDITION_FAILED | StatusCode::NOT_FOUND | StatusCode::RANGE_NOT_SATISFIABLE
+    ) {
         return S3Error::new(
             ErrorCode::ServiceUnavailable,
-            "the object was replaced while s3seal read it; retry the request",
+            "the object was replaced or deleted while s3seal read it; retry the request",
         );
     }
     protocol_error(failure)
@@ -847,8 +852,14 @@ mod tests {
 
     #[test]
     fn replaced_object_is_retryable() {
-        let error = later_read_error(StatusCode::PRECONDITION_FAILED, "x");
-        assert_eq!(error.code(), ErrorCode::ServiceUnavailable);
+        for status in [
+            StatusCode::PRECONDITION_FAILED,
+            StatusCode::NOT_FOUND,
+            StatusCode::RANGE_NOT_SATISFIABLE,
+        ] {
+            let error = later_read_error(status, "x");
+            assert_eq!(error.code(), ErrorCode::ServiceUnavailable, "{status}");
+        }
         assert_eq!(
             later_read_error(StatusCode::FORBIDDEN, "x").code(),
             ErrorCode::BadGateway
