@@ -442,6 +442,25 @@ fn same_file(a: &Path, b: &Path) -> bool {
     plain(a) == plain(b)
 }
 
+/// Fails for a value of a `*_env` field that cannot name an environment
+/// variable, without printing it: such a value is most likely the secret
+/// itself, pasted where its variable's name belongs.
+fn check_env_name(field: &str, name: &str) -> Result<(), ConfigError> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        return Ok(());
+    }
+    Err(invalid(
+        field,
+        "is not an environment variable name (letters, digits and _, value not shown); \
+         give the name of the variable that holds the secret, not the secret",
+    ))
+}
+
 /// Formats one extraction error without the string value that failed, which
 /// may be a secret in the wrong place: an age secret key given as a single
 /// string where `keys.escrow_recipients` expects a list, for example.
@@ -453,6 +472,9 @@ fn describe_kind(kind: &figment::error::Kind) -> String {
         }
         Kind::InvalidValue(Actual::Str(_), expected) => {
             format!("invalid value: a string (value not shown), expected {expected}")
+        }
+        Kind::UnknownVariant(_, expected) => {
+            format!("unknown variant (value not shown), expected one of {expected:?}")
         }
         other => other.to_string(),
     }
@@ -611,6 +633,14 @@ impl Config {
             ));
         }
 
+        check_env_name(
+            "upstream.access_key_id_env",
+            &self.upstream.access_key_id_env,
+        )?;
+        check_env_name(
+            "upstream.secret_access_key_env",
+            &self.upstream.secret_access_key_env,
+        )?;
         if self.clients.is_empty() {
             return Err(invalid("clients", "add at least one [[clients]] entry with access_key_id and secret_env or secret_file"));
         }
@@ -626,6 +656,9 @@ impl Config {
                     format!("{field}.access_key_id"),
                     "must be at least 3 ASCII letters or digits",
                 ));
+            }
+            if let Some(name) = &client.secret_env {
+                check_env_name(&format!("{field}.secret_env"), name)?;
             }
             match (&client.secret_env, &client.secret_file) {
                 (Some(_), None) | (None, Some(_)) => {}
@@ -1012,6 +1045,17 @@ mod tests {
             assert!(err.contains("secret key"), "{err}");
             assert!(!err.contains("QQQQ"), "{err}");
         }
+        // A value given for a field of fixed words, or for a variable name.
+        for field in ["[audit]\nfsync", "[log]\nformat"] {
+            let text = format!("{MINIMAL}\n{field} = \"{secret}\"\n");
+            let err = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains("unknown variant"), "{err}");
+            assert!(!err.contains("QQQQ"), "{err}");
+        }
+        let text = format!("{MINIMAL}\n[upstream]\nsecret_access_key_env = \"{secret}\"\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("upstream.secret_access_key_env"), "{err}");
+        assert!(!err.contains("QQQQ"), "{err}");
         // A single string where a list belongs fails as a type error.
         let text = format!("{MINIMAL}\n[keys]\nescrow_recipients = \"{secret}\"\n");
         let err = Config::from_toml(&text).unwrap_err().to_string();
