@@ -549,10 +549,14 @@ fn check_escrow_free<'a>(
 /// `keys.create_missing` lets `serve` create them.
 fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
     let path = &config.keys.keyring_file;
-    if config.keys.create_missing && !path.exists() {
+    // A dangling link is not a missing keyring: `serve` refuses it, and so
+    // does the check, through the load below.
+    let missing = std::fs::symlink_metadata(path)
+        .is_err_and(|error| error.kind() == std::io::ErrorKind::NotFound);
+    if config.keys.create_missing && missing {
         return check_escrow_free(config, policy.key_names());
     }
-    if !path.exists() {
+    if missing {
         let commands: Vec<String> = policy
             .key_names()
             .map(|name| format!("`s3seal keys create {name}`"))

@@ -433,9 +433,22 @@ fn check_permissions(path: &Path) -> Result<(), KeyringError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|source| KeyringError::Read {
-            path: path.into(),
-            source,
+        let meta = std::fs::metadata(path).map_err(|source| {
+            // A link whose target is missing gets its own advice: the fix
+            // is to mount or restore the target, not to create keys.
+            match std::fs::read_link(path) {
+                Ok(target) if source.kind() == std::io::ErrorKind::NotFound => KeyringError::Read {
+                    path: path.into(),
+                    source: std::io::Error::other(format!(
+                        "it is a link to {}, which does not exist; mount or restore the keyring there",
+                        target.display()
+                    )),
+                },
+                _ => KeyringError::Read {
+                    path: path.into(),
+                    source,
+                },
+            }
         })?;
         if !meta.is_file() {
             return Err(KeyringError::Read {
@@ -553,7 +566,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyring.json");
         std::os::unix::fs::symlink(dir.path().join("unmounted/keyring.json"), &path).unwrap();
-        assert!(Keyring::load_or_empty(&path).is_err());
+        let error = Keyring::load_or_empty(&path).err().unwrap().to_string();
+        assert!(error.contains("mount or restore the keyring"), "{error}");
+        assert!(!error.contains("keys create"), "{error}");
         assert!(std::fs::symlink_metadata(&path)
             .unwrap()
             .file_type()
