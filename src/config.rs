@@ -829,6 +829,31 @@ impl Config {
                 "must differ from audit.file, because the key must not be written into the log",
             ));
         }
+        if audit.file.is_dir() {
+            return Err(invalid("audit.file", "is a directory; name a file in it"));
+        }
+        // The audit files must not be any other file that s3seal reads,
+        // because the log appends to its file and a start that fails on it
+        // advises to move it away.
+        let secrets = self
+            .clients
+            .iter()
+            .filter_map(|client| client.secret_file.as_deref())
+            .chain(self.upstream.credentials_file.as_deref())
+            .chain(Some(self.embedded.credentials_file.as_path()))
+            .chain(self.server.tls_key_file.as_deref())
+            .chain(self.server.tls_cert_file.as_deref());
+        for other in secrets {
+            if same_file(&audit.file, other) || same_file(&audit.key_file, other) {
+                return Err(invalid(
+                    "audit.file",
+                    format!(
+                        "audit.file and audit.key_file must differ from {}, a file that s3seal reads",
+                        other.display()
+                    ),
+                ));
+            }
+        }
         let keyring = &self.keys.keyring_file;
         if same_file(&audit.file, keyring) || same_file(&audit.key_file, keyring) {
             return Err(invalid(
@@ -1127,6 +1152,21 @@ mod tests {
             let err = Config::from_toml(&text).unwrap_err().to_string();
             assert!(err.contains("metrics.path"), "{path}: {err}");
         }
+    }
+
+    #[test]
+    fn audit_files_must_differ_from_secrets() {
+        let text = MINIMAL.replace(
+            "secret_env = \"TEST_SECRET\"",
+            "secret_file = \"data/client-secret\"",
+        );
+        let text = format!("{text}\n[audit]\nfile = \"./data/client-secret\"\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("data/client-secret"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("{MINIMAL}\n[audit]\nfile = \"{}\"\n", dir.path().display());
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
     }
 
     #[test]
