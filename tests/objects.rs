@@ -1549,6 +1549,23 @@ async fn conditional_delete_checks_etag() {
             .await
             .unwrap();
         assert!(done.errors().is_empty(), "{bucket}: {:?}", done.errors());
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key("many")
+            .body(ByteStream::from_static(b"again"))
+            .send()
+            .await
+            .unwrap();
+        let any = h
+            .client
+            .delete_objects()
+            .bucket(&bucket)
+            .delete(delete("*"))
+            .send()
+            .await
+            .unwrap();
+        assert!(any.errors().is_empty(), "{bucket}: {:?}", any.errors());
         let gone = h
             .client
             .head_object()
@@ -1678,6 +1695,27 @@ async fn empty_object_suffix_and_part_one() {
         .await
         .unwrap();
     assert_eq!(suffix.content_length(), Some(0));
+
+    // A passthrough bucket gets the same from the embedded store.
+    let plain = h.bucket("plain-empty-reads").await;
+    h.client
+        .put_object()
+        .bucket(&plain)
+        .key("empty")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap();
+    let plain_suffix = h
+        .client
+        .get_object()
+        .bucket(&plain)
+        .key("empty")
+        .range("bytes=-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain_suffix.content_length(), Some(0));
 
     for range in ["bytes=0-0", "bytes=-0"] {
         let err = h
