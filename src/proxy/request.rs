@@ -396,6 +396,8 @@ pub(crate) fn is_valid_bucket_name(name: &str) -> bool {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
         })
         && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..")
 }
 
 #[cfg(test)]
@@ -416,6 +418,16 @@ mod tests {
         assert_eq!(req.bucket.as_deref(), Some("bkt"));
         assert_eq!(req.key.as_deref(), Some("a b/c+d+e"));
         assert_eq!(req.operation, Operation::GetObject);
+    }
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for valid in ["abc", "a.b-c_d", "0bucket9", "my.bucket.name"] {
+            assert!(is_valid_bucket_name(valid), "{valid}");
+        }
+        for invalid in ["ab", "bucket.", "bucket-", "a..b", ".abc", "Abc", "a b"] {
+            assert!(!is_valid_bucket_name(invalid), "{invalid}");
+        }
     }
 
     #[test]
