@@ -380,8 +380,6 @@ fn is_complete_multipart_upload(parts: &Parts) -> bool {
             .any(|(name, _)| name == b"uploadId")
 }
 
-/// Parses the `x-amz-trailer` header: a comma-separated list of checksum
-/// names, allowed only with the trailer payload modes.
 /// Checks `x-amz-sdk-checksum-algorithm` against the checksum that the
 /// request carries, with S3's errors. The header must name a known
 /// algorithm and the same one as the `x-amz-checksum-*` header or trailer.
@@ -415,6 +413,8 @@ fn check_sdk_algorithm(headers: &http::HeaderMap, checks: &[DigestCheck]) -> Res
     }
 }
 
+/// Parses the `x-amz-trailer` header: a comma-separated list of checksum
+/// names, allowed only with the trailer payload modes.
 fn announced_trailers(
     parts: &Parts,
     mode: PayloadMode,
