@@ -318,7 +318,7 @@ impl Drop for WipedDocument {
 /// Writes `bytes` to a new file `path` with mode 0600 through a temporary
 /// file in the same directory, created with mode 0700 when missing. The
 /// hard link that puts the file in place fails when `path` exists.
-/// Fails when `dir` holds an escrow copy of `version` of `name`. Key
+/// Fails when `dir` contains an escrow copy of `version` of `name`. Key
 /// creation checks this with escrow off too: copies written while it was
 /// on still belong to the lost version, and a new version under that
 /// number would be restored from them.
