@@ -1086,3 +1086,57 @@ async fn complete_fails_when_part_sizes_unchecked() {
     let (data, _) = multipart_object(&h, &bucket, "two", &[5 * MIB, 7]).await;
     assert_eq!(h.get(&bucket, "two").await, data);
 }
+
+#[tokio::test]
+async fn upload_id_of_other_key_touches_no_key() {
+    let mut h = Harness::start().await;
+    s3seal::keys::Keyring::load(&h.keyring_path)
+        .unwrap()
+        .create_key(
+            &h.keyring_path,
+            "other",
+            &mut rand::rngs::OsRng,
+            "2026-01-01T00:00:00Z",
+        )
+        .unwrap();
+    let catch_all = "[[buckets]]\nmatch = \"*\"\nmode = \"encrypt\"\nkey = \"test\"";
+    assert!(h.config_toml.contains(catch_all), "{}", h.config_toml);
+    h.config_toml = h.config_toml.replace(
+        catch_all,
+        &format!(
+            "[[buckets]]\nmatch = \"other-*\"\nmode = \"encrypt\"\nkey = \"other\"\n\n{catch_all}"
+        ),
+    );
+    h.restart_proxy().await;
+    let first = h.bucket("mp-key-test").await;
+    let second = h.bucket("other-key-bucket").await;
+    let upload_id = create_upload(&h, &first, "k").await;
+    let records_before = h.audit_records().len();
+
+    let err = h
+        .client
+        .upload_part()
+        .bucket(&second)
+        .key("k")
+        .upload_id(&upload_id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"data"))
+        .send()
+        .await
+        .unwrap_err();
+    let service = err.as_service_error().expect("an S3 error");
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(service),
+        Some("NoSuchUpload")
+    );
+    let records = h.audit_records();
+    assert_eq!(
+        records.len(),
+        records_before,
+        "{:?}",
+        &records[records_before..]
+    );
+
+    // The upload still takes parts in its own bucket.
+    upload_part(&h, &first, "k", &upload_id, 1, pattern(100, 1)).await;
+}

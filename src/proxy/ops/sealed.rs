@@ -5,6 +5,7 @@
 use crate::auth::{PayloadMode, VerifiedChecksum};
 use crate::crypto::{self, DataKey, Envelope};
 use crate::keys::{KeyAccessError, ObjectRef};
+use crate::policy::BucketPolicy;
 use crate::proxy::unencrypted::NotEncrypted;
 use crate::proxy::Context;
 use crate::proxy::ProxyBody;
@@ -382,6 +383,16 @@ pub(crate) async fn open_upload_id(
         .is_err()
     {
         return Err(no_upload());
+    }
+    // An upload of this bucket was created under the bucket rule's key. An
+    // id that names another key comes from another bucket's upload, whose
+    // unwrap would fail on the bucket binding, so that key is not touched.
+    // NOTE: a rule whose key changed after CreateMultipartUpload fails the
+    // uploads still open under the old key with NoSuchUpload.
+    if let BucketPolicy::Encrypt { key_name, .. } = ctx.proxy.policy.for_bucket(bucket) {
+        if key_name != kek_name {
+            return Err(no_upload());
+        }
     }
     let object = ObjectRef { bucket, key };
     let opened = ctx
