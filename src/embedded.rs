@@ -176,7 +176,7 @@ impl S3 for Store {
         // left out of the request. s3s-fs deletes without locks, so a
         // concurrent overwrite can still slip between check and delete.
         let mut failed = Vec::new();
-        let mut kept = Vec::new();
+        let mut to_delete = Vec::new();
         for object in std::mem::take(&mut req.input.delete.objects) {
             let condition = object.e_tag.clone().map(ETagCondition::ETag);
             let checked = self
@@ -188,7 +188,7 @@ impl S3 for Store {
                 )
                 .await;
             match checked {
-                Ok(()) => kept.push(object),
+                Ok(()) => to_delete.push(object),
                 Err(error) => failed.push(Error {
                     code: Some(error.code().as_str().to_string()),
                     key: Some(object.key),
@@ -199,13 +199,13 @@ impl S3 for Store {
                 }),
             }
         }
-        if kept.is_empty() {
+        if to_delete.is_empty() {
             return Ok(S3Response::new(DeleteObjectsOutput {
                 errors: Some(failed),
                 ..Default::default()
             }));
         }
-        req.input.delete.objects = kept;
+        req.input.delete.objects = to_delete;
         let mut response = self.fs.delete_objects(req).await?;
         if !failed.is_empty() {
             response

@@ -511,9 +511,9 @@ fn scratch_keyring_needs_own_escrow_dir() {
         "--keyring",
         scratch,
     ];
-    let refused = run(env!("CARGO_BIN_EXE_s3seal"), &args, None);
-    assert!(!refused.status.success());
-    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let rejected = run(env!("CARGO_BIN_EXE_s3seal"), &args, None);
+    assert!(!rejected.status.success());
+    let stderr = String::from_utf8_lossy(&rejected.stderr);
     assert!(stderr.contains("S3SEAL_KEYS__ESCROW_DIR"), "{stderr}");
     assert!(!drill.escrow_copy(2).exists());
 

@@ -1501,7 +1501,7 @@ async fn conditional_delete_checks_etag() {
             .send()
             .await
             .unwrap();
-        let gone = h
+        let head_after_delete = h
             .client
             .head_object()
             .bucket(&bucket)
@@ -1509,7 +1509,7 @@ async fn conditional_delete_checks_etag() {
             .send()
             .await;
         assert!(
-            gone.is_err(),
+            head_after_delete.is_err(),
             "{bucket}: the matching delete left the object"
         );
 
@@ -1525,7 +1525,7 @@ async fn conditional_delete_checks_etag() {
                 .build()
                 .unwrap()
         };
-        let refused = h
+        let rejected = h
             .client
             .delete_objects()
             .bucket(&bucket)
@@ -1533,9 +1533,9 @@ async fn conditional_delete_checks_etag() {
             .send()
             .await
             .unwrap();
-        assert_eq!(refused.errors().len(), 1, "{bucket}");
+        assert_eq!(rejected.errors().len(), 1, "{bucket}");
         assert_eq!(
-            refused.errors()[0].code(),
+            rejected.errors()[0].code(),
             Some("PreconditionFailed"),
             "{bucket}"
         );
@@ -1566,7 +1566,7 @@ async fn conditional_delete_checks_etag() {
             .await
             .unwrap();
         assert!(any.errors().is_empty(), "{bucket}: {:?}", any.errors());
-        let gone = h
+        let head_after_delete = h
             .client
             .head_object()
             .bucket(&bucket)
@@ -1574,7 +1574,7 @@ async fn conditional_delete_checks_etag() {
             .send()
             .await;
         assert!(
-            gone.is_err(),
+            head_after_delete.is_err(),
             "{bucket}: the matching bulk delete left the object"
         );
     }

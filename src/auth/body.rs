@@ -50,8 +50,11 @@ pin_project! {
 /// The `x-amz-checksum-*` value of a request body, set once the body has
 /// ended with every check passed. S3 returns it in the response to
 /// PutObject and UploadPart.
+///
+/// A body that declares no checksum gets `None` here, so that most
+/// requests pay for no shared slot.
 #[derive(Clone, Default)]
-pub struct VerifiedChecksum(Arc<Mutex<Option<ChecksumValue>>>);
+pub struct VerifiedChecksum(Option<Arc<Mutex<Option<ChecksumValue>>>>);
 
 /// A checksum algorithm and the digest that the body matched.
 type ChecksumValue = (ChecksumAlgorithm, Vec<u8>);
@@ -62,6 +65,7 @@ impl VerifiedChecksum {
     pub fn header(&self) -> Option<(HeaderName, HeaderValue)> {
         let slot = self
             .0
+            .as_ref()?
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let (algorithm, value) = slot.as_ref()?;
@@ -70,14 +74,14 @@ impl VerifiedChecksum {
     }
 
     fn set(&self, checks: &[DigestCheck]) {
+        let Some(slot) = &self.0 else {
+            return;
+        };
         let value = checks
             .iter()
             .find_map(DigestCheck::checksum_value)
             .map(|(algorithm, value)| (algorithm, value.to_vec()));
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = value;
+        *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = value;
     }
 }
 
@@ -88,6 +92,10 @@ impl<B> VerifiedBody<B> {
         checks: Vec<DigestCheck>,
         declared_len: Option<u64>,
     ) -> Self {
+        let declares_checksum = checks
+            .iter()
+            .any(|check| matches!(check.kind(), DigestKind::Checksum(_)));
+        let checksum = VerifiedChecksum(declares_checksum.then(Arc::default));
         Self {
             inner,
             decoder,
@@ -97,7 +105,7 @@ impl<B> VerifiedBody<B> {
             received: 0,
             final_frame: None,
             finished: false,
-            checksum: VerifiedChecksum::default(),
+            checksum,
         }
     }
 
