@@ -1455,6 +1455,62 @@ async fn put_returns_verified_checksum() {
 }
 
 #[tokio::test]
+async fn passthrough_forwards_trailer_checksum() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+
+    let h = Harness::start().await;
+    let bucket = format!("plain-trailer-{}", std::process::id());
+    h.client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    for len in [0, 1, 65_536, 300_001] {
+        let data = pattern(len, 6);
+        let key = format!("trailer-{len}");
+        // The SDK sends CRC32 in an aws-chunked trailer.
+        let put = h
+            .client
+            .put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+        // A passthrough response is the store's, so the store got the checksum.
+        assert_eq!(
+            put.checksum_crc32(),
+            Some(crc32_base64(&data).as_str()),
+            "{len}"
+        );
+        let stored = h
+            .direct
+            .head_object()
+            .bucket(&bucket)
+            .key(&key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stored.content_length(), Some(len as i64));
+        assert_eq!(stored.content_encoding(), None);
+        let read = h
+            .direct
+            .get_object()
+            .bucket(&bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        let body = read.body.collect().await.unwrap().into_bytes();
+        assert_eq!(&body[..], &data[..], "{len}");
+    }
+}
+
+#[tokio::test]
 async fn conditional_delete_checks_etag() {
     use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 

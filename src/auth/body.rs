@@ -44,6 +44,9 @@ pin_project! {
         final_frame: Option<Bytes>,
         finished: bool,
         checksum: VerifiedChecksum,
+        // The checksum announced in `x-amz-trailer`, whose value arrives
+        // after the data.
+        trailing: Option<ChecksumAlgorithm>,
     }
 }
 
@@ -96,6 +99,7 @@ impl<B> VerifiedBody<B> {
             .iter()
             .any(|check| matches!(check.kind(), DigestKind::Checksum(_)));
         let checksum = VerifiedChecksum(declares_checksum.then(Arc::default));
+        let trailing = checks.iter().find_map(DigestCheck::awaited_checksum);
         Self {
             inner,
             decoder,
@@ -106,7 +110,19 @@ impl<B> VerifiedBody<B> {
             final_frame: None,
             finished: false,
             checksum,
+            trailing,
         }
+    }
+
+    /// Returns the name of the checksum that the client sends in a
+    /// trailer, after the data, and the length of its base64 value.
+    pub fn trailing_checksum(&self) -> Option<(HeaderName, usize)> {
+        self.trailing.map(|algorithm| {
+            (
+                HeaderName::from_static(algorithm.header_name()),
+                algorithm.value_len(),
+            )
+        })
     }
 
     /// Returns a handle to the body's checksum, which is set once the body

@@ -66,6 +66,11 @@ impl ChecksumAlgorithm {
         }
     }
 
+    /// Returns the length of the base64 value of this checksum.
+    pub(crate) fn value_len(self) -> usize {
+        self.digest_len().div_ceil(3) * 4
+    }
+
     fn digest_len(self) -> usize {
         match self {
             Self::Crc32 | Self::Crc32c => 4,
@@ -181,6 +186,15 @@ impl DigestCheck {
     pub(crate) fn checksum_value(&self) -> Option<(ChecksumAlgorithm, &[u8])> {
         match (self.kind, &self.expected) {
             (DigestKind::Checksum(algorithm), Some(value)) => Some((algorithm, value)),
+            _ => None,
+        }
+    }
+
+    /// Returns the algorithm of a checksum whose value arrives in a
+    /// trailer, before the trailer has arrived.
+    pub(crate) fn awaited_checksum(&self) -> Option<ChecksumAlgorithm> {
+        match (self.kind, &self.expected) {
+            (DigestKind::Checksum(algorithm), None) => Some(algorithm),
             _ => None,
         }
     }

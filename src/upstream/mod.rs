@@ -4,7 +4,9 @@
 //!
 //! Upstream requests carry `x-amz-content-sha256: UNSIGNED-PAYLOAD` and an
 //! exact `Content-Length`: s3seal streams bodies it cannot hash in advance,
-//! and the ciphertext's own GCM tags protect what it stores.
+//! and the ciphertext's own GCM tags protect what it stores. A body whose
+//! checksum is known only at its end goes in the `aws-chunked` encoding
+//! with the checksum in an unsigned trailer (`chunked`).
 
 use http::HeaderName;
 
@@ -22,8 +24,11 @@ use signer::Signer;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+mod chunked;
 mod signer;
 mod timeout;
+
+pub use chunked::TrailingChecksum;
 
 pub use signer::SignError;
 pub use timeout::{is_timeout, ResponseBody, Timeout};
@@ -77,6 +82,43 @@ pub struct UpstreamRequest {
     pub headers: HeaderMap,
     /// Exact body length; `None` only for bodiless requests.
     pub content_length: Option<u64>,
+}
+
+/// The headers of a body sent in the `aws-chunked` encoding.
+struct Framing {
+    decoded_len: u64,
+    trailer: HeaderName,
+    encoded_len: u64,
+}
+
+impl Framing {
+    /// Sets the framing headers. `aws-chunked` goes first in
+    /// `Content-Encoding`, before any encoding of the content itself.
+    fn apply(self, headers: &mut HeaderMap) -> Result<(), UpstreamError> {
+        let encoding = match headers
+            .get(http::header::CONTENT_ENCODING)
+            .map(HeaderValue::to_str)
+        {
+            None => HeaderValue::from_static("aws-chunked"),
+            Some(Ok(rest)) => HeaderValue::from_str(&format!("aws-chunked,{rest}"))
+                .map_err(|e| UpstreamError::Build(e.to_string()))?,
+            Some(Err(e)) => return Err(UpstreamError::Build(e.to_string())),
+        };
+        headers.insert(http::header::CONTENT_ENCODING, encoding);
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            HeaderValue::from(self.encoded_len),
+        );
+        headers.insert(
+            HeaderName::from_static("x-amz-decoded-content-length"),
+            HeaderValue::from(self.decoded_len),
+        );
+        headers.insert(
+            HeaderName::from_static("x-amz-trailer"),
+            HeaderValue::from_name(self.trailer),
+        );
+        Ok(())
+    }
 }
 
 /// The upstream S3 endpoint with pooled connections.
@@ -238,7 +280,36 @@ impl Upstream {
         request: UpstreamRequest,
         body: UpstreamBody,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
-        let signed = self.build_signed(request, SystemTime::now())?;
+        let signed = self.build_signed(request, None, SystemTime::now())?;
+        self.send_signed(signed, body).await
+    }
+
+    /// Like [`Self::send`], but sends `body`, whose length is
+    /// `request.content_length`, in the `aws-chunked` encoding with
+    /// `checksum` in an unsigned trailer, so that the upstream stores a
+    /// checksum that is known only at the end of the body.
+    pub async fn send_with_trailer(
+        &self,
+        request: UpstreamRequest,
+        body: UpstreamBody,
+        checksum: TrailingChecksum,
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
+        let decoded_len = request.content_length.unwrap_or(0);
+        let framing = Framing {
+            decoded_len,
+            trailer: checksum.name.clone(),
+            encoded_len: chunked::encoded_len(decoded_len, &checksum.name, checksum.value_len),
+        };
+        let signed = self.build_signed(request, Some(framing), SystemTime::now())?;
+        let body = chunked::AwsChunkedBody::new(body, decoded_len, checksum).boxed_unsync();
+        self.send_signed(signed, body).await
+    }
+
+    async fn send_signed(
+        &self,
+        signed: Request<()>,
+        body: UpstreamBody,
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
         let (parts, ()) = signed.into_parts();
         let (body, sent) = timeout::TrackedBody::new(body);
         let request = Request::from_parts(parts, body);
@@ -271,10 +342,12 @@ impl Upstream {
         }
     }
 
-    /// Builds the upstream URI and headers and signs them.
+    /// Builds the upstream URI and headers and signs them. With `framing`,
+    /// the headers describe an `aws-chunked` body with a trailer.
     fn build_signed(
         &self,
         request: UpstreamRequest,
+        framing: Option<Framing>,
         now: SystemTime,
     ) -> Result<Request<()>, UpstreamError> {
         let (host, path) = self.address(request.bucket.as_deref(), request.key.as_deref());
@@ -286,11 +359,26 @@ impl Upstream {
             HOST,
             HeaderValue::from_str(&host).map_err(|e| UpstreamError::Build(e.to_string()))?,
         );
-        if let Some(len) = request.content_length {
-            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
-        }
-        self.signer
-            .sign(&request.method, &path, &request.query, &mut headers, now)?;
+        let payload_hash = match framing {
+            None => {
+                if let Some(len) = request.content_length {
+                    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+                }
+                signer::UNSIGNED_PAYLOAD
+            }
+            Some(framing) => {
+                framing.apply(&mut headers)?;
+                signer::UNSIGNED_PAYLOAD_TRAILER
+            }
+        };
+        self.signer.sign(
+            &request.method,
+            &path,
+            &request.query,
+            &mut headers,
+            payload_hash,
+            now,
+        )?;
 
         let mut path_and_query = path;
         if !request.query.is_empty() {
@@ -447,6 +535,7 @@ mod tests {
         let signed = up
             .build_signed(
                 request,
+                None,
                 SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             )
             .unwrap();

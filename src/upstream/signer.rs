@@ -24,9 +24,14 @@ use crate::s3::canonical::{canonical_headers, canonical_query};
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SERVICE: &str = "s3";
 
-/// The payload hash of every upstream request: s3seal streams bodies that
-/// it cannot hash before sending them.
+/// The payload hash of upstream requests: s3seal streams bodies that it
+/// cannot hash before sending them.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// The payload hash of an `aws-chunked` body with an unsigned trailer,
+/// which carries a checksum that is known only once the body has been
+/// read.
+pub const UNSIGNED_PAYLOAD_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
 
 /// Headers left out of the signature, the same set that aws-sigv4 leaves
 /// out: the signature itself, and headers that a proxy on the way may
@@ -81,7 +86,8 @@ impl Signer {
     }
 
     /// Signs a request whose headers are final except for the signature:
-    /// sets `x-amz-content-sha256` to `UNSIGNED-PAYLOAD`, sets `x-amz-date`
+    /// sets `x-amz-content-sha256` to `payload_hash` (one of
+    /// [`UNSIGNED_PAYLOAD`] and [`UNSIGNED_PAYLOAD_TRAILER`]), sets `x-amz-date`
     /// to `now`, and sets `authorization`. `path` is the percent-encoded
     /// path and `query` the query string as they go on the wire, and
     /// `headers` must hold `host`.
@@ -91,13 +97,14 @@ impl Signer {
         path: &str,
         query: &str,
         headers: &mut HeaderMap,
+        payload_hash: &'static str,
         now: SystemTime,
     ) -> Result<(), SignError> {
         let amz_date = format_amz_date(now)?;
         let date = &amz_date[..8];
         headers.insert(
             HeaderName::from_static("x-amz-content-sha256"),
-            HeaderValue::from_static(UNSIGNED_PAYLOAD),
+            HeaderValue::from_static(payload_hash),
         );
         headers.insert(
             HeaderName::from_static("x-amz-date"),
@@ -141,7 +148,7 @@ impl Signer {
         }
         canonical.extend_from_slice(signed_headers.as_bytes());
         canonical.push(b'\n');
-        canonical.extend_from_slice(UNSIGNED_PAYLOAD.as_bytes());
+        canonical.extend_from_slice(payload_hash.as_bytes());
 
         let scope = format!("{date}/{}/{SERVICE}/aws4_request", self.region);
         let mut string_to_sign = String::with_capacity(ALGORITHM.len() + scope.len() + 100);
@@ -239,6 +246,7 @@ mod tests {
         path: &str,
         query: &str,
         headers: &HeaderMap,
+        payload_hash: &str,
         now: SystemTime,
     ) -> String {
         let mut uri = format!("http://{}{path}", headers["host"].to_str().unwrap());
@@ -258,7 +266,11 @@ mod tests {
             method.as_str(),
             &uri,
             pairs.into_iter(),
-            SignableBody::UnsignedPayload,
+            if payload_hash == UNSIGNED_PAYLOAD {
+                SignableBody::UnsignedPayload
+            } else {
+                SignableBody::Precomputed(payload_hash.to_string())
+            },
         )
         .unwrap();
 
@@ -298,10 +310,22 @@ mod tests {
     }
 
     fn assert_matches_aws_sigv4(method: Method, path: &str, query: &str, pairs: &[(&str, &str)]) {
+        assert_matches_with_payload(method, path, query, pairs, UNSIGNED_PAYLOAD);
+    }
+
+    fn assert_matches_with_payload(
+        method: Method,
+        path: &str,
+        query: &str,
+        pairs: &[(&str, &str)],
+        payload_hash: &'static str,
+    ) {
         let now = at(1_700_000_000);
         let mut map = headers(pairs);
-        signer().sign(&method, path, query, &mut map, now).unwrap();
-        let expected = reference_authorization(&method, path, query, &map, now);
+        signer()
+            .sign(&method, path, query, &mut map, payload_hash, now)
+            .unwrap();
+        let expected = reference_authorization(&method, path, query, &map, payload_hash, now);
         assert_eq!(
             map["authorization"],
             expected.as_str(),
@@ -363,10 +387,34 @@ mod tests {
     }
 
     #[test]
+    fn trailer_payload_signature_matches_aws_sigv4() {
+        assert_matches_with_payload(
+            Method::PUT,
+            "/bucket/key",
+            "partNumber=2&uploadId=u",
+            &[
+                ("host", "h"),
+                ("content-encoding", "aws-chunked"),
+                ("content-length", "87"),
+                ("x-amz-decoded-content-length", "11"),
+                ("x-amz-trailer", "x-amz-checksum-crc32"),
+            ],
+            UNSIGNED_PAYLOAD_TRAILER,
+        );
+    }
+
+    #[test]
     fn signing_sets_date_payload_and_authorization() {
         let mut map = headers(&[("host", "h"), ("authorization", "the client's")]);
         signer()
-            .sign(&Method::GET, "/b/k", "", &mut map, at(1_700_000_000))
+            .sign(
+                &Method::GET,
+                "/b/k",
+                "",
+                &mut map,
+                UNSIGNED_PAYLOAD,
+                at(1_700_000_000),
+            )
             .unwrap();
         assert_eq!(map["x-amz-date"], "20231114T221320Z");
         assert_eq!(map["x-amz-content-sha256"], UNSIGNED_PAYLOAD);
@@ -388,8 +436,11 @@ mod tests {
         let after_midnight = at(1_700_006_401);
         for now in [before_midnight, after_midnight, before_midnight] {
             let mut map = headers(&[("host", "h")]);
-            signer.sign(&Method::GET, "/b", "", &mut map, now).unwrap();
-            let expected = reference_authorization(&Method::GET, "/b", "", &map, now);
+            signer
+                .sign(&Method::GET, "/b", "", &mut map, UNSIGNED_PAYLOAD, now)
+                .unwrap();
+            let expected =
+                reference_authorization(&Method::GET, "/b", "", &map, UNSIGNED_PAYLOAD, now);
             assert_eq!(map["authorization"], expected.as_str());
         }
     }
@@ -402,7 +453,14 @@ mod tests {
             HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap(),
         );
         let error = signer()
-            .sign(&Method::PUT, "/b/k", "", &mut map, at(1_700_000_000))
+            .sign(
+                &Method::PUT,
+                "/b/k",
+                "",
+                &mut map,
+                UNSIGNED_PAYLOAD,
+                at(1_700_000_000),
+            )
             .unwrap_err();
         assert!(matches!(error, SignError::HeaderValue(name) if name == "x-amz-meta-name"));
     }

@@ -1,5 +1,7 @@
 """Buckets matching `plain-*` are passed through: stored bytes equal the plaintext."""
 
+import base64
+import hashlib
 import os
 import socket
 import urllib.parse
@@ -16,6 +18,53 @@ def test_passthrough_boto3(s3_tls, plain_bucket, upstream):
     assert s3_tls.get_object(Bucket=plain_bucket, Key="plain.bin")["Body"].read() == data
     listing = s3_tls.list_objects_v2(Bucket=plain_bucket)
     assert [(entry["Key"], entry["Size"]) for entry in listing["Contents"]] == [("plain.bin", len(data))]
+
+
+def test_passthrough_trailer_checksum_reaches_upstream(s3_tls, plain_bucket, upstream):
+    """boto3 over HTTPS sends its checksum in an aws-chunked trailer, which the upstream stores."""
+    for size in (0, 1, 65_536, 200_001):
+        data = os.urandom(size)
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        key = f"trailer-{size}"
+
+        with harness.sent_headers(s3_tls, "PutObject") as headers:
+            put = s3_tls.put_object(Bucket=plain_bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256")
+
+        assert headers[0].get("x-amz-trailer") == "x-amz-checksum-sha256", headers[0]
+        # The passthrough response is the upstream's.
+        assert put["ChecksumSHA256"] == digest, (size, put)
+        stored = upstream.client.head_object(Bucket=plain_bucket, Key=key, ChecksumMode="ENABLED")
+        assert stored["ChecksumSHA256"] == digest, (size, stored)
+        assert stored["ContentLength"] == size
+        assert "ContentEncoding" not in stored, stored
+        upstream.assert_plain(plain_bucket, key, data)
+
+
+def test_passthrough_multipart_with_checksum_algorithm(s3_tls, plain_bucket, upstream):
+    """Parts of an upload created with a checksum algorithm carry their checksums upstream."""
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(70_000)]
+    upload = s3_tls.create_multipart_upload(Bucket=plain_bucket, Key="mp", ChecksumAlgorithm="SHA256")
+    completed = []
+    for number, data in enumerate(parts, start=1):
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        with harness.sent_headers(s3_tls, "UploadPart") as headers:
+            part = s3_tls.upload_part(
+                Bucket=plain_bucket,
+                Key="mp",
+                UploadId=upload["UploadId"],
+                PartNumber=number,
+                Body=data,
+                ChecksumAlgorithm="SHA256",
+            )
+        assert headers[0].get("x-amz-trailer") == "x-amz-checksum-sha256", headers[0]
+        # The passthrough response is the upstream's, so the upstream got the checksum.
+        assert part["ChecksumSHA256"] == digest, part
+        completed.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": digest})
+
+    s3_tls.complete_multipart_upload(
+        Bucket=plain_bucket, Key="mp", UploadId=upload["UploadId"], MultipartUpload={"Parts": completed}
+    )
+    assert s3_tls.get_object(Bucket=plain_bucket, Key="mp")["Body"].read() == b"".join(parts)
 
 
 def test_passthrough_awscli(aws, plain_bucket, upstream, tmp_path):

@@ -44,16 +44,36 @@ pub(crate) async fn forward_with_query(
 
     let slot = ErrorSlot::default();
     let sends_body = crate::proxy::declares_body(&ctx.parts.headers);
+    // A checksum that the client sends in a trailer goes upstream in a
+    // trailer too, so that the upstream stores it and checks a multipart
+    // upload created with a checksum algorithm.
+    let mut trailing = None;
     let upstream_body = match content_length {
         Some(len) if len > 0 => {
             let verified = auth.verify_body(ctx.parts, body)?;
+            if let Some((name, value_len)) = verified.trailing_checksum() {
+                let checksum = verified.checksum();
+                trailing = Some(upstream::TrailingChecksum {
+                    name,
+                    value_len,
+                    value: Box::new(move || checksum.header().map(|(_, value)| value)),
+                });
+                restore_sdk_algorithm(&mut headers, ctx.parts);
+            }
             CaptureErrors::new(verified, slot.clone()).boxed_unsync()
         }
         // An aws-chunked body that declares no data still carries chunks,
         // a trailer and signatures, which are checked here, because the
-        // upstream gets `Content-Length: 0` and never reads a body.
+        // upstream gets `Content-Length: 0` and never reads a body. A
+        // checksum from its trailer goes upstream as a header.
         Some(_) if sends_body => {
-            auth.verify_body(ctx.parts, body)?.collect().await?;
+            let verified = auth.verify_body(ctx.parts, body)?;
+            let checksum = verified.checksum();
+            verified.collect().await?;
+            if let Some((name, value)) = checksum.header() {
+                headers.insert(name, value);
+                restore_sdk_algorithm(&mut headers, ctx.parts);
+            }
             upstream::empty_body()
         }
         // A body of unknown length (`Transfer-Encoding: chunked` alone)
@@ -80,12 +100,16 @@ pub(crate) async fn forward_with_query(
             },
         ),
     };
-    let response = ctx
-        .proxy
-        .upstream
-        .send(request, upstream_body)
-        .await
-        .map_err(|e| slot.take().unwrap_or_else(|| upstream_failure(e)))?;
+    let sent = match trailing {
+        Some(checksum) => {
+            ctx.proxy
+                .upstream
+                .send_with_trailer(request, upstream_body, checksum)
+                .await
+        }
+        None => ctx.proxy.upstream.send(request, upstream_body).await,
+    };
+    let response = sent.map_err(|e| slot.take().unwrap_or_else(|| upstream_failure(e)))?;
     if let Some(error) = slot.take() {
         return Err(error);
     }
@@ -116,6 +140,16 @@ pub(crate) async fn forward_with_query(
         Ok(response)
     } else {
         Ok(response::relay(response))
+    }
+}
+
+/// Puts back the client's `x-amz-sdk-checksum-algorithm`, which goes with
+/// a checksum from a trailer that is forwarded after all. Some stores
+/// (moto) read the algorithm from it.
+fn restore_sdk_algorithm(headers: &mut http::HeaderMap, parts: &http::request::Parts) {
+    const NAME: &str = "x-amz-sdk-checksum-algorithm";
+    if let Some(value) = parts.headers.get(NAME) {
+        headers.insert(NAME, value.clone());
     }
 }
 
