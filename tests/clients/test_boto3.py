@@ -167,3 +167,16 @@ def test_presigned_expired(s3_http, presigner, enc_bucket):
 
     assert response.status_code == 403, response.text
     assert "<Code>AccessDenied</Code>" in response.text, response.text
+
+
+def test_copy_within_bucket_etags_agree(s3_http, enc_bucket):
+    """A server-side copy shows the copy's client ETag in its header, its XML and a HEAD."""
+    s3_http.put_object(Bucket=enc_bucket, Key="copy-src", Body=b"copy me")
+
+    copied = s3_http.copy_object(Bucket=enc_bucket, Key="copy-dst", CopySource={"Bucket": enc_bucket, "Key": "copy-src"})
+
+    result_etag = copied["CopyObjectResult"]["ETag"]
+    assert result_etag.endswith('-0"'), result_etag
+    # moto repeats the ETag in a response header.
+    assert copied["ResponseMetadata"]["HTTPHeaders"].get("etag") == result_etag, copied["ResponseMetadata"]
+    assert s3_http.head_object(Bucket=enc_bucket, Key="copy-dst")["ETag"] == result_etag

@@ -778,6 +778,8 @@ async fn rewrite_result_etag(
     })?;
     response::strip_hop_by_hop(&mut parts.headers);
     response::strip_sealed_headers(&mut parts.headers);
+    // Some stores (moto) repeat the copy's ETag in a header.
+    sealed::map_response_etag(&mut parts.headers);
     parts.headers.insert(
         http::header::CONTENT_LENGTH,
         HeaderValue::from(rewritten.len()),

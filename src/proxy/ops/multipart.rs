@@ -66,6 +66,7 @@ async fn read_xml(ctx: &Context<'_>, body: ResponseBody) -> Result<Bytes, S3Erro
 fn xml_response(mut parts: http::response::Parts, xml: Vec<u8>) -> Response<ProxyBody> {
     response::strip_hop_by_hop(&mut parts.headers);
     response::strip_sealed_headers(&mut parts.headers);
+    sealed::map_response_etag(&mut parts.headers);
     parts
         .headers
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
