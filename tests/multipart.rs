@@ -1140,3 +1140,40 @@ async fn upload_id_of_other_key_touches_no_key() {
     // The upload still takes parts in its own bucket.
     upload_part(&h, &first, "k", &upload_id, 1, pattern(100, 1)).await;
 }
+
+#[tokio::test]
+async fn create_repeats_checksum_algorithm() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType};
+
+    let h = Harness::start().await;
+    let bucket = h.bucket("create-checksum").await;
+    let created = h
+        .client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .checksum_type(ChecksumType::Composite)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        created.checksum_algorithm(),
+        Some(&ChecksumAlgorithm::Sha256)
+    );
+    assert_eq!(created.checksum_type(), Some(&ChecksumType::Composite));
+
+    let err = h
+        .client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .checksum_algorithm(ChecksumAlgorithm::from("MD4"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.meta().code()),
+        Some("InvalidRequest")
+    );
+}

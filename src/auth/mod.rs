@@ -24,6 +24,7 @@ use crate::keys::SecretString;
 use crate::s3::{ErrorCode, S3Error};
 
 pub use body::{VerifiedBody, VerifiedChecksum};
+pub(crate) use checksum::ChecksumAlgorithm;
 pub use chunked::{MAX_CHUNK_HEADER_LEN, MAX_TRAILER_SECTION_LEN};
 pub use payload::PayloadMode;
 pub use request::MAX_PRESIGNED_EXPIRES_SECS;
@@ -31,7 +32,7 @@ pub use request::MAX_PRESIGNED_EXPIRES_SECS;
 use crate::s3::canonical::{
     self, canonical_headers, canonical_query, normalized_uri, raw_uri, CanonicalParts,
 };
-use checksum::{decode_content_md5, ChecksumAlgorithm, DigestCheck, DigestKind};
+use checksum::{decode_content_md5, DigestCheck, DigestKind};
 use chunked::{ChunkSigner, ChunkedDecoder};
 use request::{parse_claim, Mechanism, PARAM_SIGNATURE};
 use sigv4::{credential_scope, string_to_sign, SigningKey, SERVICE};

@@ -13,7 +13,7 @@
 use super::forward::{self, upstream_failure};
 use super::read::{LAYOUT_FIELD, LAYOUT_MULTIPART};
 use super::sealed;
-use crate::auth::Authenticated;
+use crate::auth::{Authenticated, ChecksumAlgorithm};
 use crate::crypto::multipart::{self as layout, PartHeader};
 use crate::crypto::{self, DataKey, EncryptBody};
 use crate::proxy::body::RequestBody;
@@ -23,7 +23,7 @@ use crate::proxy::Context;
 use crate::s3::{etag, listing, ErrorCode, S3Error};
 use crate::upstream::{self, ResponseBody, UpstreamRequest};
 use bytes::Bytes;
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
 /// Largest part S3 accepts: 5 GiB.
@@ -89,6 +89,7 @@ pub(crate) async fn create(
 ) -> Result<Response<ProxyBody>, S3Error> {
     let mut headers = ctx.parts.headers.clone();
     sealed::reject_seal_metadata(&headers)?;
+    let checksum_headers = requested_checksum(&headers)?;
     sealed::strip_transfer_encoding_headers(&mut headers, auth.payload_mode());
     sealed::strip_plaintext_digests(&mut headers);
     let (data_key, envelope) = sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key()).await?;
@@ -133,7 +134,36 @@ pub(crate) async fn create(
     .await?;
     let rewritten =
         listing::rewrite_text(&xml, "UploadId", |_| client_id.clone()).map_err(bad_xml)?;
-    Ok(xml_response(parts, rewritten))
+    let mut response = xml_response(parts, rewritten);
+    response.headers_mut().extend(checksum_headers);
+    Ok(response)
+}
+
+/// Returns the checksum algorithm and type that a CreateMultipartUpload
+/// request names, which S3 repeats in its response. They stay out of the
+/// upstream request, whose parts carry no checksums of the plaintext.
+/// An unknown algorithm fails with InvalidRequest, as on S3.
+fn requested_checksum(headers: &HeaderMap) -> Result<HeaderMap, S3Error> {
+    let mut echoed = HeaderMap::new();
+    if let Some(value) = headers.get("x-amz-checksum-algorithm") {
+        let known = value
+            .to_str()
+            .ok()
+            .and_then(ChecksumAlgorithm::from_name)
+            .is_some();
+        if !known {
+            return Err(S3Error::new(
+                ErrorCode::InvalidRequest,
+                "Checksum algorithm provided is unsupported. Please try again with any of the \
+                 valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
+            ));
+        }
+        echoed.insert("x-amz-checksum-algorithm", value.clone());
+    }
+    if let Some(value) = headers.get("x-amz-checksum-type") {
+        echoed.insert("x-amz-checksum-type", value.clone());
+    }
+    Ok(echoed)
 }
 
 pub(crate) async fn upload_part(
