@@ -127,27 +127,27 @@ def test_copy_across_modes_keeps_tags(s3_http, plain_bucket, enc_bucket, upstrea
     assert tag_set(s3_http, enc_bucket, "untagged") == {}
 
 
-def put_chunked(url: str, data: bytes) -> tuple[int, bytes]:
-    """PUT `data` to a presigned URL with `Transfer-Encoding: chunked` and no Content-Length.
+def put_raw(url: str, framing: str, body: bytes) -> tuple[int, bytes]:
+    """PUT `body` to a presigned URL with the framing header lines `framing`.
 
     The request goes out in one write: s3seal responds after the head, and a
     second write could meet a closed connection.
     """
     parts = urllib.parse.urlsplit(url)
-    head = (
-        f"PUT {parts.path}?{parts.query} HTTP/1.1\r\n"
-        f"Host: {parts.netloc}\r\n"
-        "Transfer-Encoding: chunked\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    chunked = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n"
+    head = f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n{framing}Connection: close\r\n\r\n"
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as connection:
-        connection.sendall(head.encode() + chunked)
+        connection.sendall(head.encode() + body)
         response = b""
         while block := connection.recv(65536):
             response += block
     status_line, _, rest = response.partition(b"\r\n")
     return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def put_chunked(url: str, data: bytes) -> tuple[int, bytes]:
+    """PUT `data` to a presigned URL with `Transfer-Encoding: chunked` and no Content-Length."""
+    chunked = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n"
+    return put_raw(url, "Transfer-Encoding: chunked\r\n", chunked)
 
 
 def test_chunked_presigned_put_rejected(s3_http, presigner, plain_bucket, enc_bucket):
@@ -161,4 +161,23 @@ def test_chunked_presigned_put_rejected(s3_http, presigner, plain_bucket, enc_bu
 
         assert status == 411, (bucket, body)
         assert b"<Code>MissingContentLength</Code>" in body, (bucket, body)
+        assert s3_http.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"original"
+
+
+def test_presigned_put_length_checked(s3_http, presigner, plain_bucket, enc_bucket):
+    """A PUT without a length gets 411 and one over 5 GiB gets EntityTooLarge, in every bucket."""
+    for bucket in (plain_bucket, enc_bucket):
+        s3_http.put_object(Bucket=bucket, Key="kept", Body=b"original")
+        url = presigner.generate_presigned_url(
+            "put_object", Params={"Bucket": bucket, "Key": "kept"}, ExpiresIn=300
+        )
+
+        status, body = put_raw(url, "", b"0123456789")
+        assert status == 411, (bucket, body)
+        assert b"<Code>MissingContentLength</Code>" in body, (bucket, body)
+
+        status, body = put_raw(url, f"Content-Length: {6 * 1024**3}\r\n", b"0123456789")
+        assert status == 400, (bucket, body)
+        assert b"<Code>EntityTooLarge</Code>" in body, (bucket, body)
+
         assert s3_http.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"original"

@@ -32,7 +32,10 @@ pub(crate) async fn forward_with_query(
     sealed_bucket: bool,
     query: String,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let content_length = auth.plaintext_len(ctx.parts)?;
+    let content_length = match ctx.s3.operation {
+        Operation::PutObject | Operation::UploadPart => Some(super::upload_len(&auth, ctx.parts)?),
+        _ => auth.plaintext_len(ctx.parts)?,
+    };
     let mut headers = ctx.parts.headers.clone();
     sealed::strip_transfer_encoding_headers(&mut headers, auth.payload_mode());
     // A passthrough bucket may later get an encrypt rule, whose reads would
@@ -172,7 +175,10 @@ pub(crate) async fn delete_objects(
             "The XML you provided was not well-formed or did not validate against our published schema",
         )
     };
-    let content_length = auth.plaintext_len(ctx.parts)?;
+    let content_length = match ctx.s3.operation {
+        Operation::PutObject | Operation::UploadPart => Some(super::upload_len(&auth, ctx.parts)?),
+        _ => auth.plaintext_len(ctx.parts)?,
+    };
     let payload_mode = auth.payload_mode();
     let xml = match content_length {
         Some(len) if len > 0 => {

@@ -83,3 +83,25 @@ pub(crate) async fn dispatch(
         Operation::PostObject | Operation::CopyObject | Operation::DeleteObjects => Err(S3Error::new(ErrorCode::InternalError, "operation routed twice")),
     }
 }
+
+/// S3's limit on the body of a PutObject or an UploadPart.
+const MAX_UPLOAD_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Returns the plaintext length of a PutObject or UploadPart body. A body
+/// without a declared length fails with MissingContentLength, and one
+/// over 5 GiB with EntityTooLarge before any of it is read, as on S3.
+fn upload_len(auth: &Authenticated, parts: &http::request::Parts) -> Result<u64, S3Error> {
+    let len = auth.plaintext_len(parts)?.ok_or_else(|| {
+        S3Error::new(
+            ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        )
+    })?;
+    if len > MAX_UPLOAD_BYTES {
+        return Err(S3Error::new(
+            ErrorCode::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed size of 5 GiB",
+        ));
+    }
+    Ok(len)
+}

@@ -26,9 +26,6 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
-/// Largest part S3 accepts: 5 GiB.
-const MAX_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
-
 /// Returns the upstream upload id and the query with it in place of the
 /// client's upload id.
 fn upstream_query(ctx: &Context<'_>) -> Result<(String, String), S3Error> {
@@ -176,18 +173,7 @@ pub(crate) async fn upload_part(
     let (upstream_id, upload_key) =
         sealed::open_upload_id(ctx, client_id, ctx.bucket(), ctx.key()).await?;
     let (_, query) = upstream_query(ctx)?;
-    let plaintext_len = auth.plaintext_len(ctx.parts)?.ok_or_else(|| {
-        S3Error::new(
-            ErrorCode::MissingContentLength,
-            "You must provide the Content-Length HTTP header.",
-        )
-    })?;
-    if plaintext_len > MAX_PART_BYTES {
-        return Err(S3Error::new(
-            ErrorCode::EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed part size of 5 GiB",
-        ));
-    }
+    let plaintext_len = super::upload_len(&auth, ctx.parts)?;
     tracing::debug!(part_number, upload_id = %upstream_id, plaintext_len, "encrypting part");
 
     let mut headers = ctx.parts.headers.clone();

@@ -15,9 +15,6 @@ use crate::upstream::{ResponseBody, UpstreamRequest};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
-/// Largest object a single PutObject may store, as in S3: 5 GiB.
-const MAX_PUT_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
-
 pub(crate) async fn put_object(
     ctx: &Context<'_>,
     key_name: &str,
@@ -26,18 +23,7 @@ pub(crate) async fn put_object(
 ) -> Result<Response<ProxyBody>, S3Error> {
     let mut headers = ctx.parts.headers.clone();
     sealed::reject_seal_metadata(&headers)?;
-    let plaintext_len = auth.plaintext_len(ctx.parts)?.ok_or_else(|| {
-        S3Error::new(
-            ErrorCode::MissingContentLength,
-            "You must provide the Content-Length HTTP header.",
-        )
-    })?;
-    if plaintext_len > MAX_PUT_OBJECT_BYTES {
-        return Err(S3Error::new(
-            ErrorCode::EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed size of 5 GiB",
-        ));
-    }
+    let plaintext_len = super::upload_len(&auth, ctx.parts)?;
 
     let (data_key, envelope) = sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key()).await?;
     let payload_mode = auth.payload_mode();
