@@ -260,6 +260,25 @@ async fn copy_needs_source_read_and_target_write() {
 }
 
 #[tokio::test]
+async fn preflight_of_denied_bucket_denied() {
+    let h = start().await;
+    let request = http::Request::builder()
+        .method("OPTIONS")
+        .uri(format!("{}/denied-one/k", h.endpoint))
+        .header("origin", "http://app.test")
+        .header("access-control-request-method", "PUT")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = reqwest_lite::send(request).await;
+    assert_eq!(response.status, 403, "{}", response.text());
+    assert!(
+        response.text().contains("<Code>AccessDenied</Code>"),
+        "{}",
+        response.text()
+    );
+}
+
+#[tokio::test]
 async fn deny_rule_denies_every_operation() {
     let h = start().await;
     h.direct

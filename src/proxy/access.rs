@@ -20,7 +20,8 @@ pub(crate) fn required_permission(s3: &S3Request, method: &Method) -> Permission
         | Operation::HeadObject
         | Operation::GetObjectAttributes
         | Operation::GetObjectTorrent
-        | Operation::SelectObjectContent => Permission::Read,
+        | Operation::SelectObjectContent
+        | Operation::OptionsObject => Permission::Read,
         Operation::ListBuckets
         | Operation::HeadBucket
         | Operation::ListObjects

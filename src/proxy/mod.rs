@@ -234,6 +234,9 @@ async fn serve(
     meta.operation = Some(s3.operation);
     meta.bucket = s3.bucket.clone();
     let fail = |e: S3Error| (e, Some(s3.resource()));
+    if s3.operation == Operation::OptionsObject {
+        return ops::preflight(proxy, &s3, &parts).await.map_err(fail);
+    }
 
     let authenticated =
         crate::auth::authenticate(&parts, &proxy.credentials, &proxy.auth, SystemTime::now())

@@ -33,6 +33,8 @@ pub enum Operation {
     SelectObjectContent,
     GetObjectAttributes,
     GetObjectTorrent,
+    /// A browser's CORS preflight (`OPTIONS`), which carries no signature.
+    OptionsObject,
     /// Object or bucket sub-resources that carry no object body (tagging,
     /// ACLs, bucket configuration); forwarded re-signed.
     Forward,
@@ -65,6 +67,7 @@ impl Operation {
             Self::SelectObjectContent => "SelectObjectContent",
             Self::GetObjectAttributes => "GetObjectAttributes",
             Self::GetObjectTorrent => "GetObjectTorrent",
+            Self::OptionsObject => "OptionsObject",
             Self::Forward => "Forward",
         }
     }
@@ -184,6 +187,7 @@ pub fn classify(
                 ))
             }
         },
+        (Some(_), _) if method == Method::OPTIONS => Operation::OptionsObject,
         (Some(_), None) => classify_bucket(method, &query, has)?,
         (Some(_), Some(_)) => classify_object(parts, has)?,
     };

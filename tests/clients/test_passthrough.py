@@ -4,7 +4,9 @@ import base64
 import hashlib
 import os
 import socket
+import urllib.error
 import urllib.parse
+import urllib.request
 
 import harness
 
@@ -181,3 +183,40 @@ def test_presigned_put_length_checked(s3_http, presigner, plain_bucket, enc_buck
         assert b"<Code>EntityTooLarge</Code>" in body, (bucket, body)
 
         assert s3_http.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"original"
+
+
+def preflight(endpoint: str, path: str, origin: str) -> tuple[int, dict[str, str]]:
+    """Send a browser's CORS preflight for a PUT and return its status and headers."""
+    request = urllib.request.Request(
+        endpoint + path,
+        method="OPTIONS",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type,x-amz-meta-a",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, {name.lower(): value for name, value in response.headers.items()}
+    except urllib.error.HTTPError as error:
+        return error.code, {name.lower(): value for name, value in error.headers.items()}
+
+
+def test_cors_preflight_answered_by_upstream(stack, s3_http, plain_bucket, enc_bucket):
+    """An unsigned OPTIONS preflight gets the upstream's answer from the bucket's CORS rules."""
+    rules = {
+        "CORSRules": [
+            {"AllowedOrigins": ["http://app.test"], "AllowedMethods": ["GET", "PUT"], "AllowedHeaders": ["*"]}
+        ]
+    }
+    for bucket in (plain_bucket, enc_bucket):
+        s3_http.put_bucket_cors(Bucket=bucket, CORSConfiguration=rules)
+
+        status, headers = preflight(stack.endpoint, f"/{bucket}/object", "http://app.test")
+        assert status == 200, (bucket, headers)
+        assert headers.get("access-control-allow-origin") == "http://app.test", (bucket, headers)
+        assert "PUT" in headers.get("access-control-allow-methods", ""), (bucket, headers)
+
+        status, headers = preflight(stack.endpoint, f"/{bucket}/object", "http://other.test")
+        assert status == 403, (bucket, headers)

@@ -146,6 +146,48 @@ pub(crate) async fn forward_with_query(
     }
 }
 
+/// The request headers of a CORS preflight that go upstream.
+static PREFLIGHT_HEADERS: [http::HeaderName; 3] = [
+    http::header::ORIGIN,
+    http::header::ACCESS_CONTROL_REQUEST_METHOD,
+    http::header::ACCESS_CONTROL_REQUEST_HEADERS,
+];
+
+/// Forwards a browser's CORS preflight, which carries no signature, so
+/// that the upstream answers it from the bucket's CORS configuration. Only
+/// the preflight's own headers go upstream. A bucket that the rules deny
+/// gets AccessDenied.
+pub(crate) async fn preflight(
+    proxy: &crate::proxy::Proxy,
+    s3: &crate::proxy::request::S3Request,
+    parts: &http::request::Parts,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let bucket = s3.bucket.as_deref().unwrap_or_default();
+    if let crate::policy::BucketPolicy::Deny { .. } = proxy.policy.for_bucket(bucket) {
+        return Err(S3Error::new(ErrorCode::AccessDenied, "Access Denied"));
+    }
+    let mut headers = http::HeaderMap::new();
+    for name in &PREFLIGHT_HEADERS {
+        for value in parts.headers.get_all(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let request = UpstreamRequest {
+        method: http::Method::OPTIONS,
+        bucket: s3.bucket.clone(),
+        key: s3.key.clone(),
+        query: String::new(),
+        headers,
+        content_length: None,
+    };
+    let response = proxy
+        .upstream
+        .send(request, upstream::empty_body())
+        .await
+        .map_err(upstream_failure)?;
+    Ok(response::relay(response))
+}
+
 /// Puts back the client's `x-amz-sdk-checksum-algorithm`, which goes with
 /// a checksum from a trailer that is forwarded after all. Some stores
 /// (moto) read the algorithm from it.

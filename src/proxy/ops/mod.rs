@@ -9,7 +9,7 @@ mod objects;
 mod read;
 mod sealed;
 
-pub(crate) use forward::upstream_failure;
+pub(crate) use forward::{preflight, upstream_failure};
 
 use super::body::ProxyBody;
 use super::request::Operation;
@@ -80,7 +80,10 @@ pub(crate) async fn dispatch(
         | Operation::DeleteObject
         | Operation::ListMultipartUploads
         | Operation::Forward => forward::forward(ctx, auth, body, true).await,
-        Operation::PostObject | Operation::CopyObject | Operation::DeleteObjects => Err(S3Error::new(ErrorCode::InternalError, "operation routed twice")),
+        Operation::PostObject
+        | Operation::CopyObject
+        | Operation::DeleteObjects
+        | Operation::OptionsObject => Err(S3Error::new(ErrorCode::InternalError, "operation routed twice")),
     }
 }
 
