@@ -1355,6 +1355,63 @@ async fn encrypted_object_not_served_through_passthrough() {
         .await;
     assert!(stored.is_err(), "the copy was stored");
 
+    // A server-side copy within passthrough buckets would move the envelope
+    // to a name it does not open under, or drop it and leave ciphertext
+    // that reads as plaintext.
+    for (target, directive) in [
+        ("plain-moved/same", "COPY"),
+        ("plain-moved/replaced", "REPLACE"),
+    ] {
+        let copy = h
+            .client
+            .copy_object()
+            .bucket("plain-moved")
+            .key(target.trim_start_matches("plain-moved/"))
+            .copy_source("plain-moved/k")
+            .metadata_directive(directive.into())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            copy.as_service_error().and_then(|e| e.meta().code()),
+            Some("InvalidObjectState"),
+            "{directive}"
+        );
+    }
+    let upload = h
+        .client
+        .create_multipart_upload()
+        .bucket("plain-moved")
+        .key("part-copy")
+        .send()
+        .await
+        .unwrap();
+    let part_copy = h
+        .client
+        .upload_part_copy()
+        .bucket("plain-moved")
+        .key("part-copy")
+        .upload_id(upload.upload_id().unwrap())
+        .part_number(1)
+        .copy_source("plain-moved/k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        part_copy.as_service_error().and_then(|e| e.meta().code()),
+        Some("InvalidObjectState")
+    );
+    for key in ["same", "replaced"] {
+        let stored = h
+            .direct
+            .head_object()
+            .bucket("plain-moved")
+            .key(key)
+            .send()
+            .await;
+        assert!(stored.is_err(), "the copy {key} was stored");
+    }
+
     let put = send(
         "PUT",
         "/plain-moved/fake",

@@ -99,7 +99,10 @@ pub(crate) async fn upload_part_copy_to_plain(
     let source = parse_copy_source(&ctx.parts.headers)?;
     let source_policy = ctx.proxy.policy.for_bucket(&source.bucket);
     match source_policy {
-        BucketPolicy::Passthrough { .. } => return forward::forward(ctx, auth, body, false).await,
+        BucketPolicy::Passthrough { .. } => {
+            check_plain_source(ctx, &source).await?;
+            return forward::forward(ctx, auth, body, false).await;
+        }
         BucketPolicy::Deny { .. } => return Err(denied_source(&source)),
         BucketPolicy::Encrypt { .. } => {}
     }
@@ -265,7 +268,8 @@ pub(crate) async fn copy_object(
     check_changes_object(ctx, &source)?;
     let result = match (&source_policy, target_policy) {
         (BucketPolicy::Passthrough { .. }, BucketPolicy::Passthrough { .. }) => {
-            return forward::forward(ctx, auth, body, false).await
+            check_plain_source(ctx, &source).await?;
+            return forward::forward(ctx, auth, body, false).await;
         }
         (BucketPolicy::Encrypt { .. }, BucketPolicy::Encrypt { key_name, .. }) => {
             rewrap_copy(ctx, &source, key_name).await
@@ -285,6 +289,28 @@ pub(crate) async fn copy_object(
         }
         other => other,
     }
+}
+
+/// Rejects a server-side copy out of a passthrough bucket of an object
+/// that s3seal encrypted, as a GET of it is rejected. Such a copy would
+/// carry the envelope under another name, where it no longer opens, or
+/// drop it with `x-amz-metadata-directive: REPLACE` and leave ciphertext
+/// that reads as plaintext. A source that the HEAD does not find, or whose
+/// conditions fail, is left to the copy, which fails the same way.
+///
+/// NOTE: the object can change between the HEAD and the copy. Only a
+/// writer that encrypts into the passthrough bucket at that moment (another
+/// s3seal with an encrypt rule for it) could slip an envelope through.
+async fn check_plain_source(ctx: &Context<'_>, source: &CopySource) -> Result<(), S3Error> {
+    let head = read_source(ctx, source, Method::HEAD, false, None).await?;
+    if head.status().is_success() && sealed::envelope_from_headers(head.headers()).is_some() {
+        return Err(forward::encrypted_in_passthrough(
+            ctx,
+            &source.bucket,
+            &source.key,
+        ));
+    }
+    Ok(())
 }
 
 /// Rejects a copy of an object onto itself that changes nothing, as S3
