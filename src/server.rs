@@ -140,6 +140,7 @@ pub fn check_start_inputs(config: &Config) -> Result<(), String> {
 }
 
 fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, ServerError> {
+    crate::config::warn_if_shared(key_path, "server tls_key_file");
     let cert_pem = std::fs::read(cert_path)
         .map_err(|e| ServerError::Tls(format!("{}: {e}", cert_path.display())))?;
     let key_pem = std::fs::read(key_path)

@@ -871,3 +871,29 @@ key = "main"
         "{restarted}"
     );
 }
+
+#[test]
+fn shared_tls_key_warned() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let certs = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert_file = certs.path().join("cert.pem");
+    let key_file = certs.path().join("key.pem");
+    std::fs::write(&cert_file, certified.cert.pem()).unwrap();
+    std::fs::write(&key_file, certified.key_pair.serialize_pem()).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let tls = format!(
+        "tls_listen = \"127.0.0.1:0\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
+        cert_file.display(),
+        key_file.display()
+    );
+
+    let mut server = start_logged_server_with(None, &tls, "");
+    let log = server.stop();
+
+    assert!(
+        log.contains("server tls_key_file is readable by group or others"),
+        "{log}"
+    );
+}
