@@ -571,13 +571,17 @@ pub(crate) async fn upload_part_copy(
 }
 
 /// Builds a copy result document (`CopyObjectResult` or `CopyPartResult`)
-/// for a copy that s3seal streamed itself, with its response headers.
+/// for a copy that s3seal streamed itself, with its response headers. The
+/// document has S3's namespace and a time in milliseconds, as S3 writes it.
 fn copy_result(element: &str, etag_value: &str) -> (HeaderMap, String) {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     let last_modified = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+        .format(&format)
         .unwrap_or_default();
     let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{element}><LastModified>{}</LastModified><ETag>{}</ETag></{element}>",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{element} xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{}</LastModified><ETag>{}</ETag></{element}>",
         crate::s3::error::escape_xml(&last_modified),
         crate::s3::error::escape_xml(etag_value)
     );
@@ -874,6 +878,22 @@ async fn streamed_copy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_result_has_namespace_and_milliseconds() {
+        let (headers, xml) = copy_result("CopyObjectResult", "\"abc-0\"");
+        assert!(
+            xml.contains("<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"),
+            "{xml}"
+        );
+        let start = xml.find("<LastModified>").unwrap() + "<LastModified>".len();
+        let end = xml.find("</LastModified>").unwrap();
+        let time = &xml[start..end];
+        assert_eq!(time.len(), "2026-01-01T00:00:00.000Z".len(), "{time}");
+        assert!(time.ends_with('Z'), "{time}");
+        assert!(xml.contains("<ETag>&quot;abc-0&quot;</ETag>"), "{xml}");
+        assert_eq!(headers[http::header::CONTENT_LENGTH], xml.len().to_string());
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
