@@ -294,8 +294,9 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             if files.iter().filter(|file| file.as_os_str() == "-").count() > 1 {
                 return Err(String::from("standard input (`-`) can be given only once").into());
             }
-            let change = open_for_key_change(&config, keyring, false)?;
-            let admin = change.admin();
+            // Every document is read before the audit log is opened, so
+            // that input which is not an escrow copy leaves no audit files.
+            let mut documents = Vec::with_capacity(files.len());
             for file in &files {
                 let from_stdin = file.as_os_str() == "-";
                 let origin = if from_stdin {
@@ -305,6 +306,11 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
                 };
                 let text = read_secret_input(file).map_err(|e| format!("{origin}: {e}"))?;
                 let recovered = read_escrow_document(&origin, &text).map_err(|e| e.to_string())?;
+                documents.push((origin, from_stdin, recovered));
+            }
+            let change = open_for_key_change(&config, keyring, false)?;
+            let admin = change.admin();
+            for (origin, from_stdin, recovered) in documents {
                 let (name, version) = (recovered.name.clone(), recovered.version.version);
                 if !recovered.checked {
                     eprintln!(

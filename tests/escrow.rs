@@ -529,3 +529,26 @@ fn scratch_keyring_needs_own_escrow_dir() {
     s3seal(&["keys", "rotate", "drill", "-c", drill.config()], None);
     assert!(drill.escrow_copy(2).exists());
 }
+
+#[test]
+fn import_of_bad_input_writes_no_audit_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipient = age_identity(&dir.path().join("identity.txt"));
+    let drill = Drill::new(&recipient, dir);
+
+    // `age -d` with the wrong identity gives empty output.
+    for input in [&b""[..], b"not json"] {
+        let rejected = run(
+            env!("CARGO_BIN_EXE_s3seal"),
+            &["keys", "import", "-", "-c", drill.config()],
+            Some(input),
+        );
+        assert!(!rejected.status.success());
+        let stderr = String::from_utf8_lossy(&rejected.stderr);
+        assert!(stderr.contains("not an s3seal escrow document"), "{stderr}");
+    }
+
+    assert!(!drill.dir.path().join("audit.log").exists());
+    assert!(!drill.dir.path().join("audit-key").exists());
+    assert!(!drill.dir.path().join("keyring.json").exists());
+}
