@@ -78,6 +78,7 @@ pub enum KeysCommand {
         name: String,
         #[arg(long, short, default_value = "config.toml")]
         config: PathBuf,
+        /// Keyring file to use instead of the one in the configuration.
         #[arg(long)]
         keyring: Option<PathBuf>,
     },
@@ -90,6 +91,7 @@ pub enum KeysCommand {
     Escrow {
         #[arg(long, short, default_value = "config.toml")]
         config: PathBuf,
+        /// Keyring file to use instead of the one in the configuration.
         #[arg(long)]
         keyring: Option<PathBuf>,
     },
@@ -105,6 +107,7 @@ pub enum KeysCommand {
         files: Vec<PathBuf>,
         #[arg(long, short, default_value = "config.toml")]
         config: PathBuf,
+        /// Keyring file to use instead of the one in the configuration.
         #[arg(long)]
         keyring: Option<PathBuf>,
     },
@@ -112,6 +115,7 @@ pub enum KeysCommand {
     List {
         #[arg(long, short, default_value = "config.toml")]
         config: PathBuf,
+        /// Keyring file to use instead of the one in the configuration.
         #[arg(long)]
         keyring: Option<PathBuf>,
     },
