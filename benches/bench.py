@@ -38,16 +38,23 @@ def parse_args():
                         help="size of the large objects and of the rclone file, in MiB")
     parser.add_argument("--rclone-runs", type=int, default=None,
                         help="runs of the rclone upload and download (default 3, 1 with --quick)")
-    parser.add_argument("--svg", type=Path, default=Path("docs/benchmarks.svg"),
-                        help="where to write the plot")
-    parser.add_argument("--results", type=Path, default=Path("target/bench/results.json"),
-                        help="where to write the raw results as JSON")
+    target = Path(os.environ.get("CARGO_TARGET_DIR", "target"))
+    parser.add_argument("--svg", type=Path, default=None,
+                        help="where to write the plot (default: docs/benchmarks.svg, or "
+                             "bench/benchmarks.svg in the cargo target directory with --quick, "
+                             "so that a quick run leaves the recorded plot alone)")
+    parser.add_argument("--results", type=Path, default=target / "bench" / "results.json",
+                        help="where to write the raw results as JSON (default: bench/results.json "
+                             "in the cargo target directory)")
     parser.add_argument("--workdir-parent", type=Path, default=Path("/dev/shm"),
                         help="parent of the temporary directory for stores and files (tmpfs)")
     parser.add_argument("--audit-dir", type=Path, default=None,
                         help="directory for s3seal's audit log, which is flushed after every "
                              "key operation (default: the temporary directory on tmpfs)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.svg is None:
+        args.svg = target / "bench" / "benchmarks.svg" if args.quick else Path("docs/benchmarks.svg")
+    return args
 
 
 class Processes:
