@@ -666,10 +666,11 @@ async fn info_request_line_has_fields() {
         "request rejected by the upstream",
         "s3.op=GetObject",
         "status=404",
-        "upstream.req_id=",
     ] {
         assert!(relayed.contains(field), "{field} is missing: {relayed}");
     }
+    // The embedded store sends no request id, and an empty field is left out.
+    assert!(!relayed.contains("upstream.req_id="), "{relayed}");
 }
 
 #[tokio::test]

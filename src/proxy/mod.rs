@@ -170,18 +170,18 @@ pub async fn handle(
             }
             Some(error) => request_line!(info, code = %error.code(), error = %error, "request rejected"),
             None if status >= 500 => {
-                let upstream_id = upstream_id.as_deref().unwrap_or_default();
+                // A store that sends no request id gets no empty field.
                 request_line!(
                     warn,
-                    upstream.req_id = %upstream_id,
+                    upstream.req_id = upstream_id.as_deref(),
                     "request failed: the upstream returned a server error, which is relayed to the client"
                 )
             }
             None if status >= 400 => {
-                let upstream_id = upstream_id.as_deref().unwrap_or_default();
+                // A store that sends no request id gets no empty field.
                 request_line!(
                     info,
-                    upstream.req_id = %upstream_id,
+                    upstream.req_id = upstream_id.as_deref(),
                     "request rejected by the upstream, whose error is relayed to the client"
                 )
             }
