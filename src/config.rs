@@ -413,7 +413,12 @@ fn describe_load_error(error: &figment::Error) -> String {
             message.push_str(&format!(" for key {:?}", error.path.join(".")));
         }
         if let Some(metadata) = &error.metadata {
+            // A file is named by its full path: figment's own display makes
+            // it relative to the working directory.
             match &metadata.source {
+                Some(figment::Source::File(path)) => {
+                    message.push_str(&format!(" in {} {}", path.display(), metadata.name))
+                }
                 Some(source) => message.push_str(&format!(" in {source} {}", metadata.name)),
                 None => message.push_str(&format!(" in {}", metadata.name)),
             }
@@ -1167,6 +1172,15 @@ mod tests {
         let text = format!("{MINIMAL}\n[audit]\nfile = \"{}\"\n", dir.path().display());
         let err = Config::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("is a directory"), "{err}");
+    }
+
+    #[test]
+    fn load_error_names_full_file_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.toml");
+        std::fs::write(&path, "[server\nlisten = 1\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains(&format!(" in {} ", path.display())), "{err}");
     }
 
     #[test]
