@@ -1176,7 +1176,9 @@ mod tests {
 
     #[test]
     fn load_error_names_full_file_path() {
-        let dir = tempfile::tempdir().unwrap();
+        // A file below the working directory, which figment would name by a
+        // relative path.
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         let path = dir.path().join("broken.toml");
         std::fs::write(&path, "[server\nlisten = 1\n").unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
