@@ -481,6 +481,10 @@ fn describe_kind(kind: &figment::error::Kind) -> String {
         Kind::UnknownVariant(_, expected) => {
             format!("unknown variant (value not shown), expected one of {expected:?}")
         }
+        // figment's own message puts the list of fields in nested backticks.
+        Kind::UnknownField(field, expected) => {
+            format!("unknown field {field:?}, expected one of {expected:?}")
+        }
         other => other.to_string(),
     }
 }
@@ -1172,6 +1176,15 @@ mod tests {
         let text = format!("{MINIMAL}\n[audit]\nfile = \"{}\"\n", dir.path().display());
         let err = Config::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("is a directory"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_error_lists_fields_once() {
+        let text = format!("{MINIMAL}\n[audit]\nfiel = \"a\"\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("unknown field \"fiel\""), "{err}");
+        assert!(err.contains("\"file\""), "{err}");
+        assert!(!err.contains('`'), "{err}");
     }
 
     #[test]
