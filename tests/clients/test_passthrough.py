@@ -8,6 +8,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import botocore.exceptions
+import pytest
+
 import harness
 
 
@@ -220,3 +223,51 @@ def test_cors_preflight_answered_by_upstream(stack, s3_http, plain_bucket, enc_b
 
         status, headers = preflight(stack.endpoint, f"/{bucket}/object", "http://other.test")
         assert status == 403, (bucket, headers)
+
+
+def test_copy_of_encrypted_object_in_passthrough_rejected(s3_http, plain_bucket, enc_bucket, upstream):
+    """No form of a copy within passthrough buckets copies an object that s3seal encrypted."""
+    s3_http.put_object(Bucket=enc_bucket, Key="sealed", Body=b"secret data")
+    # The stored object with its envelope, as a passthrough bucket holds it after a rule change.
+    upstream.client.copy_object(Bucket=plain_bucket, Key="sealed", CopySource={"Bucket": enc_bucket, "Key": "sealed"})
+
+    attempts = [
+        {"CopySource": {"Bucket": plain_bucket, "Key": "sealed"}},
+        {"CopySource": {"Bucket": plain_bucket, "Key": "sealed"}, "CopySourceIfMatch": '"0"'},
+        {"CopySource": {"Bucket": plain_bucket, "Key": "sealed"}, "CopySourceIfUnmodifiedSince": "2000-01-01T00:00:00Z"},
+        {"CopySource": {"Bucket": plain_bucket, "Key": "sealed"}, "CopySourceIfModifiedSince": "2039-01-01T00:00:00Z"},
+        {"CopySource": f"{plain_bucket}/sealed;x"},
+        {"CopySource": f"{plain_bucket}/sealed#x"},
+    ]
+    for number, attempt in enumerate(attempts):
+        with pytest.raises(botocore.exceptions.ClientError) as raised:
+            s3_http.copy_object(Bucket=plain_bucket, Key=f"copy-{number}", MetadataDirective="REPLACE", **attempt)
+        assert raised.value.response["Error"]["Code"] in {"InvalidObjectState", "PreconditionFailed", "NoSuchKey"}, (
+            attempt,
+            raised.value.response,
+        )
+        assert not upstream.exists(plain_bucket, f"copy-{number}"), attempt
+
+
+def test_plain_copy_checks_source_conditions(s3_http, plain_bucket, upstream):
+    """Copy-source conditions hold on a passthrough copy even where moto ignores them."""
+    s3_http.put_object(Bucket=plain_bucket, Key="src", Body=b"plain data")
+    etag = s3_http.head_object(Bucket=plain_bucket, Key="src")["ETag"]
+    failing = [
+        {"CopySourceIfMatch": '"0"'},
+        {"CopySourceIfUnmodifiedSince": "2000-01-01T00:00:00Z"},
+        {"CopySourceIfModifiedSince": "2039-01-01T00:00:00Z"},
+        {"CopySourceIfNoneMatch": etag},
+    ]
+    for number, conditions in enumerate(failing):
+        with pytest.raises(botocore.exceptions.ClientError) as raised:
+            s3_http.copy_object(
+                Bucket=plain_bucket, Key=f"c{number}", CopySource={"Bucket": plain_bucket, "Key": "src"}, **conditions
+            )
+        assert raised.value.response["Error"]["Code"] == "PreconditionFailed", (conditions, raised.value.response)
+        assert not upstream.exists(plain_bucket, f"c{number}"), conditions
+
+    s3_http.copy_object(
+        Bucket=plain_bucket, Key="ok", CopySource={"Bucket": plain_bucket, "Key": "src"}, CopySourceIfMatch=etag
+    )
+    assert s3_http.get_object(Bucket=plain_bucket, Key="ok")["Body"].read() == b"plain data"

@@ -100,8 +100,7 @@ pub(crate) async fn upload_part_copy_to_plain(
     let source_policy = ctx.proxy.policy.for_bucket(&source.bucket);
     match source_policy {
         BucketPolicy::Passthrough { .. } => {
-            check_plain_source(ctx, &source).await?;
-            return forward::forward(ctx, auth, body, false).await;
+            return forward_plain_copy(ctx, auth, body, &source).await;
         }
         BucketPolicy::Deny { .. } => return Err(denied_source(&source)),
         BucketPolicy::Encrypt { .. } => {}
@@ -268,8 +267,7 @@ pub(crate) async fn copy_object(
     check_changes_object(ctx, &source)?;
     let result = match (&source_policy, target_policy) {
         (BucketPolicy::Passthrough { .. }, BucketPolicy::Passthrough { .. }) => {
-            check_plain_source(ctx, &source).await?;
-            return forward::forward(ctx, auth, body, false).await;
+            return forward_plain_copy(ctx, auth, body, &source).await;
         }
         (BucketPolicy::Encrypt { .. }, BucketPolicy::Encrypt { key_name, .. }) => {
             rewrap_copy(ctx, &source, key_name).await
@@ -291,27 +289,62 @@ pub(crate) async fn copy_object(
     }
 }
 
-/// Rejects a server-side copy out of a passthrough bucket of an object
-/// that s3seal encrypted, as a GET of it is rejected. Such a copy would
-/// carry the envelope under another name, where it no longer opens, or
-/// drop it with `x-amz-metadata-directive: REPLACE` and leave ciphertext
-/// that reads as plaintext. A source that the HEAD does not find, or whose
-/// conditions fail, is left to the copy, which fails the same way.
+/// Forwards a server-side copy out of a passthrough bucket, after a HEAD of
+/// the source shows that s3seal did not encrypt it. Such a copy of an
+/// encrypted object would carry the envelope under another name, where it
+/// no longer opens, or drop it with `x-amz-metadata-directive: REPLACE` and
+/// leave ciphertext that reads as plaintext, so it gets InvalidObjectState
+/// as a GET does.
 ///
-/// NOTE: the object can change between the HEAD and the copy. Only a
-/// writer that encrypts into the passthrough bucket at that moment (another
-/// s3seal with an encrypt rule for it) could slip an envelope through.
-async fn check_plain_source(ctx: &Context<'_>, source: &CopySource) -> Result<(), S3Error> {
+/// The check fails closed: a source that the HEAD does not return fails
+/// the copy as S3 would fail it. The copy-source conditions are checked
+/// here against the HEAD, because some stores (moto) ignore them on a
+/// copy. The forwarded copy names the source as s3seal read it and
+/// carries `x-amz-copy-source-if-match` with the ETag the HEAD saw, so the
+/// upstream cannot copy another object or another version of it.
+async fn forward_plain_copy(
+    ctx: &Context<'_>,
+    auth: Authenticated,
+    body: RequestBody,
+    source: &CopySource,
+) -> Result<Response<ProxyBody>, S3Error> {
     let head = read_source(ctx, source, Method::HEAD, false, None).await?;
-    if head.status().is_success() && sealed::envelope_from_headers(head.headers()).is_some() {
+    if !head.status().is_success() {
+        return Err(source_failure(ctx, source, head.status()).await);
+    }
+    let source_headers = head.into_parts().0.headers;
+    if sealed::envelope_from_headers(&source_headers).is_some() {
         return Err(forward::encrypted_in_passthrough(
             ctx,
             &source.bucket,
             &source.key,
         ));
     }
-    Ok(())
+    check_copy_source_conditions(&ctx.parts.headers, &source_headers, false)?;
+
+    let mut headers = ctx.parts.headers.clone();
+    for name in COPY_SOURCE_CONDITIONS {
+        headers.remove(name);
+    }
+    headers.insert(
+        "x-amz-copy-source",
+        HeaderValue::from_str(&source.header_value()).map_err(|e| {
+            S3Error::new(ErrorCode::InvalidArgument, "invalid x-amz-copy-source").with_source(e)
+        })?,
+    );
+    if let Some(etag) = source_headers.get(http::header::ETAG) {
+        headers.insert("x-amz-copy-source-if-match", etag.clone());
+    }
+    forward::forward_with_headers(ctx, auth, body, headers).await
 }
+
+/// The conditions of a copy on its source.
+const COPY_SOURCE_CONDITIONS: [&str; 4] = [
+    "x-amz-copy-source-if-match",
+    "x-amz-copy-source-if-none-match",
+    "x-amz-copy-source-if-modified-since",
+    "x-amz-copy-source-if-unmodified-since",
+];
 
 /// Rejects a copy of an object onto itself that changes nothing, as S3
 /// does. Re-wrapping an object under a new key version is such a copy with

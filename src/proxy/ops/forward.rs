@@ -32,11 +32,33 @@ pub(crate) async fn forward_with_query(
     sealed_bucket: bool,
     query: String,
 ) -> Result<Response<ProxyBody>, S3Error> {
+    let headers = ctx.parts.headers.clone();
+    forward_request(ctx, auth, body, sealed_bucket, query, headers).await
+}
+
+/// Forwards a request of a passthrough bucket with `headers` in place of
+/// the client's headers.
+pub(crate) async fn forward_with_headers(
+    ctx: &Context<'_>,
+    auth: Authenticated,
+    body: RequestBody,
+    headers: http::HeaderMap,
+) -> Result<Response<ProxyBody>, S3Error> {
+    forward_request(ctx, auth, body, false, ctx.s3.upstream_query(), headers).await
+}
+
+async fn forward_request(
+    ctx: &Context<'_>,
+    auth: Authenticated,
+    body: RequestBody,
+    sealed_bucket: bool,
+    query: String,
+    mut headers: http::HeaderMap,
+) -> Result<Response<ProxyBody>, S3Error> {
     let content_length = match ctx.s3.operation {
         Operation::PutObject | Operation::UploadPart => Some(super::upload_len(&auth, ctx.parts)?),
         _ => auth.plaintext_len(ctx.parts)?,
     };
-    let mut headers = ctx.parts.headers.clone();
     sealed::strip_transfer_encoding_headers(&mut headers, auth.payload_mode());
     // A passthrough bucket may later get an encrypt rule, whose reads would
     // take such metadata for an envelope.
