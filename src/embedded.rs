@@ -304,9 +304,12 @@ impl S3 for Store {
 
     async fn put_object(
         &self,
-        req: S3Request<PutObjectInput>,
+        mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
+        // S3 does not store the `aws-chunked` framing as the object's
+        // encoding, but s3s-fs 0.14 keeps the header as it arrives.
+        req.input.content_encoding = without_aws_chunked(req.input.content_encoding.take());
         self.fs.put_object(req).await
     }
 
@@ -417,6 +420,18 @@ struct Listing<'a> {
     contents: &'a mut Option<Vec<Object>>,
     common_prefixes: &'a mut Option<Vec<CommonPrefix>>,
     encoding: Option<&'a EncodingType>,
+}
+
+/// Returns a `Content-Encoding` value without its `aws-chunked` token, or
+/// `None` when nothing else is left.
+fn without_aws_chunked(encoding: Option<String>) -> Option<String> {
+    let encoding = encoding?;
+    let rest: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|token| !token.is_empty() && !token.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!rest.is_empty()).then(|| rest.join(","))
 }
 
 fn is_url_encoding(encoding: Option<&EncodingType>) -> bool {

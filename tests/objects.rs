@@ -1511,9 +1511,25 @@ async fn put_returns_verified_checksum() {
     assert_eq!(h.get(&bucket, "trailer").await, data);
 }
 
+/// Frames `data` as an `aws-chunked` body of 8 KiB chunks with the CRC32
+/// of `data` in an unsigned trailer, as SDKs send it over HTTPS.
+fn chunked_with_crc32_trailer(data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for chunk in data.chunks(8192) {
+        body.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        body.extend_from_slice(chunk);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"0\r\n");
+    body.extend_from_slice(
+        format!("x-amz-checksum-crc32:{}\r\n\r\n", crc32_base64(data)).as_bytes(),
+    );
+    body
+}
+
 #[tokio::test]
 async fn passthrough_forwards_trailer_checksum() {
-    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+    use aws_sdk_s3::types::ChecksumMode;
 
     let h = Harness::start().await;
     let bucket = format!("plain-trailer-{}", std::process::id());
@@ -1526,20 +1542,27 @@ async fn passthrough_forwards_trailer_checksum() {
     for len in [0, 1, 65_536, 300_001] {
         let data = pattern(len, 6);
         let key = format!("trailer-{len}");
-        // The SDK sends CRC32 in an aws-chunked trailer.
-        let put = h
-            .client
-            .put_object()
-            .bucket(&bucket)
-            .key(&key)
-            .checksum_algorithm(ChecksumAlgorithm::Crc32)
-            .body(ByteStream::from(data.clone()))
-            .send()
-            .await
-            .unwrap();
+        let decoded_len = len.to_string();
+        let put = common::reqwest_lite::send_signed(
+            "PUT",
+            &format!("{}/{bucket}/{key}", h.endpoint),
+            &[
+                ("content-encoding", "aws-chunked"),
+                ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+                ("x-amz-decoded-content-length", decoded_len.as_str()),
+                ("x-amz-trailer", "x-amz-checksum-crc32"),
+            ],
+            chunked_with_crc32_trailer(&data),
+            common::ACCESS_KEY_ID,
+            &h.secret,
+        )
+        .await;
+        assert_eq!(put.status, 200, "{len}: {}", put.text());
         // A passthrough response is the store's, so the store got the checksum.
         assert_eq!(
-            put.checksum_crc32(),
+            put.headers
+                .get("x-amz-checksum-crc32")
+                .map(|v| v.to_str().unwrap()),
             Some(crc32_base64(&data).as_str()),
             "{len}"
         );
@@ -1553,7 +1576,8 @@ async fn passthrough_forwards_trailer_checksum() {
             .await
             .unwrap();
         assert_eq!(stored.content_length(), Some(len as i64));
-        assert_eq!(stored.content_encoding(), None);
+        // The framing is not the object's encoding.
+        assert_eq!(stored.content_encoding(), None, "{len}");
         let read = h
             .direct
             .get_object()

@@ -72,18 +72,23 @@ pub(crate) fn reject_seal_metadata(headers: &HeaderMap) -> Result<(), S3Error> {
 /// Removes the framing headers of an aws-chunked body that s3seal decoded,
 /// so that the upstream receives a plain body.
 pub(crate) fn strip_transfer_encoding_headers(headers: &mut HeaderMap, mode: PayloadMode) {
-    if let Some(value) = headers
-        .get(http::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-    {
-        let rest: Vec<&str> = value
-            .split(',')
+    // Several header lines make one list, as HTTP reads them.
+    let values: Vec<&str> = headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if !values.is_empty() {
+        let rest: Vec<&str> = values
+            .iter()
+            .flat_map(|value| value.split(','))
             .map(str::trim)
             .filter(|token| !token.eq_ignore_ascii_case("aws-chunked") && !token.is_empty())
             .collect();
+        let rest = rest.join(", ");
         if rest.is_empty() {
             headers.remove(http::header::CONTENT_ENCODING);
-        } else if let Ok(value) = HeaderValue::from_str(&rest.join(", ")) {
+        } else if let Ok(value) = HeaderValue::from_str(&rest) {
             headers.insert(http::header::CONTENT_ENCODING, value);
         }
     }
@@ -434,5 +439,32 @@ mod tests {
             assert_eq!(header.as_str(), format!("{SEAL_META_PREFIX}{field}"));
         }
         assert_eq!(ENVELOPE_HEADERS.len(), fields.len());
+    }
+
+    #[test]
+    fn aws_chunked_stripped_across_header_lines() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            http::header::CONTENT_ENCODING,
+            HeaderValue::from_static("aws-chunked"),
+        );
+        headers.append(
+            http::header::CONTENT_ENCODING,
+            HeaderValue::from_static("gzip"),
+        );
+        strip_transfer_encoding_headers(&mut headers, PayloadMode::StreamingSigned);
+        let values: Vec<_> = headers
+            .get_all(http::header::CONTENT_ENCODING)
+            .iter()
+            .collect();
+        assert_eq!(values, ["gzip"]);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_ENCODING,
+            HeaderValue::from_static("aws-chunked"),
+        );
+        strip_transfer_encoding_headers(&mut headers, PayloadMode::StreamingSigned);
+        assert!(headers.get(http::header::CONTENT_ENCODING).is_none());
     }
 }
