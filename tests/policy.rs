@@ -279,6 +279,32 @@ async fn preflight_of_denied_bucket_denied() {
 }
 
 #[tokio::test]
+async fn options_without_origin_rejected() {
+    let h = start().await;
+    for headers in [
+        &[("access-control-request-method", "PUT")][..],
+        &[("origin", "http://app.test")][..],
+    ] {
+        let mut request = http::Request::builder()
+            .method("OPTIONS")
+            .uri(format!("{}/plain-cors/k", h.endpoint));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let response = reqwest_lite::send(request).await;
+        assert_eq!(response.status, 400, "{headers:?}: {}", response.text());
+        assert!(
+            response.text().contains("<Code>InvalidRequest</Code>"),
+            "{}",
+            response.text()
+        );
+    }
+}
+
+#[tokio::test]
 async fn deny_rule_denies_every_operation() {
     let h = start().await;
     h.direct

@@ -188,6 +188,22 @@ pub(crate) async fn preflight(
     if let crate::policy::BucketPolicy::Deny { .. } = proxy.policy.for_bucket(bucket) {
         return Err(S3Error::new(ErrorCode::AccessDenied, "Access Denied"));
     }
+    // An OPTIONS request without these is no preflight, and S3 rejects it.
+    if !parts.headers.contains_key(http::header::ORIGIN) {
+        return Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            "Insufficient information. Origin request header needed.",
+        ));
+    }
+    if !parts
+        .headers
+        .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            "Insufficient information. Access-Control-Request-Method request header needed.",
+        ));
+    }
     let mut headers = http::HeaderMap::new();
     for name in &PREFLIGHT_HEADERS {
         for value in parts.headers.get_all(name) {
