@@ -1163,17 +1163,28 @@ async fn create_repeats_checksum_algorithm() {
     );
     assert_eq!(created.checksum_type(), Some(&ChecksumType::Composite));
 
-    let err = h
-        .client
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .checksum_algorithm(ChecksumAlgorithm::from("MD4"))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.as_service_error().and_then(|e| e.meta().code()),
-        Some("InvalidRequest")
-    );
+    let rejected = [
+        (Some("MD4"), None),
+        (Some("SHA1"), Some("FULL_OBJECT")),
+        (Some("CRC64NVME"), Some("COMPOSITE")),
+        (Some("CRC32"), Some("BOGUS")),
+        (None, Some("FULL_OBJECT")),
+    ];
+    for (algorithm, checksum_type) in rejected {
+        let err = h
+            .client
+            .create_multipart_upload()
+            .bucket(&bucket)
+            .key("k")
+            .set_checksum_algorithm(algorithm.map(ChecksumAlgorithm::from))
+            .set_checksum_type(checksum_type.map(ChecksumType::from))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.as_service_error().and_then(|e| e.meta().code()),
+            Some("InvalidRequest"),
+            "{algorithm:?} {checksum_type:?}"
+        );
+    }
 }

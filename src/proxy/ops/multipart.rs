@@ -139,25 +139,51 @@ pub(crate) async fn create(
 /// Returns the checksum algorithm and type that a CreateMultipartUpload
 /// request names, which S3 repeats in its response. They stay out of the
 /// upstream request, whose parts carry no checksums of the plaintext.
-/// An unknown algorithm fails with InvalidRequest, as on S3.
+/// An unknown algorithm or type, a type without an algorithm, or a type
+/// that S3 does not offer for the algorithm fails with InvalidRequest, as
+/// on S3.
 fn requested_checksum(headers: &HeaderMap) -> Result<HeaderMap, S3Error> {
+    let invalid = |message: &str| S3Error::new(ErrorCode::InvalidRequest, message);
     let mut echoed = HeaderMap::new();
-    if let Some(value) = headers.get("x-amz-checksum-algorithm") {
-        let known = value
-            .to_str()
-            .ok()
-            .and_then(ChecksumAlgorithm::from_name)
-            .is_some();
-        if !known {
-            return Err(S3Error::new(
-                ErrorCode::InvalidRequest,
-                "Checksum algorithm provided is unsupported. Please try again with any of the \
-                 valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
+    let algorithm = match headers.get("x-amz-checksum-algorithm") {
+        None => None,
+        Some(value) => {
+            let algorithm = value
+                .to_str()
+                .ok()
+                .and_then(ChecksumAlgorithm::from_name)
+                .ok_or_else(|| {
+                    invalid(
+                        "Checksum algorithm provided is unsupported. Please try again with any \
+                         of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
+                    )
+                })?;
+            echoed.insert("x-amz-checksum-algorithm", value.clone());
+            Some(algorithm)
+        }
+    };
+    if let Some(value) = headers.get("x-amz-checksum-type") {
+        let Some(algorithm) = algorithm else {
+            return Err(invalid(
+                "The x-amz-checksum-type header can only be used with the \
+                 x-amz-checksum-algorithm header.",
+            ));
+        };
+        let offered = match value.as_bytes() {
+            b"COMPOSITE" => algorithm != ChecksumAlgorithm::Crc64Nvme,
+            b"FULL_OBJECT" => matches!(
+                algorithm,
+                ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc64Nvme
+            ),
+            _ => return Err(invalid("Value for x-amz-checksum-type header is invalid.")),
+        };
+        if !offered {
+            return Err(invalid(
+                "The checksum type is not supported for the checksum algorithm: COMPOSITE \
+                 takes CRC32, CRC32C, SHA1 or SHA256, and FULL_OBJECT takes CRC32, CRC32C or \
+                 CRC64NVME.",
             ));
         }
-        echoed.insert("x-amz-checksum-algorithm", value.clone());
-    }
-    if let Some(value) = headers.get("x-amz-checksum-type") {
         echoed.insert("x-amz-checksum-type", value.clone());
     }
     Ok(echoed)
