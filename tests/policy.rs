@@ -259,17 +259,28 @@ async fn copy_needs_source_read_and_target_write() {
     );
 }
 
+/// Sends an unsigned OPTIONS request for `path` with `headers`.
+async fn options(h: &Harness, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut request = http::Request::builder()
+        .method("OPTIONS")
+        .uri(format!("{}{path}", h.endpoint));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    reqwest_lite::send(request).await
+}
+
 #[tokio::test]
 async fn preflight_of_denied_bucket_denied() {
     let h = start().await;
-    let request = http::Request::builder()
-        .method("OPTIONS")
-        .uri(format!("{}/denied-one/k", h.endpoint))
-        .header("origin", "http://app.test")
-        .header("access-control-request-method", "PUT")
-        .body(http_body_util::Full::new(bytes::Bytes::new()))
-        .unwrap();
-    let response = reqwest_lite::send(request).await;
+    let preflight = [
+        ("origin", "http://app.test"),
+        ("access-control-request-method", "PUT"),
+    ];
+    let response = options(&h, "/denied-one/k", &preflight).await;
     assert_eq!(response.status, 403, "{}", response.text());
     assert!(
         response.text().contains("<Code>AccessDenied</Code>"),
@@ -285,16 +296,7 @@ async fn options_without_origin_rejected() {
         &[("access-control-request-method", "PUT")][..],
         &[("origin", "http://app.test")][..],
     ] {
-        let mut request = http::Request::builder()
-            .method("OPTIONS")
-            .uri(format!("{}/plain-cors/k", h.endpoint));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request
-            .body(http_body_util::Full::new(bytes::Bytes::new()))
-            .unwrap();
-        let response = reqwest_lite::send(request).await;
+        let response = options(&h, "/plain-cors/k", headers).await;
         assert_eq!(response.status, 400, "{headers:?}: {}", response.text());
         assert!(
             response.text().contains("<Code>InvalidRequest</Code>"),
