@@ -323,7 +323,7 @@ async fn forward_plain_copy(
     check_copy_source_conditions(&ctx.parts.headers, &source_headers, false)?;
 
     let mut headers = ctx.parts.headers.clone();
-    for name in COPY_SOURCE_CONDITIONS {
+    for (name, _) in COPY_SOURCE_CONDITIONS {
         headers.remove(name);
     }
     headers.insert(
@@ -338,12 +338,16 @@ async fn forward_plain_copy(
     forward::forward_with_headers(ctx, auth, body, headers).await
 }
 
-/// The conditions of a copy on its source.
-const COPY_SOURCE_CONDITIONS: [&str; 4] = [
-    "x-amz-copy-source-if-match",
-    "x-amz-copy-source-if-none-match",
-    "x-amz-copy-source-if-modified-since",
-    "x-amz-copy-source-if-unmodified-since",
+/// The conditions of a copy on its source, each with the header that
+/// states it on a read of the source.
+const COPY_SOURCE_CONDITIONS: [(&str, &str); 4] = [
+    ("x-amz-copy-source-if-match", "if-match"),
+    ("x-amz-copy-source-if-none-match", "if-none-match"),
+    ("x-amz-copy-source-if-modified-since", "if-modified-since"),
+    (
+        "x-amz-copy-source-if-unmodified-since",
+        "if-unmodified-since",
+    ),
 ];
 
 /// Rejects a copy of an object onto itself that changes nothing, as S3
@@ -549,15 +553,7 @@ fn check_copy_source_conditions(
 /// conditional headers for reading the source.
 fn copy_source_conditions(client: &HeaderMap, map_etags: bool) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    for (from, to) in [
-        ("x-amz-copy-source-if-match", "if-match"),
-        ("x-amz-copy-source-if-none-match", "if-none-match"),
-        ("x-amz-copy-source-if-modified-since", "if-modified-since"),
-        (
-            "x-amz-copy-source-if-unmodified-since",
-            "if-unmodified-since",
-        ),
-    ] {
+    for (from, to) in COPY_SOURCE_CONDITIONS {
         if let Some(value) = client.get(from) {
             headers.insert(to, value.clone());
         }

@@ -178,7 +178,8 @@ static PREFLIGHT_HEADERS: [http::HeaderName; 3] = [
 /// Forwards a browser's CORS preflight, which carries no signature, so
 /// that the upstream answers it from the bucket's CORS configuration. Only
 /// the preflight's own headers go upstream. A bucket that the rules deny
-/// gets AccessDenied.
+/// gets AccessDenied, and a request without `Origin` or
+/// `Access-Control-Request-Method`, which is no preflight, InvalidRequest.
 pub(crate) async fn preflight(
     proxy: &crate::proxy::Proxy,
     s3: &crate::proxy::request::S3Request,
