@@ -267,7 +267,28 @@ def test_plain_copy_checks_source_conditions(s3_http, plain_bucket, upstream):
         assert raised.value.response["Error"]["Code"] == "PreconditionFailed", (conditions, raised.value.response)
         assert not upstream.exists(plain_bucket, f"c{number}"), conditions
 
-    s3_http.copy_object(
-        Bucket=plain_bucket, Key="ok", CopySource={"Bucket": plain_bucket, "Key": "src"}, CopySourceIfMatch=etag
-    )
-    assert s3_http.get_object(Bucket=plain_bucket, Key="ok")["Body"].read() == b"plain data"
+    holding = [
+        {"CopySourceIfMatch": etag},
+        {"CopySourceIfMatch": "*"},
+        # A matching If-Match decides, as S3 documents, whatever the date says.
+        {"CopySourceIfMatch": etag, "CopySourceIfUnmodifiedSince": "2000-01-01T00:00:00Z"},
+    ]
+    for number, conditions in enumerate(holding):
+        s3_http.copy_object(
+            Bucket=plain_bucket, Key=f"ok{number}", CopySource={"Bucket": plain_bucket, "Key": "src"}, **conditions
+        )
+        assert s3_http.get_object(Bucket=plain_bucket, Key=f"ok{number}")["Body"].read() == b"plain data", conditions
+
+
+def test_object_with_part_of_an_envelope_not_served(s3_http, plain_bucket, upstream):
+    """Any s3seal metadata marks ciphertext, even without the envelope's format field."""
+    upstream.client.put_object(Bucket=plain_bucket, Key="partial", Body=b"ciphertext", Metadata={"s3seal-kek": "main"})
+
+    for read in (
+        lambda: s3_http.get_object(Bucket=plain_bucket, Key="partial"),
+        lambda: s3_http.copy_object(Bucket=plain_bucket, Key="copy", CopySource={"Bucket": plain_bucket, "Key": "partial"}),
+    ):
+        with pytest.raises(botocore.exceptions.ClientError) as raised:
+            read()
+        assert raised.value.response["Error"]["Code"] == "InvalidObjectState", raised.value.response
+    assert not upstream.exists(plain_bucket, "copy")

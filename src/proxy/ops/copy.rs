@@ -302,18 +302,37 @@ pub(crate) async fn copy_object(
 /// copy. The forwarded copy names the source as s3seal read it and
 /// carries `x-amz-copy-source-if-match` with the ETag the HEAD saw, so the
 /// upstream cannot copy another object or another version of it.
+///
+/// NOTE: a store that ignores `x-amz-copy-source-if-match` on copies (moto
+/// 5.2 does) can still copy an object that another writer replaced between
+/// the HEAD and the copy.
 async fn forward_plain_copy(
     ctx: &Context<'_>,
     auth: Authenticated,
     body: RequestBody,
     source: &CopySource,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let head = read_source(ctx, source, Method::HEAD, false, None).await?;
+    // The HEAD carries no conditions: stores evaluate combined conditions
+    // differently (moto), so s3seal evaluates them below as S3 does.
+    let request = UpstreamRequest {
+        method: Method::HEAD,
+        bucket: Some(source.bucket.clone()),
+        key: Some(source.key.clone()),
+        query: source.query(),
+        headers: HeaderMap::new(),
+        content_length: None,
+    };
+    let head = ctx
+        .proxy
+        .upstream
+        .send(request, upstream::empty_body())
+        .await
+        .map_err(upstream_failure)?;
     if !head.status().is_success() {
         return Err(source_failure(ctx, source, head.status()).await);
     }
     let source_headers = head.into_parts().0.headers;
-    if sealed::envelope_from_headers(&source_headers).is_some() {
+    if sealed::has_seal_metadata(&source_headers) {
         return Err(forward::encrypted_in_passthrough(
             ctx,
             &source.bucket,
@@ -481,7 +500,7 @@ async fn open_source(
         let (parts, body) = response.into_parts();
         // Copying it would store its ciphertext as data, as a GET through
         // the passthrough rule would serve it.
-        if !bucket_encrypts && sealed::envelope_from_headers(&parts.headers).is_some() {
+        if !bucket_encrypts && sealed::has_seal_metadata(&parts.headers) {
             return Err(super::forward::encrypted_in_passthrough(
                 ctx,
                 &source.bucket,

@@ -152,7 +152,7 @@ async fn forward_request(
         Operation::GetObject | Operation::HeadObject
     );
     if !sealed_bucket && object_read && response.status().is_success() {
-        if sealed::envelope_from_headers(response.headers()).is_some() {
+        if sealed::has_seal_metadata(response.headers()) {
             return Err(encrypted_in_passthrough(ctx, ctx.bucket(), ctx.key()));
         }
         if let Some(early) = super::objects::check_conditions_for(ctx, response.headers(), false)? {

@@ -160,6 +160,15 @@ pub(crate) fn map_response_etag(headers: &mut HeaderMap) {
     }
 }
 
+/// Returns whether object headers carry any of s3seal's metadata, so that
+/// the object is s3seal's ciphertext even when part of its envelope was
+/// removed.
+pub(crate) fn has_seal_metadata(headers: &HeaderMap) -> bool {
+    headers
+        .keys()
+        .any(|name| name.as_str().starts_with(SEAL_META_PREFIX))
+}
+
 /// Reads the envelope from object metadata headers. Returns `None` when
 /// the object carries no envelope at all.
 pub(crate) fn envelope_from_headers(headers: &HeaderMap) -> Option<Result<Envelope, S3Error>> {
