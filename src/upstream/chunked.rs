@@ -43,8 +43,8 @@ pub fn encoded_len(decoded_len: u64, name: &HeaderName, value_len: usize) -> u64
     len + 3 + name.as_str().len() as u64 + 1 + value_len as u64 + 2 + 2
 }
 
-/// The bytes that frame a chunk of `len` bytes: its size in hex and two
-/// line ends.
+/// Returns the bytes that frame a chunk of `len` bytes: its size in hex
+/// and two line ends.
 fn chunk_overhead(len: u64) -> u64 {
     let hex_digits = (64 - len.leading_zeros()).div_ceil(4).max(1);
     u64::from(hex_digits) + 4

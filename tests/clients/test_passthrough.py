@@ -207,7 +207,7 @@ def preflight(endpoint: str, path: str, origin: str) -> tuple[int, dict[str, str
 
 
 def test_cors_preflight_answered_by_upstream(stack, s3_http, plain_bucket, enc_bucket):
-    """An unsigned OPTIONS preflight gets the upstream's answer from the bucket's CORS rules."""
+    """An unsigned OPTIONS preflight gets the upstream's response to the bucket's CORS rules."""
     rules = {
         "CORSRules": [
             {"AllowedOrigins": ["http://app.test"], "AllowedMethods": ["GET", "PUT"], "AllowedHeaders": ["*"]}
@@ -228,7 +228,7 @@ def test_cors_preflight_answered_by_upstream(stack, s3_http, plain_bucket, enc_b
 def test_copy_of_encrypted_object_in_passthrough_rejected(s3_http, plain_bucket, enc_bucket, upstream):
     """No form of a copy within passthrough buckets copies an object that s3seal encrypted."""
     s3_http.put_object(Bucket=enc_bucket, Key="sealed", Body=b"secret data")
-    # The stored object with its envelope, as a passthrough bucket holds it after a rule change.
+    # The stored object with its envelope, as a passthrough bucket contains it after a rule change.
     upstream.client.copy_object(Bucket=plain_bucket, Key="sealed", CopySource={"Bucket": enc_bucket, "Key": "sealed"})
 
     attempts = [
@@ -270,7 +270,7 @@ def test_plain_copy_checks_source_conditions(s3_http, plain_bucket, upstream):
     holding = [
         {"CopySourceIfMatch": etag},
         {"CopySourceIfMatch": "*"},
-        # A matching If-Match decides, as S3 documents, whatever the date says.
+        # A matching If-Match decides, as S3 documents, whatever the date condition is.
         {"CopySourceIfMatch": etag, "CopySourceIfUnmodifiedSince": "2000-01-01T00:00:00Z"},
     ]
     for number, conditions in enumerate(holding):
