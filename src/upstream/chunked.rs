@@ -1,5 +1,5 @@
-//! The `aws-chunked` encoding with an unsigned trailer, which carries a
-//! checksum to the upstream after the body, once its value is known.
+//! The `aws-chunked` encoding with an unsigned trailer. The trailer carries
+//! a checksum to the upstream after the body, once its value is known.
 //!
 //! The body is cut into chunks of [`CHUNK_LEN`] bytes and one shorter last
 //! chunk, so the encoded length follows from the decoded length and the

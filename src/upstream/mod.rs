@@ -284,10 +284,9 @@ impl Upstream {
         self.send_signed(signed, body).await
     }
 
-    /// Like [`Self::send`], but sends `body`, whose length is
-    /// `request.content_length`, in the `aws-chunked` encoding with
-    /// `checksum` in an unsigned trailer, so that the upstream stores a
-    /// checksum that is known only at the end of the body.
+    /// Sends like [`Self::send`], with `body` (of `request.content_length`
+    /// bytes) in the `aws-chunked` encoding and `checksum` in an unsigned
+    /// trailer. The upstream then stores a checksum known only at the end.
     pub async fn send_with_trailer(
         &self,
         request: UpstreamRequest,

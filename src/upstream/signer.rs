@@ -85,9 +85,9 @@ impl Signer {
         }
     }
 
-    /// Signs a request whose headers are final except for the signature:
-    /// sets `x-amz-content-sha256` to `payload_hash` (one of
-    /// [`UNSIGNED_PAYLOAD`] and [`UNSIGNED_PAYLOAD_TRAILER`]), sets `x-amz-date`
+    /// Signs a request whose headers are final except for the signature.
+    /// `payload_hash` is [`UNSIGNED_PAYLOAD`] or [`UNSIGNED_PAYLOAD_TRAILER`].
+    /// Sets `x-amz-content-sha256` to it, sets `x-amz-date`
     /// to `now`, and sets `authorization`. `path` is the percent-encoded
     /// path and `query` the query string as they go on the wire, and
     /// `headers` must hold `host`.

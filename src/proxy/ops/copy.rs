@@ -314,20 +314,7 @@ async fn forward_plain_copy(
 ) -> Result<Response<ProxyBody>, S3Error> {
     // The HEAD carries no conditions: stores evaluate combined conditions
     // differently (moto), so s3seal evaluates them below as S3 does.
-    let request = UpstreamRequest {
-        method: Method::HEAD,
-        bucket: Some(source.bucket.clone()),
-        key: Some(source.key.clone()),
-        query: source.query(),
-        headers: HeaderMap::new(),
-        content_length: None,
-    };
-    let head = ctx
-        .proxy
-        .upstream
-        .send(request, upstream::empty_body())
-        .await
-        .map_err(upstream_failure)?;
+    let head = send_source_read(ctx, source, Method::HEAD, HeaderMap::new()).await?;
     if !head.status().is_success() {
         return Err(source_failure(ctx, source, head.status()).await);
     }
@@ -462,6 +449,16 @@ async fn read_source(
             .map_err(|e| S3Error::new(ErrorCode::InternalError, "invalid range").with_source(e))?;
         headers.insert(http::header::RANGE, value);
     }
+    send_source_read(ctx, source, method, headers).await
+}
+
+/// Sends a GET or HEAD of the copy source with `headers`.
+async fn send_source_read(
+    ctx: &Context<'_>,
+    source: &CopySource,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response<ResponseBody>, S3Error> {
     let request = UpstreamRequest {
         method,
         bucket: Some(source.bucket.clone()),

@@ -175,9 +175,9 @@ static PREFLIGHT_HEADERS: [http::HeaderName; 3] = [
     http::header::ACCESS_CONTROL_REQUEST_HEADERS,
 ];
 
-/// Forwards a browser's CORS preflight, which carries no signature, so
-/// that the upstream answers it from the bucket's CORS configuration. Only
-/// the preflight's own headers go upstream. A bucket that the rules deny
+/// Forwards a browser's CORS preflight, which carries no signature. The
+/// upstream responds from the bucket's CORS configuration. Only the
+/// preflight's own headers go upstream. A bucket that the rules deny
 /// gets AccessDenied, and a request without `Origin` or
 /// `Access-Control-Request-Method`, which is no preflight, InvalidRequest.
 pub(crate) async fn preflight(
