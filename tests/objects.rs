@@ -621,6 +621,26 @@ async fn passthrough_bucket_stores_plaintext() {
     assert_eq!(h.get(&bucket, "p").await, b"as is");
 }
 
+/// Stores `body` with `metadata` at the upstream directly, past s3seal.
+async fn put_direct(
+    h: &Harness,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    metadata: &std::collections::HashMap<String, String>,
+) {
+    let mut put = h
+        .direct
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body));
+    for (k, v) in metadata {
+        put = put.metadata(k, v);
+    }
+    put.send().await.unwrap();
+}
+
 /// Writes `data` through s3seal as `bucket`/`key`, then flips one bit of
 /// the stored ciphertext at `offset`, keeping the object's metadata.
 async fn put_tampered(h: &Harness, bucket: &str, key: &str, data: Vec<u8>, offset: usize) {
@@ -634,16 +654,7 @@ async fn put_tampered(h: &Harness, bucket: &str, key: &str, data: Vec<u8>, offse
         .unwrap();
     let (mut stored, metadata) = h.stored(bucket, key).await;
     stored[offset] ^= 1;
-    let mut put = h
-        .direct
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(stored));
-    for (k, v) in &metadata {
-        put = put.metadata(k, v);
-    }
-    put.send().await.unwrap();
+    put_direct(h, bucket, key, stored, &metadata).await;
 }
 
 #[tokio::test]
@@ -706,16 +717,7 @@ async fn moved_ciphertext_fails_unwrap() {
         .await
         .unwrap();
     let (stored, metadata) = h.stored(&bucket, "original").await;
-    let mut put = h
-        .direct
-        .put_object()
-        .bucket(&bucket)
-        .key("elsewhere")
-        .body(ByteStream::from(stored));
-    for (k, v) in &metadata {
-        put = put.metadata(k, v);
-    }
-    put.send().await.unwrap();
+    put_direct(&h, &bucket, "elsewhere", stored, &metadata).await;
     let err = h
         .client
         .get_object()
@@ -725,6 +727,48 @@ async fn moved_ciphertext_fails_unwrap() {
         .await
         .unwrap_err();
     assert_eq!(error_code(&err).as_deref(), Some("AccessDenied"));
+}
+
+/// A retry cannot find a key version that the keyring lacks, so the read
+/// gets a status that clients do not retry and leaves one failed record.
+#[tokio::test]
+async fn missing_key_version_is_denied_once() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("lost-version").await;
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from_static(b"secret data"))
+        .send()
+        .await
+        .unwrap();
+    let (stored, mut metadata) = h.stored(&bucket, "k").await;
+    assert_eq!(
+        metadata
+            .insert("s3seal-kek-version".into(), "7".into())
+            .as_deref(),
+        Some("1")
+    );
+    put_direct(&h, &bucket, "k", stored, &metadata).await;
+
+    let err = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+    assert_eq!(error_code(&err).as_deref(), Some("AccessDenied"));
+    let failed: Vec<_> = h
+        .audit_records()
+        .into_iter()
+        .filter(|r| r["action"] == "unwrap" && r["outcome"] == "error")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["key_version"], 7, "{failed:?}");
 }
 
 #[tokio::test]
@@ -743,16 +787,7 @@ async fn truncated_multi_segment_object_aborts_body() {
     let (stored, metadata) = h.stored(&bucket, "t").await;
     // Drop the last segment: the new last segment is not marked final.
     let cut = stored[..2 * 65_552].to_vec();
-    let mut put = h
-        .direct
-        .put_object()
-        .bucket(&bucket)
-        .key("t")
-        .body(ByteStream::from(cut));
-    for (k, v) in &metadata {
-        put = put.metadata(k, v);
-    }
-    put.send().await.unwrap();
+    put_direct(&h, &bucket, "t", cut, &metadata).await;
     let result = match h.client.get_object().bucket(&bucket).key("t").send().await {
         Ok(out) => out.body.collect().await.map(|b| b.into_bytes().len()),
         Err(err) => panic!("expected the status line before the failure, got {err:?}"),

@@ -161,6 +161,9 @@ pub async fn handle(
             };
         }
         match resource {
+            Some(error) if error.is_operator_fault() => {
+                request_line!(error, code = %error.code(), error = %error, "request failed");
+            }
             Some(error) if error.status().is_server_error() => {
                 if error.code() == ErrorCode::InternalError && !upstream_failed {
                     request_line!(error, code = %error.code(), error = %error, "request failed");

@@ -146,6 +146,9 @@ pub struct S3Error {
     /// `<HeadersNotSigned>`, as name and text.
     detail: Option<(&'static str, String)>,
     source: Option<BoxError>,
+    /// The cause lies in s3seal's own setup, not in the request, so the
+    /// request line is logged at `error` level whatever the status.
+    operator_fault: bool,
 }
 
 impl S3Error {
@@ -156,7 +159,19 @@ impl S3Error {
             region: None,
             detail: None,
             source: None,
+            operator_fault: false,
         }
+    }
+
+    /// Marks the error as caused by s3seal's setup, such as a key missing
+    /// from the keyring, which an operator has to fix.
+    pub fn operator_fault(mut self) -> Self {
+        self.operator_fault = true;
+        self
+    }
+
+    pub fn is_operator_fault(&self) -> bool {
+        self.operator_fault
     }
 
     /// Adds the element `<name>text</name>` to the error document.

@@ -4,7 +4,7 @@
 
 use crate::auth::{PayloadMode, VerifiedChecksum};
 use crate::crypto::{self, DataKey, Envelope};
-use crate::keys::{KeyAccessError, ObjectRef};
+use crate::keys::{KeyAccessError, KeyringError, ObjectRef};
 use crate::policy::BucketPolicy;
 use crate::proxy::unencrypted::NotEncrypted;
 use crate::proxy::Context;
@@ -284,6 +284,16 @@ pub(crate) async fn open_data_key(
             "the object's data key failed authentication: it was not written under this bucket and key, or its metadata was altered",
         )
         .with_source(e),
+        // A version the keyring lacks does not appear on a retry, so the
+        // status is one that clients do not retry.
+        KeyAccessError::Key(
+            error @ (KeyringError::KeyNotFound(_) | KeyringError::VersionNotFound { .. }),
+        ) => S3Error::new(
+            ErrorCode::AccessDenied,
+            "the key-encryption key version this object was written under is not in s3seal's keyring",
+        )
+        .with_source(error)
+        .operator_fault(),
         other => key_access_error(other),
     })
 }
