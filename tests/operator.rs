@@ -673,6 +673,42 @@ async fn info_request_line_has_fields() {
     assert!(!relayed.contains("upstream.req_id="), "{relayed}");
 }
 
+/// An upstream's 501 `NotImplemented` rejects a feature of the request,
+/// not a sign of an unhealthy upstream, so it is logged as a rejection and
+/// not counted as an upstream error. The embedded store answers a CORS
+/// preflight with 501.
+#[tokio::test]
+async fn upstream_not_implemented_is_rejection() {
+    let mut server = start_logged_server(None);
+    let create = signed_request(&server.endpoint, "PUT", "/plain-cors", &server.secret, b"");
+    assert_eq!(reqwest_lite::send(create).await.status, 200);
+    let preflight = http::Request::builder()
+        .method("OPTIONS")
+        .uri(format!("{}/plain-cors/k", server.endpoint))
+        .header("origin", "http://app.test")
+        .header("access-control-request-method", "PUT")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = reqwest_lite::send(preflight).await;
+    assert_eq!(response.status, 501, "{}", response.text());
+    let id = response.headers["x-amz-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    let (status, metrics) = http_get(&format!("{}/metrics", server.metrics)).await;
+    assert_eq!(status, 200, "{metrics}");
+    let series = r#"s3seal_upstream_errors_total{kind="error_status"}"#;
+    assert_eq!(sample_in(&metrics, series), 0.0, "{metrics}");
+    let log = server.stop();
+    let line = log
+        .lines()
+        .find(|line| line.contains(&format!("req.id={id}")))
+        .unwrap_or_else(|| panic!("no line for {id}: {log}"));
+    assert!(line.contains(" INFO "), "{line}");
+    assert!(line.contains("status=501"), "{line}");
+}
+
 #[tokio::test]
 async fn malformed_http_gets_400_and_log() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

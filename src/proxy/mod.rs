@@ -103,7 +103,11 @@ pub async fn handle(
         let mut upstream_id = None;
         let (mut response, resource) = match serve(&proxy, parts, body, &mut unanswered.meta).await {
             Ok(response) => {
-                upstream_failed = response.status().is_server_error();
+                // A 501 rejects a feature of the request, as for a CORS
+                // preflight to a store without CORS, and is no upstream
+                // failure.
+                let status = response.status();
+                upstream_failed = status.is_server_error() && status != http::StatusCode::NOT_IMPLEMENTED;
                 if response.status().as_u16() >= 400 {
                     // S3 names the header `x-amz-request-id`, moto
                     // `x-amzn-requestid`.
@@ -172,7 +176,7 @@ pub async fn handle(
                 }
             }
             Some(error) => request_line!(info, code = %error.code(), error = %error, "request rejected"),
-            None if status >= 500 => {
+            None if status >= 500 && status != 501 => {
                 // A store that sends no request id gets no empty field.
                 request_line!(
                     warn,
