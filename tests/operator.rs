@@ -261,6 +261,91 @@ async fn readyz_unavailable_after_audit_log_truncated() {
     assert!(body.contains("audit: failed"), "{body}");
 }
 
+#[tokio::test]
+async fn readyz_probe_leaves_symlink_target() {
+    let h = metrics_harness().await;
+    let base = h.metrics_endpoint.clone().unwrap();
+    let target = h.dir.path().join("victim");
+    std::fs::write(&target, "keep").unwrap();
+    let mut probe = h.audit_log.clone().into_os_string();
+    probe.push(".probe");
+    std::os::unix::fs::symlink(&target, &probe).unwrap();
+
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+}
+
+#[tokio::test]
+async fn readyz_unavailable_after_audit_log_replaced() {
+    let h = metrics_harness().await;
+    let base = h.metrics_endpoint.clone().unwrap();
+    let bucket = h.bucket("replaced-log").await;
+    let moved = h.dir.path().join("audit.log.1");
+    std::fs::rename(&h.audit_log, &moved).unwrap();
+    std::fs::copy(&moved, &h.audit_log).unwrap();
+
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("audit: failed"), "{body}");
+    assert!(body.contains("replaced"), "{body}");
+    // The log stays failed, so no record lands in the renamed file.
+    let records = std::fs::read(&moved).unwrap();
+    let put = h
+        .client
+        .put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await;
+    assert!(put.is_err());
+    assert_eq!(std::fs::read(&moved).unwrap(), records);
+}
+
+/// Takes the immutable attribute off a file when dropped.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    /// Makes `path` immutable, or returns `None` when the file system or
+    /// the process's privileges do not allow it.
+    fn set(path: &std::path::Path) -> Option<Self> {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| Self(path.into()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn readyz_unavailable_while_audit_log_immutable() {
+    let h = metrics_harness().await;
+    let base = h.metrics_endpoint.clone().unwrap();
+    let Some(immutable) = Immutable::set(&h.audit_log) else {
+        eprintln!("skipped: chattr +i is not permitted here");
+        return;
+    };
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("audit: failed"), "{body}");
+
+    drop(immutable);
+    let (status, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[derive(Clone, Default)]
 struct SwitchSink {
     fail: Arc<AtomicBool>,
@@ -431,8 +516,18 @@ key = "main"
 "#
     );
     std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    spawn_logged_server(dir, secret, rust_log)
+}
 
+/// Runs `s3seal serve` on the `config.toml` in `dir`, logging to
+/// `stderr.log` there, and waits until it is ready.
+fn spawn_logged_server(
+    dir: tempfile::TempDir,
+    secret: String,
+    rust_log: Option<&str>,
+) -> LoggedServer {
     let log_path = dir.path().join("stderr.log");
+    let _ = std::fs::remove_file(dir.path().join("ready.json"));
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_s3seal"));
     command
         .args(["serve", "--config", "config.toml"])
@@ -675,8 +770,8 @@ async fn info_request_line_has_fields() {
 
 /// An upstream's 501 `NotImplemented` rejects a feature of the request,
 /// not a sign of an unhealthy upstream, so it is logged as a rejection and
-/// not counted as an upstream error. The embedded store answers a CORS
-/// preflight with 501.
+/// not counted as an upstream error. The embedded store returns 501 for a
+/// CORS preflight.
 #[tokio::test]
 async fn upstream_not_implemented_is_rejection() {
     let mut server = start_logged_server(None);
@@ -707,6 +802,30 @@ async fn upstream_not_implemented_is_rejection() {
         .unwrap_or_else(|| panic!("no line for {id}: {log}"));
     assert!(line.contains(" INFO "), "{line}");
     assert!(line.contains("status=501"), "{line}");
+}
+
+/// A keyring with keys beside neither an audit log nor its key means that
+/// the log and key were deleted, or the keyring was restored without them.
+#[test]
+fn new_audit_chain_beside_keys_warns() {
+    const WARNING: &str = "the audit log and its key are missing";
+    // The harness writes the keyring without s3seal's key commands, so the
+    // first start finds keys and no audit log.
+    let mut server = start_logged_server(None);
+    let first = server.stop();
+    assert!(first.contains(WARNING), "{first}");
+
+    let LoggedServer { dir, secret, .. } = server;
+    let mut server = spawn_logged_server(dir, secret, None);
+    let second = server.stop();
+    assert!(!second.contains(WARNING), "{second}");
+
+    std::fs::remove_file(server.dir.path().join("audit.log")).unwrap();
+    std::fs::remove_file(server.dir.path().join("audit-key")).unwrap();
+    let LoggedServer { dir, secret, .. } = server;
+    let mut server = spawn_logged_server(dir, secret, None);
+    let third = server.stop();
+    assert!(third.contains(WARNING), "{third}");
 }
 
 #[tokio::test]

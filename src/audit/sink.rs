@@ -211,6 +211,21 @@ fn changed_behind_writer(file: &File, expected_len: u64) -> std::io::Result<Opti
     Ok(None)
 }
 
+/// Returns a description of the change when `path` names a file other
+/// than `file`. A missing path is left to the caller, which names it.
+fn replaced_at_path(file: &File, path: &Path) -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let open = file.metadata().ok()?;
+        let named = std::fs::metadata(path).ok()?;
+        if (open.dev(), open.ino()) != (named.dev(), named.ino()) {
+            return Some("replaced by another file");
+        }
+    }
+    None
+}
+
 /// Returns the offset just past the last `\n` in the first `end` bytes of
 /// `file`, or 0 when there is none.
 fn find_line_start(mut file: &File, end: u64) -> std::io::Result<u64> {
@@ -244,7 +259,15 @@ impl AuditSink for FileSink {
             ));
         }
         let expected = state.len;
-        state.check_unchanged(expected).map_err(|e| e.to_string())
+        state.check_unchanged(expected).map_err(|e| e.to_string())?;
+        // A log renamed away and replaced by another file, as a copy moved
+        // into its place, is no longer the log at the path, and records
+        // written to it would not be found there.
+        if let Some(change) = replaced_at_path(&state.file, &self.path) {
+            state.changed = Some(change);
+            return Err(changed_message(change));
+        }
+        Ok(())
     }
 
     fn append(&self, line: &[u8]) -> Result<(), AuditError> {

@@ -205,6 +205,24 @@ pub fn open_auditor(config: &AuditConfig) -> Result<Auditor, AuditError> {
     Auditor::open_file(&config.file, key, fsync, config.stdout)
 }
 
+/// Warns when the keyring contains keys but neither the audit key nor a
+/// log with records exists. s3seal's key commands write records as they
+/// make keys, so the log and its key were deleted or moved, or the keyring
+/// was restored without them.
+fn warn_new_chain_beside_keys(keyring: &Keyring, config: &AuditConfig) {
+    let log_has_records = std::fs::metadata(&config.file).is_ok_and(|meta| meta.len() > 0);
+    if keyring.names().next().is_none() || config.key_file.exists() || log_has_records {
+        return;
+    }
+    tracing::warn!(
+        log = %config.file.display(),
+        key = %config.key_file.display(),
+        "the keyring holds keys but the audit log and its key are missing, so a new audit \
+         chain begins at record 1; if an earlier log and key were deleted, their records are \
+         lost, and `audit verify --expect` with a saved checkpoint shows it"
+    );
+}
+
 /// Checks the audit key file: a present one must load, and a missing one
 /// may be created only for a log without records, because the records of
 /// a log verify only with the key that wrote them.
@@ -255,7 +273,10 @@ impl KeyService {
         let (auditor, audit_path) = match auditor {
             Some(auditor) => (auditor, None),
             None => (
-                open_auditor(&config.audit)?,
+                {
+                    warn_new_chain_beside_keys(&keyring, &config.audit);
+                    open_auditor(&config.audit)?
+                },
                 Some(config.audit.file.clone()),
             ),
         };
@@ -662,32 +683,30 @@ impl KeyService {
     /// Checks that the audit log can take records.
     ///
     /// For a log file, the check first confirms that the log still exists
-    /// at its path. Then it creates, writes and removes the file
-    /// `<log>.probe` next to it, which fails when the directory is gone,
-    /// not writable or out of space. It writes nothing into the log.
-    /// Without a log file, the check reports whether the last record was
-    /// written.
+    /// at its path and opens it for appending, which fails when the file
+    /// was made read-only or immutable. Then it creates, writes and removes
+    /// the file `<log>.probe` next to it, which fails when the directory is
+    /// gone, not writable or out of space. It writes nothing into the log.
+    /// The sinks then check that the log is still the file they write and
+    /// that no other process changed it. Without a log file, the check
+    /// reports whether the last record was written.
     pub fn check_audit_sink(&self) -> Result<(), String> {
         // The log's own state comes first, because it names the cause that
         // a failed record only points to.
         if let Some(path) = &self.audit_path {
             probe_directory(path)?;
         }
-        // After a failed record, the probe above shows whether the storage
-        // takes writes again, and the sinks whether the log itself can
-        // continue. A log that another process changed stays failed.
-        if self.audit_failing.load(Ordering::Relaxed) {
-            if let Err(reason) = self.auditor.check_writable() {
-                return Err(format!(
-                    "the last audit record could not be written: {reason}"
-                ));
-            }
-            if self.audit_path.is_none() {
-                return Err(
-                    "the last audit record could not be written; the server log names the cause"
-                        .into(),
-                );
-            }
+        // A log that another process replaced or changed stays failed.
+        if let Err(reason) = self.auditor.check_writable() {
+            return Err(match self.audit_failing.load(Ordering::Relaxed) {
+                true => format!("the last audit record could not be written: {reason}"),
+                false => reason,
+            });
+        }
+        if self.audit_failing.load(Ordering::Relaxed) && self.audit_path.is_none() {
+            return Err(
+                "the last audit record could not be written; the server log names the cause".into(),
+            );
         }
         Ok(())
     }
@@ -721,10 +740,28 @@ fn probe_directory(log: &Path) -> Result<(), String> {
         }
         Err(e) => return Err(format!("failed to check audit log {}: {e}", log.display())),
     }
+    if let Err(e) = std::fs::OpenOptions::new().append(true).open(log) {
+        return Err(format!(
+            "failed to open audit log {} for writing: {e}",
+            log.display()
+        ));
+    }
     let mut probe_name = log.as_os_str().to_owned();
     probe_name.push(".probe");
     let probe = PathBuf::from(probe_name);
-    let result = std::fs::File::create(&probe).and_then(|mut file| file.write_all(b"probe\n"));
+    // Removing a leftover probe removes a symbolic link itself, and
+    // `create_new` refuses any entry at the path, links included, so the
+    // probe never writes through a link into another file.
+    match std::fs::remove_file(&probe) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("failed to remove {}: {e}", probe.display())),
+    }
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|mut file| file.write_all(b"probe\n"));
     let removed = std::fs::remove_file(&probe);
     result.map_err(|e| {
         format!(
