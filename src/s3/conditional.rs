@@ -47,6 +47,20 @@ pub fn evaluate(
     None
 }
 
+/// Removes the date conditions that RFC 7232 ignores beside an ETag
+/// condition: `If-Unmodified-Since` beside `If-Match`, and
+/// `If-Modified-Since` beside `If-None-Match`. S3 documents this answer
+/// for `If-Match` with `If-Unmodified-Since`, while moto 5.2 evaluates
+/// both headers and fails the read.
+pub fn drop_ignored_dates(headers: &mut HeaderMap) {
+    if headers.contains_key(http::header::IF_MATCH) {
+        headers.remove(http::header::IF_UNMODIFIED_SINCE);
+    }
+    if headers.contains_key(http::header::IF_NONE_MATCH) {
+        headers.remove(http::header::IF_MODIFIED_SINCE);
+    }
+}
+
 /// Returns whether an ETag list (`*` or comma-separated quoted ETags)
 /// contains `etag`. Weak prefixes are ignored, as S3 compares strongly.
 fn list_matches(list: &str, etag: &str) -> bool {
@@ -75,6 +89,25 @@ mod tests {
     use std::time::Duration;
 
     const ETAG: &str = "\"abc-0\"";
+
+    #[test]
+    fn etag_conditions_drop_their_dates() {
+        let date = "Mon, 01 Jan 2001 00:00:00 GMT";
+        let mut both = headers(&[
+            ("if-match", ETAG),
+            ("if-unmodified-since", date),
+            ("if-none-match", "\"x\""),
+            ("if-modified-since", date),
+        ]);
+        drop_ignored_dates(&mut both);
+        assert!(!both.contains_key("if-unmodified-since"));
+        assert!(!both.contains_key("if-modified-since"));
+        assert_eq!(both.len(), 2);
+
+        let mut dates_only = headers(&[("if-unmodified-since", date), ("if-modified-since", date)]);
+        drop_ignored_dates(&mut dates_only);
+        assert_eq!(dates_only.len(), 2);
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -142,6 +142,40 @@ def test_http_range_unsatisfiable(s3_http, enc_bucket):
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
 
 
+PAST = "Mon, 01 Jan 2001 00:00:00 GMT"
+
+
+@pytest.mark.parametrize("bucket_kind", ["enc_bucket", "plain_bucket"])
+@pytest.mark.parametrize(
+    "method, conditions, status",
+    [
+        # RFC 7232, which S3's documentation cites, evaluates
+        # If-Unmodified-Since only without If-Match, and If-Modified-Since
+        # only without If-None-Match.
+        ("get", {"IfMatch": "ETAG", "IfUnmodifiedSince": PAST}, 200),
+        ("head", {"IfMatch": "ETAG", "IfUnmodifiedSince": PAST}, 200),
+        ("get", {"IfNoneMatch": '"other"', "IfModifiedSince": "FUTURE"}, 200),
+        ("head", {"IfNoneMatch": "ETAG", "IfModifiedSince": PAST}, 304),
+    ],
+    ids=["get-match-over-date", "head-match-over-date", "get-none-match-over-date", "head-none-match-hit"],
+)
+def test_etag_condition_overrides_date(request, s3_http, bucket_kind, method, conditions, status):
+    bucket = request.getfixturevalue(bucket_kind)
+    etag = s3_http.put_object(Bucket=bucket, Key="cond.txt", Body=b"conditions")["ETag"]
+    future = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 86400))
+    values = {"ETAG": etag, "FUTURE": future}
+    args = {name: values.get(value, value) for name, value in conditions.items()}
+    call = s3_http.get_object if method == "get" else s3_http.head_object
+
+    try:
+        got = call(Bucket=bucket, Key="cond.txt", **args)
+        answered = got["ResponseMetadata"]["HTTPStatusCode"]
+    except botocore.exceptions.ClientError as error:
+        answered = error.response["ResponseMetadata"]["HTTPStatusCode"]
+
+    assert answered == status
+
+
 def test_presigned_get(s3_http, presigner, enc_bucket):
     data = os.urandom(5000)
     s3_http.put_object(Bucket=enc_bucket, Key="shared file.bin", Body=data)

@@ -66,6 +66,12 @@ async fn forward_request(
     if sealed_bucket {
         sealed::map_conditional_etags(&mut headers);
     }
+    if matches!(
+        ctx.s3.operation,
+        Operation::GetObject | Operation::HeadObject
+    ) {
+        crate::s3::conditional::drop_ignored_dates(&mut headers);
+    }
 
     let slot = ErrorSlot::default();
     let sends_body = crate::proxy::declares_body(&ctx.parts.headers);

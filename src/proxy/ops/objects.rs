@@ -383,6 +383,7 @@ pub(crate) fn check_conditions_for(
 /// headers dropped.
 pub(crate) fn upstream_read_headers(mut headers: HeaderMap) -> HeaderMap {
     sealed::map_conditional_etags(&mut headers);
+    crate::s3::conditional::drop_ignored_dates(&mut headers);
     sealed::strip_plaintext_digests(&mut headers);
     headers.remove(http::header::CONTENT_ENCODING);
     headers
