@@ -281,7 +281,7 @@ pub(crate) async fn open_data_key(
     opened.map_err(|error| match error {
         KeyAccessError::Operation(e) => S3Error::new(
             ErrorCode::AccessDenied,
-            "the object's data key failed authentication: it was not written under this bucket and key, or its metadata was altered",
+            "the object's data key failed authentication: it was not written under this bucket and key, its metadata was altered, or the keyring has other material under the key version it names",
         )
         .with_source(e),
         // A version the keyring lacks does not appear on a retry, so the
