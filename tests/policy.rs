@@ -354,6 +354,28 @@ async fn deny_rule_denies_every_operation() {
     );
 }
 
+/// Bucket rules match bucket names, so a copy source named in another form
+/// (upper case, an access point ARN) would escape the rule of the bucket
+/// behind it. Such sources are rejected before anything goes upstream.
+#[tokio::test]
+async fn copy_source_needs_valid_bucket_name() {
+    let h = start().await;
+    for source in [
+        "/DENIED-ONE/k",
+        "/arn%3Aaws%3As3%3Aus-east-1%3A123456789012%3Aaccesspoint/denied-ap/object/k",
+        "/de..nied/k",
+    ] {
+        let headers = [("x-amz-copy-source", source)];
+        let copy = send(&h, ACCESS_KEY_ID, "PUT", "/other/k", &headers, b"").await;
+        assert_eq!(copy.status, 400, "{source}: {}", copy.text());
+        assert!(
+            copy.text().contains("<Code>InvalidBucketName</Code>"),
+            "{source}: {}",
+            copy.text()
+        );
+    }
+}
+
 #[tokio::test]
 async fn absent_lists_allow_every_client() {
     let h = start().await;

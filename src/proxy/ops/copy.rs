@@ -53,6 +53,17 @@ fn parse_copy_source(headers: &HeaderMap) -> Result<CopySource, S3Error> {
     if bucket.is_empty() || key.is_empty() {
         return Err(invalid());
     }
+    // Bucket rules match bucket names, so a source in another form, such as
+    // an access point ARN, would escape the rule of the bucket behind it.
+    if !crate::proxy::request::is_valid_bucket_name(bucket) {
+        return Err(S3Error::new(
+            ErrorCode::InvalidBucketName,
+            format!(
+                "the copy source bucket {bucket:?} is not a valid bucket name; s3seal's bucket rules \
+                 name buckets, so access point ARNs and aliases are not accepted as copy sources"
+            ),
+        ));
+    }
     crate::proxy::request::check_key_segments(key)?;
     let version_id = crate::proxy::request::parse_query(query)?
         .into_iter()
