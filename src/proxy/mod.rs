@@ -231,6 +231,26 @@ impl Drop for Unanswered<'_> {
 
 type Failure = (S3Error, Option<String>);
 
+/// Rejects a header value with bytes outside US-ASCII. S3 fails such a
+/// value with `SignatureDoesNotMatch`, and moto does too, so the client
+/// gets the cause from s3seal instead. `User-Agent` is not signed and may
+/// carry any bytes.
+fn check_header_bytes(headers: &http::HeaderMap) -> Result<(), S3Error> {
+    let invalid = headers.iter().find(|(name, value)| {
+        *name != http::header::USER_AGENT && value.as_bytes().iter().any(|b| !b.is_ascii())
+    });
+    match invalid {
+        Some((name, _)) => Err(S3Error::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "header {name} has a value with bytes outside US-ASCII, which S3 does not accept; \
+                 encode the value, for example as RFC 2047 or with percent-encoding"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 async fn serve(
     proxy: &Proxy,
     parts: http::request::Parts,
@@ -251,6 +271,7 @@ async fn serve(
     let principal = authenticated.access_key_id().to_string();
     meta.principal = Some(principal.clone());
     access::authorize(&proxy.policy, &s3, &parts, &principal).map_err(fail)?;
+    check_header_bytes(&parts.headers).map_err(fail)?;
 
     let policy = match &s3.bucket {
         Some(bucket) => proxy.policy.for_bucket(bucket),

@@ -176,6 +176,21 @@ def test_etag_condition_overrides_date(request, s3_http, bucket_kind, method, co
     assert answered == status
 
 
+@pytest.mark.parametrize("bucket_kind", ["enc_bucket", "plain_bucket"])
+def test_non_ascii_header_value_rejected(request, s3_http, bucket_kind):
+    bucket = request.getfixturevalue(bucket_kind)
+
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        s3_http.put_object(
+            Bucket=bucket, Key="utf8.txt", Body=b"x", ContentDisposition='attachment; filename="café.txt"'
+        )
+
+    error = raised.value.response["Error"]
+    assert error["Code"] == "InvalidArgument"
+    assert "content-disposition" in error["Message"]
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
 def test_presigned_get(s3_http, presigner, enc_bucket):
     data = os.urandom(5000)
     s3_http.put_object(Bucket=enc_bucket, Key="shared file.bin", Body=data)
