@@ -6,15 +6,61 @@ use crate::config::{BucketMode, Config, LogFormat};
 use crate::keys::{open_auditor, read_escrow_document, Escrow, KeyAdmin, Keyring};
 use crate::policy::{EffectiveRule, Permission, Policy};
 use clap::{Parser, Subcommand};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
-/// Prints a line to stdout and ignores a closed pipe, as in
-/// `s3seal config check | head`, where `println!` would panic.
+/// Prints a line to stdout through [`write_stdout_line`], which records a
+/// failed write where `println!` would panic.
 macro_rules! print_line {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        write_stdout_line(format_args!($($arg)*))
+    };
+}
+
+/// Prints a line to stderr through [`write_stderr_line`], which ignores a
+/// failed write where `eprintln!` would panic.
+macro_rules! eprint_line {
+    ($($arg:tt)*) => {
+        write_stderr_line(format_args!($($arg)*))
+    };
+}
+
+/// The first error of a write to stdout. The command still finishes, so that
+/// a key change completes with its audit record, and [`finish_stdout`] then
+/// returns the error so that the command fails, because part of its output,
+/// such as the `SEQ:MAC` of `audit verify`, was lost.
+static STDOUT_ERROR: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+/// Writes a line to stdout. After a failed write, the error is kept for
+/// [`finish_stdout`] and later lines are dropped.
+pub fn write_stdout_line(line: std::fmt::Arguments<'_>) {
+    let mut first_error = STDOUT_ERROR.lock().unwrap_or_else(PoisonError::into_inner);
+    if first_error.is_some() {
+        return;
+    }
+    if let Err(error) = writeln!(std::io::stdout(), "{line}") {
+        *first_error = Some(error);
+    }
+}
+
+/// Flushes stdout and returns the first error of any write to it, which
+/// includes a closed pipe, as in `s3seal config check | head -1`.
+pub fn finish_stdout() -> std::io::Result<()> {
+    let first_error = STDOUT_ERROR
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    match first_error {
+        Some(error) => Err(error),
+        None => std::io::stdout().flush(),
+    }
+}
+
+/// Writes a line to stderr and ignores a failed write, because stderr is
+/// where that failure would be reported.
+pub fn write_stderr_line(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// A transparent S3-compatible encrypting reverse proxy.
@@ -226,7 +272,7 @@ pub fn install_tracing(format: LogFormat, default_filter: &str) {
         LogFormat::Text => registry.with(layer).try_init(),
     };
     if let Err(error) = result {
-        eprintln!("failed to install the log subscriber: {error}");
+        eprint_line!("failed to install the log subscriber: {error}");
     }
 }
 
@@ -317,7 +363,7 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
             for (origin, from_stdin, recovered) in documents {
                 let (name, version) = (recovered.name.clone(), recovered.version.version);
                 if !recovered.checked {
-                    eprintln!(
+                    eprint_line!(
                         "warning: {origin} has no check value, so damage to its material cannot \
                          be detected; read an object encrypted under key {name:?} version \
                          {version} to confirm the key"
@@ -335,7 +381,7 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
                     print_line!("key {name:?} version {version} is already in the keyring");
                 }
                 if !from_stdin {
-                    eprintln!(
+                    eprint_line!(
                         "warning: {origin} contains key material in plaintext; delete it once \
                          the keyring is backed up"
                     );
@@ -393,7 +439,7 @@ impl KeyChange {
             Some(escrow) => {
                 print_line!("wrote escrow copy {}", escrow.path(name, version).display())
             }
-            None => eprintln!(
+            None => eprint_line!(
                 "warning: no escrow copy written, because keys.escrow_recipients is empty; \
                  back up the keyring"
             ),
@@ -590,7 +636,7 @@ fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
             .collect();
         check_escrow_free(config, missing.iter().copied())?;
         for name in missing {
-            eprintln!(
+            eprint_line!(
                 "note: key {name:?} is not in the keyring {}, so the server creates it at start \
                  because keys.create_missing is set; check the name if that is not intended",
                 path.display()
@@ -649,7 +695,7 @@ pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
 fn warn_unchecked(keyring: &Keyring, path: &Path) {
     let unchecked = keyring.unchecked_versions();
     if !unchecked.is_empty() {
-        eprintln!(
+        eprint_line!(
             "warning: keyring {} stores {} without a check value, so damage to their material \
              goes undetected; the next `s3seal keys create`, `keys rotate` or `keys import` \
              adds check values",

@@ -4,20 +4,24 @@ use s3seal::config::Config;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return print_clap_output(&error),
+    };
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::Keys { command } => {
             install_command_tracing();
-            exit(cli::run_keys(command))
+            exit(cli::run_keys(command), 1)
         }
         Command::Audit { command } => {
             install_command_tracing();
-            exit(cli::run_audit(command))
+            // `audit verify` exits 1 only for a log that does not verify.
+            exit(cli::run_audit(command), 2)
         }
         Command::Config { command } => {
             install_command_tracing();
-            exit(cli::run_config(command))
+            exit(cli::run_config(command), 1)
         }
     }
 }
@@ -36,26 +40,57 @@ fn install_command_tracing() {
         .with_target(false)
         .try_init();
     if let Err(error) = result {
-        eprintln!("failed to install the log subscriber: {error}");
+        cli::write_stderr_line(format_args!(
+            "failed to install the log subscriber: {error}"
+        ));
     }
 }
 
-/// Prints a command's error and returns its exit code.
-fn exit(result: Result<(), cli::CommandError>) -> ExitCode {
-    match result {
+/// Prints clap's help, version or usage error and returns its exit code.
+/// Help and version go to stdout, and exit 1 when that write fails.
+fn print_clap_output(error: &clap::Error) -> ExitCode {
+    let printed = error.print();
+    if error.use_stderr() {
+        return ExitCode::from(2);
+    }
+    match printed.and_then(|()| cli::finish_stdout()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {}", error.message);
+        Err(write_error) => {
+            report_stdout_error(&write_error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a command's error and returns its exit code. A command that
+/// succeeded but failed to write its output to stdout exits with
+/// `output_error_code`.
+fn exit(result: Result<(), cli::CommandError>, output_error_code: u8) -> ExitCode {
+    let stdout = cli::finish_stdout();
+    if let Err(write_error) = &stdout {
+        report_stdout_error(write_error);
+    }
+    match (result, stdout) {
+        (Ok(()), Ok(())) => ExitCode::SUCCESS,
+        (Ok(()), Err(_)) => ExitCode::from(output_error_code),
+        (Err(error), _) => {
+            cli::write_stderr_line(format_args!("error: {}", error.message));
             ExitCode::from(error.exit_code)
         }
     }
+}
+
+fn report_stdout_error(error: &std::io::Error) {
+    cli::write_stderr_line(format_args!(
+        "error: failed to write the output to stdout, so it is incomplete: {error}"
+    ));
 }
 
 fn serve(path: std::path::PathBuf) -> ExitCode {
     let config = match Config::load(&path) {
         Ok(config) => config,
         Err(error) => {
-            eprintln!("error: {error}");
+            cli::write_stderr_line(format_args!("error: {error}"));
             return ExitCode::from(2);
         }
     };
@@ -66,7 +101,9 @@ fn serve(path: std::path::PathBuf) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: failed to start the async runtime: {error}");
+            cli::write_stderr_line(format_args!(
+                "error: failed to start the async runtime: {error}"
+            ));
             return ExitCode::FAILURE;
         }
     };
