@@ -2,6 +2,7 @@
 //! `audit verify` and `config check`.
 
 use crate::audit::{self, AuditError, AuditKey, ChainState};
+use crate::config::ConfigError;
 use crate::config::{BucketMode, Config, LogFormat};
 use crate::keys::{open_auditor, read_escrow_document, Escrow, KeyAdmin, Keyring};
 use crate::policy::{EffectiveRule, Permission, Policy};
@@ -227,6 +228,22 @@ impl CommandError {
     }
 }
 
+/// Returns the exit code of a configuration that failed to load: 2, as for
+/// clap's usage errors, when `--config` names no file that can be read, and 1
+/// for a file with invalid settings.
+pub fn config_exit_code(error: &ConfigError) -> u8 {
+    match error {
+        ConfigError::File { .. } => 2,
+        ConfigError::Load(_) | ConfigError::Invalid { .. } => 1,
+    }
+}
+
+impl From<ConfigError> for CommandError {
+    fn from(error: ConfigError) -> Self {
+        Self::with_code(error.to_string(), config_exit_code(&error))
+    }
+}
+
 impl From<String> for CommandError {
     fn from(message: String) -> Self {
         Self::new(message)
@@ -278,13 +295,11 @@ pub fn install_tracing(format: LogFormat, default_filter: &str) {
 
 /// Returns the keyring path from `--keyring` or the configuration. Without
 /// `--keyring`, the configuration must load, because it names the file.
-fn keyring_path(config: &Path, keyring: Option<PathBuf>) -> Result<PathBuf, String> {
+fn keyring_path(config: &Path, keyring: Option<PathBuf>) -> Result<PathBuf, CommandError> {
     if let Some(path) = keyring {
         return Ok(path);
     }
-    Config::load(config)
-        .map(|c| c.keys.keyring_file)
-        .map_err(|e| e.to_string())
+    Ok(Config::load(config)?.keys.keyring_file)
 }
 
 /// Runs a `keys` subcommand.
@@ -477,9 +492,10 @@ fn open_for_key_change(
     writes_escrow: bool,
 ) -> Result<KeyChange, CommandError> {
     let config = Config::load(config_path).map_err(|e| {
-        CommandError::new(format!(
-            "{e}; key commands need the configuration because they write to its audit log"
-        ))
+        CommandError::with_code(
+            format!("{e}; key commands need the configuration because they write to its audit log"),
+            config_exit_code(&e),
+        )
     })?;
     let auditor = open_auditor(&config.audit).map_err(|error| match error {
         AuditError::Locked { path } => CommandError::new(format!(
@@ -660,7 +676,7 @@ fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
 /// Runs a `config` subcommand.
 pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
     let ConfigCommand::Check { config, bucket } = command;
-    let loaded = Config::load(&config).map_err(|e| CommandError::new(e.to_string()))?;
+    let loaded = Config::load(&config)?;
     let policy = Policy::new(&loaded.buckets);
     check_keyring(&loaded, &policy)?;
     crate::server::check_start_inputs(&loaded).map_err(CommandError::new)?;

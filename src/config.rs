@@ -401,6 +401,10 @@ pub enum ConfigError {
     Load(#[from] Box<figment::Error>),
     #[error("invalid configuration: {field}: {message}")]
     Invalid { field: String, message: String },
+    /// The `--config` path names no configuration file that can be read:
+    /// it is missing, a directory or another kind of non-regular file.
+    #[error("--config {}: {reason}", path.display())]
+    File { path: PathBuf, reason: String },
 }
 
 /// Formats every error of a failed extraction as figment does, but names
@@ -489,6 +493,33 @@ fn describe_kind(kind: &figment::error::Kind) -> String {
     }
 }
 
+/// Fails unless `path` is a regular file that can be opened. figment reads
+/// a directory or a missing file as an empty configuration, which would
+/// then fail validation with a message about the first missing setting.
+fn check_config_file(path: &Path) -> Result<(), ConfigError> {
+    let hint = "pass the path of a TOML configuration file such as config.toml";
+    let reason = match std::fs::metadata(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            format!("file not found; {hint}")
+        }
+        Err(error) => format!("failed to read: {error}"),
+        Ok(metadata) if metadata.is_dir() => {
+            format!("is a directory, not a configuration file; {hint}")
+        }
+        Ok(metadata) if !metadata.is_file() => {
+            format!("is not a regular file, so not a configuration file; {hint}")
+        }
+        Ok(_) => match std::fs::File::open(path) {
+            Ok(_) => return Ok(()),
+            Err(error) => format!("failed to open: {error}"),
+        },
+    };
+    Err(ConfigError::File {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.into(),
@@ -506,23 +537,14 @@ fn config_env() -> Env {
 }
 
 impl Config {
-    /// Loads `path` (if it exists) over the defaults, then the `S3SEAL_`
-    /// environment, and validates the result. Relative paths in the file are
+    /// Loads `path` over the defaults, then the `S3SEAL_` environment, and
+    /// validates the result. Fails with [`ConfigError::File`] when `path` is
+    /// not a regular file that can be opened. Relative paths in the file are
     /// resolved against the current directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if path.exists() {
-            figment = figment.merge(Toml::file(path));
-        } else {
-            return Err(invalid(
-                "--config",
-                format!(
-                    "file {} not found; pass the path of an existing config.toml",
-                    path.display()
-                ),
-            ));
-        }
-        let config: Config = figment
+        check_config_file(path)?;
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(path))
             .merge(config_env())
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;

@@ -91,7 +91,7 @@ fn serve(path: std::path::PathBuf) -> ExitCode {
         Ok(config) => config,
         Err(error) => {
             cli::write_stderr_line(format_args!("error: {error}"));
-            return ExitCode::from(2);
+            return ExitCode::from(cli::config_exit_code(&error));
         }
     };
     cli::install_tracing(config.log.format, &config.log.filter);

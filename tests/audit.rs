@@ -563,7 +563,7 @@ fn key_commands_need_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.toml");
     let output = s3seal(&["keys", "create", "k", "--config", missing.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("audit log"), "{}", stderr(&output));
     assert!(!Path::new(&dir.path().join("keyring.json")).exists());
 }

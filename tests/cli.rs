@@ -189,3 +189,68 @@ fn lost_stdout_output_fails() {
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.contains("main\tversion 2\t"), "{listed}");
 }
+
+#[test]
+fn missing_config_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let missing = missing.to_str().unwrap();
+    let commands: [&[&str]; 5] = [
+        &["serve", "-c", missing],
+        &["keys", "list", "-c", missing],
+        &["keys", "create", "main", "-c", missing],
+        &["config", "check", "-c", missing],
+        &["audit", "verify", "audit.log", "-c", missing],
+    ];
+    for args in commands {
+        let output = run(dir.path(), args);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        assert!(
+            message.contains(&format!("--config {missing}: file not found")),
+            "{args:?}: {message}"
+        );
+    }
+}
+
+#[test]
+fn invalid_config_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[server]\nlisten = 1\n").unwrap();
+    let config = config.to_str().unwrap();
+    let commands: [&[&str]; 3] = [
+        &["serve", "-c", config],
+        &["keys", "list", "-c", config],
+        &["config", "check", "-c", config],
+    ];
+    for args in commands {
+        let output = run(dir.path(), args);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {message}");
+        assert!(message.contains("server.listen"), "{args:?}: {message}");
+    }
+}
+
+#[test]
+fn directory_as_config_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().to_str().unwrap();
+    let commands: [&[&str]; 5] = [
+        &["serve", "--config", config],
+        &["keys", "list", "--config", config],
+        &["keys", "rotate", "main", "--config", config],
+        &["config", "check", "--config", config],
+        &["audit", "verify", "audit.log", "--config", config],
+    ];
+    for args in commands {
+        let output = run(dir.path(), args);
+        let message = stderr(&output);
+        assert!(!output.status.success(), "{args:?}: {message}");
+        assert!(
+            message.contains(&format!("--config {config}: is a directory")),
+            "{args:?}: {message}"
+        );
+        assert!(!message.contains("[[clients]]"), "{args:?}: {message}");
+    }
+}
