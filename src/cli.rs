@@ -676,6 +676,14 @@ fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
 /// Runs a `config` subcommand.
 pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
     let ConfigCommand::Check { config, bucket } = command;
+    if let Some(bucket) = bucket.as_deref() {
+        if !crate::proxy::is_valid_bucket_name(bucket) {
+            return Err(CommandError::new(format!(
+                "{bucket:?} is not a valid bucket name: 3 to 63 lowercase letters, digits, '.', \
+                 '-' or '_', starting with a letter or digit"
+            )));
+        }
+    }
     let loaded = Config::load(&config)?;
     let policy = Policy::new(&loaded.buckets);
     check_keyring(&loaded, &policy)?;
@@ -683,12 +691,6 @@ pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
     print_line!("{}: valid", config.display());
     print_escrow(&loaded)?;
     match bucket {
-        Some(bucket) if !crate::proxy::is_valid_bucket_name(&bucket) => {
-            return Err(CommandError::new(format!(
-                "{bucket:?} is not a valid bucket name: 3 to 63 lowercase letters, digits, '.', \
-                 '-' or '_', starting with a letter or digit"
-            )));
-        }
         Some(bucket) => match policy.matching_rule(&bucket) {
             Some(rule) => {
                 print_line!("bucket {bucket:?} matches rule {}:", rule.index);

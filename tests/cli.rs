@@ -233,6 +233,27 @@ fn invalid_config_exits_1() {
 }
 
 #[test]
+fn config_check_rejects_bucket_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with_key(dir.path());
+    let output = run(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "-c",
+            config.to_str().unwrap(),
+            "--bucket",
+            "Bad_Name",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    let message = stderr(&output);
+    assert!(message.contains("not a valid bucket name"), "{message}");
+}
+
+#[test]
 fn directory_as_config_named() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().to_str().unwrap();
