@@ -123,6 +123,7 @@ pub enum KeysCommand {
     Rotate {
         /// Name of an existing key.
         name: String,
+        /// Configuration file that names the keyring and the audit log.
         #[arg(long, short, default_value = "config.toml")]
         config: PathBuf,
         /// Keyring file to use instead of the one in the configuration.
@@ -136,6 +137,7 @@ pub enum KeysCommand {
     /// `keys.create_missing` get their copy as they are made. Recorded in
     /// the audit log like `keys create`.
     Escrow {
+        /// Configuration file that names the keyring and the audit log.
         #[arg(long, short, default_value = "config.toml")]
         config: PathBuf,
         /// Keyring file to use instead of the one in the configuration.
@@ -152,6 +154,7 @@ pub enum KeysCommand {
         /// Decrypted escrow copies, or `-` for standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Configuration file that names the keyring and the audit log.
         #[arg(long, short, default_value = "config.toml")]
         config: PathBuf,
         /// Keyring file to use instead of the one in the configuration.
@@ -160,6 +163,8 @@ pub enum KeysCommand {
     },
     /// List key names and versions (never key material).
     List {
+        /// Configuration file that names the keyring, when `--keyring` is
+        /// not given.
         #[arg(long, short, default_value = "config.toml")]
         config: PathBuf,
         /// Keyring file to use instead of the one in the configuration.
@@ -197,6 +202,7 @@ pub enum ConfigCommand {
     /// Validate a configuration, with its `S3SEAL_*` environment overrides,
     /// and print the effective bucket rules.
     Check {
+        /// Configuration file to check.
         #[arg(long, short, default_value = "config.toml")]
         config: PathBuf,
         /// Print only the rule that applies to this bucket name.

@@ -254,6 +254,44 @@ fn config_check_rejects_bucket_first() {
 }
 
 #[test]
+fn every_config_option_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands: [&[&str]; 8] = [
+        &["serve"],
+        &["keys", "create"],
+        &["keys", "rotate"],
+        &["keys", "escrow"],
+        &["keys", "import"],
+        &["keys", "list"],
+        &["audit", "verify"],
+        &["config", "check"],
+    ];
+    for command in commands {
+        let args = [command, &["--help"]].concat();
+        let output = run(dir.path(), &args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        let help = String::from_utf8_lossy(&output.stdout);
+        // Short help puts an option's text on its line, long help on the next.
+        let mut lines = help.lines().skip_while(|line| !line.contains("--config"));
+        let option_line = lines.next().unwrap_or_default();
+        let text = option_line
+            .split("<CONFIG>")
+            .nth(1)
+            .unwrap_or_default()
+            .trim();
+        let text = if text.is_empty() || text.starts_with("[default") {
+            lines.next().unwrap_or_default().trim()
+        } else {
+            text
+        };
+        assert!(
+            text.starts_with("Configuration file"),
+            "{args:?} --config has no help text:\n{help}"
+        );
+    }
+}
+
+#[test]
 fn directory_as_config_named() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().to_str().unwrap();
