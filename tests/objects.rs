@@ -564,6 +564,42 @@ async fn copy_from_missing_bucket_or_key() {
     }
 }
 
+/// s3s-fs 0.14 panics on a delimiter of several UTF-8 bytes inside a
+/// listed key, so the embedded store rejects such delimiters.
+#[tokio::test]
+async fn non_ascii_delimiter_rejected_by_embedded_store() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("delimiters").await;
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("caf\u{e9}x")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+
+    let err = h
+        .client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .delimiter("\u{e9}")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(501));
+    assert_eq!(error_code(&err).as_deref(), Some("NotImplemented"));
+    let listed = h
+        .client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents().len(), 1);
+}
+
 #[tokio::test]
 async fn copy_across_modes_streams_through() {
     let h = Harness::start().await;
