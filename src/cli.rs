@@ -380,19 +380,32 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
                 documents.push((origin, from_stdin, recovered));
             }
             let change = open_for_key_change(&config, keyring, false)?;
-            let admin = change.admin();
-            for (origin, from_stdin, recovered) in documents {
-                let (name, version) = (recovered.name.clone(), recovered.version.version);
+            for (origin, _, recovered) in &documents {
                 if !recovered.checked {
                     eprint_line!(
                         "warning: {origin} has no check value, so damage to its material cannot \
-                         be detected; read an object encrypted under key {name:?} version \
-                         {version} to confirm the key"
+                         be detected; read an object encrypted under key {:?} version {} to \
+                         confirm the key",
+                        recovered.name, recovered.version.version
                     );
                 }
-                let added = admin
-                    .import(recovered)
-                    .map_err(|e| format!("{origin}: {e}"))?;
+            }
+            let summary: Vec<(String, bool, String, u32)> = documents
+                .iter()
+                .map(|(origin, from_stdin, recovered)| {
+                    let version = recovered.version.version;
+                    (origin.clone(), *from_stdin, recovered.name.clone(), version)
+                })
+                .collect();
+            let documents = documents
+                .into_iter()
+                .map(|(origin, _, recovered)| (origin, recovered))
+                .collect();
+            let added = change
+                .admin()
+                .import(documents)
+                .map_err(|e| e.to_string())?;
+            for ((origin, from_stdin, name, version), added) in summary.into_iter().zip(added) {
                 if added {
                     print_line!(
                         "imported key {name:?} version {version} into {}",

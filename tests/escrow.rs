@@ -552,3 +552,142 @@ fn import_of_bad_input_writes_no_audit_files() {
     assert!(!drill.dir.path().join("audit-key").exists());
     assert!(!drill.dir.path().join("keyring.json").exists());
 }
+
+/// Returns whether a thread of process `pid` waits in a write to standard
+/// output, as `/proc/PID/task/TID/syscall` shows it: the system call number
+/// of `write` or `writev` (x86-64 or AArch64) and file descriptor 1.
+#[cfg(target_os = "linux")]
+fn writing_to_stdout(pid: u32) -> bool {
+    const WRITE_CALLS: [&str; 4] = ["1", "20", "64", "66"];
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        let text = std::fs::read_to_string(task.path().join("syscall")).unwrap_or_default();
+        let mut fields = text.split_whitespace();
+        let call = fields.next().unwrap_or_default();
+        WRITE_CALLS.contains(&call) && fields.next() == Some("0x1")
+    })
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn rotate_killed_before_keyring_write_adds_no_version() {
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let identity = dir.path().join("team.key");
+    let recipient = age_identity(&identity);
+    let mut drill = Drill::new(&recipient, dir);
+    drill.config_toml = drill
+        .config_toml
+        .replace("[audit]\n", "[audit]\nstdout = true\n");
+    std::fs::write(&drill.config_path, &drill.config_toml).unwrap();
+    s3seal(&["keys", "create", "drill", "-c", drill.config()], None);
+
+    // The rotation's standard output is a socket whose buffers are full and
+    // never read, so its first audit record blocks in the write to standard
+    // output, before the record reaches the log file. The process is killed
+    // there, as by a crash.
+    let (stdout, _reader) = UnixStream::pair().unwrap();
+    stdout.set_nonblocking(true).unwrap();
+    for size in [4096, 1] {
+        let chunk = vec![b'x'; size];
+        loop {
+            match (&stdout).write(&chunk) {
+                Ok(_) => continue,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(error) => panic!("failed to fill the socket: {error}"),
+            }
+        }
+    }
+    stdout.set_nonblocking(false).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_s3seal"))
+        .args(["keys", "rotate", "drill", "-c", drill.config()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(stdout)))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !writing_to_stdout(child.id()) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("keys rotate exited with {status} before it wrote an audit record");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "keys rotate wrote no audit record"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let listed = s3seal(&["keys", "list", "-c", drill.config()], None);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("version 1"), "{listed}");
+    assert!(
+        drill.escrow_copy(2).exists(),
+        "the copy was not written first"
+    );
+
+    // The next rotation replaces the copy that the killed one left.
+    s3seal(&["keys", "rotate", "drill", "-c", drill.config()], None);
+    let plaintext = age_decrypt(&identity, &drill.escrow_copy(2));
+    let document: serde_json::Value = serde_json::from_slice(&plaintext).unwrap();
+    let keyring = std::fs::read_to_string(drill.dir.path().join("keyring.json")).unwrap();
+    let keyring: serde_json::Value = serde_json::from_str(&keyring).unwrap();
+    assert_eq!(
+        document["material"],
+        keyring["keys"]["drill"]["versions"][1]["material"]
+    );
+}
+
+/// Writes a decrypted escrow document of `name` version `version` with
+/// random material to `path`.
+fn write_document(path: &Path, name: &str, version: u32) {
+    use base64::Engine;
+    let material: [u8; 32] = rand::random();
+    let document = serde_json::json!({
+        "kind": "s3seal-key-escrow",
+        "format": 1,
+        "key": name,
+        "version": version,
+        "created": "2026-01-01T00:00:00Z",
+        "material": base64::engine::general_purpose::STANDARD.encode(material),
+    });
+    write_private(path, &document.to_string());
+}
+
+#[test]
+fn import_conflict_imports_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipient = age_identity(&dir.path().join("identity.txt"));
+    let drill = Drill::new(&recipient, dir);
+    s3seal(&["keys", "create", "drill", "-c", drill.config()], None);
+    let keyring = drill.dir.path().join("keyring.json");
+    let before = std::fs::read(&keyring).unwrap();
+
+    let other = drill.dir.path().join("other.v1.json");
+    let conflicting = drill.dir.path().join("drill.v1.json");
+    write_document(&other, "other", 1);
+    write_document(&conflicting, "drill", 1);
+    let output = run(
+        env!("CARGO_BIN_EXE_s3seal"),
+        &[
+            "keys",
+            "import",
+            other.to_str().unwrap(),
+            conflicting.to_str().unwrap(),
+            "-c",
+            drill.config(),
+        ],
+        None,
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("drill.v1.json"), "{stderr}");
+    assert!(stderr.contains("no version was imported"), "{stderr}");
+    assert_eq!(std::fs::read(&keyring).unwrap(), before);
+}

@@ -165,6 +165,82 @@ impl Escrow {
         check_no_copy(&self.dir, name, version)
     }
 
+    /// Returns the path of the marker that [`Self::begin_copy`] writes: a
+    /// hidden file, so no key name can collide with it.
+    fn marker_path(&self, name: &str, version: u32) -> PathBuf {
+        self.dir.join(format!(".{name}.v{version}.age.pending"))
+    }
+
+    /// Prepares the escrow copy of a version that a key command adds, before
+    /// the command writes the copy, its audit records and then the keyring.
+    ///
+    /// The method writes a marker next to the copy, which stays until the
+    /// keyring contains the version. A copy with a marker was left by a
+    /// command that stopped before it wrote the keyring, so its version was
+    /// never used, and this method removes it. A copy without a marker may
+    /// be the only copy of a version that the keyring lost, so the method
+    /// fails with [`EscrowError::Exists`] and keeps it.
+    pub fn begin_copy(&self, name: &str, version: u32) -> Result<(), EscrowError> {
+        let path = self.path(name, version);
+        let marker = self.marker_path(name, version);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            if std::fs::symlink_metadata(&marker).is_err() {
+                return Err(EscrowError::Exists { path });
+            }
+            tracing::warn!(
+                copy = %path.display(),
+                key = name,
+                version,
+                "replacing the escrow copy that an interrupted key command left for a version \
+                 that the keyring lacks"
+            );
+            std::fs::remove_file(&path).map_err(|source| EscrowError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        write_marker(&marker).map_err(|source| EscrowError::Write {
+            path: marker,
+            source,
+        })
+    }
+
+    /// Removes the marker of a version whose copy [`Self::seal`] did not
+    /// write.
+    pub fn abandon_copy(&self, name: &str, version: u32) {
+        remove_logged(&self.marker_path(name, version), "marker");
+    }
+
+    /// Removes the copy and the marker of a version that the keyring did not
+    /// take, because a later step of the key command failed.
+    pub fn discard_copy(&self, name: &str, version: u32) {
+        // The copy goes first: a marker without a copy blocks nothing.
+        remove_logged(&self.path(name, version), "escrow copy");
+        remove_logged(&self.marker_path(name, version), "marker");
+    }
+
+    /// Removes the markers of the versions for which `in_keyring` returns
+    /// true, because the keyring took those versions and their copies are
+    /// final.
+    pub fn clear_markers(&self, in_keyring: impl Fn(&str, u32) -> bool) {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::error!(escrow_dir = %self.dir.display(), %error, "failed to list the escrow directory to remove markers");
+                return;
+            }
+        };
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some((name, version)) = file_name.to_str().and_then(parse_marker_name) else {
+                continue;
+            };
+            if in_keyring(name, version) {
+                remove_logged(&entry.path(), "marker");
+            }
+        }
+    }
+
     /// Seals `version` of key `name` to every recipient and writes the
     /// escrow copy through a temporary file linked into place. Returns the
     /// copy's path. An existing copy is never replaced, because it may be
@@ -330,8 +406,28 @@ pub fn check_no_copy(dir: &Path, name: &str, version: u32) -> Result<(), EscrowE
     Ok(())
 }
 
-fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+/// Returns the key name and version of a marker file name,
+/// `.NAME.vVERSION.age.pending`.
+fn parse_marker_name(file_name: &str) -> Option<(&str, u32)> {
+    let stem = file_name.strip_prefix('.')?.strip_suffix(".age.pending")?;
+    let (name, version) = stem.rsplit_once(".v")?;
+    let version = version.parse().ok()?;
+    is_valid_key_name(name).then_some((name, version))
+}
+
+/// Removes `path` and logs a failure other than a missing file. `what`
+/// names the file in the log line.
+fn remove_logged(path: &Path, what: &str) {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            tracing::error!(path = %path.display(), %error, "failed to remove the {what}");
+        }
+        _ => {}
+    }
+}
+
+/// Creates `dir` with mode 0700 when it is missing.
+fn create_dir(dir: &Path) -> std::io::Result<()> {
     if !dir.as_os_str().is_empty() && !dir.exists() {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -339,6 +435,43 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(dir)?;
     }
+    Ok(())
+}
+
+/// Syncs directory `dir`, so that the files created in it or removed from
+/// it stay so after a power loss.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    })?
+    .sync_all()?;
+    Ok(())
+}
+
+/// Writes the marker of a pending escrow copy and syncs its directory, so
+/// that the marker is on disk before the copy is.
+fn write_marker(marker: &Path) -> std::io::Result<()> {
+    let dir = marker.parent().unwrap_or(Path::new("."));
+    create_dir(dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(marker)?;
+    file.write_all(
+        b"s3seal writes the escrow copy of this version before the keyring; this file stays \
+          until the keyring contains the version\n",
+    )?;
+    file.sync_all()?;
+    sync_dir(dir)
+}
+
+fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_dir(dir)?;
     let file_name = path
         .file_name()
         .and_then(|name| name.to_str())
@@ -361,7 +494,12 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::hard_link(&temporary, path)
     })();
     let _ = std::fs::remove_file(&temporary);
-    result
+    result?;
+    // A copy that may not survive a power loss is taken away again, so that
+    // the caller's error and the directory agree.
+    sync_dir(dir).inspect_err(|_| {
+        let _ = std::fs::remove_file(path);
+    })
 }
 
 #[cfg(test)]

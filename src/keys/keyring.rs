@@ -302,6 +302,55 @@ impl Keyring {
         rng: &mut (impl rand::RngCore + rand::CryptoRng),
         created: &str,
     ) -> Result<(), KeyringError> {
+        let mut changed = self.with_new_key(name, rng, created)?;
+        changed.write(path)?;
+        *self = changed;
+        Ok(())
+    }
+
+    /// Appends a random version to `name`, one above its newest version,
+    /// writes the keyring to `path` and returns the new version number. The
+    /// new version wraps new data keys from then on, and the older versions
+    /// stay for unwrapping.
+    pub fn rotate_key(
+        &mut self,
+        path: &Path,
+        name: &str,
+        rng: &mut (impl rand::RngCore + rand::CryptoRng),
+        created: &str,
+    ) -> Result<u32, KeyringError> {
+        let (mut changed, version) = self.with_rotated_key(name, rng, created)?;
+        changed.write(path)?;
+        *self = changed;
+        Ok(version)
+    }
+
+    /// Adds a recovered version of key `name`, creating the key when it is
+    /// missing, and writes the keyring to `path`. Returns `false` without a
+    /// change when the keyring already contains that version with the
+    /// same material, and fails when that version has other material.
+    pub fn import_version(
+        &mut self,
+        path: &Path,
+        name: &str,
+        version: KeyVersion,
+    ) -> Result<bool, KeyringError> {
+        let Some(mut changed) = self.with_imported_version(name, version)? else {
+            return Ok(false);
+        };
+        changed.write(path)?;
+        *self = changed;
+        Ok(true)
+    }
+
+    /// Returns a copy of the keyring with a new key named `name` that has a
+    /// random version 1. Nothing is written.
+    pub fn with_new_key(
+        &self,
+        name: &str,
+        rng: &mut (impl rand::RngCore + rand::CryptoRng),
+        created: &str,
+    ) -> Result<Self, KeyringError> {
         if !is_valid_key_name(name) {
             return Err(KeyringError::InvalidName(name.into()));
         }
@@ -317,24 +366,18 @@ impl Keyring {
                 key: SecretKey::generate(rng),
             }],
         );
-        write_keyring(path, &keys)?;
-        self.keys = Arc::new(keys);
-        // Every write stores a check value for every version.
-        self.unchecked = Arc::default();
-        Ok(())
+        Ok(self.with_keys(keys))
     }
 
-    /// Appends a random version to `name`, one above its newest version,
-    /// writes the keyring to `path` and returns the new version number. The
-    /// new version wraps new data keys from then on, and the older versions
-    /// stay for unwrapping.
-    pub fn rotate_key(
-        &mut self,
-        path: &Path,
+    /// Returns a copy of the keyring in which `name` has a new random
+    /// version, one above its newest, and that version's number. Nothing is
+    /// written.
+    pub fn with_rotated_key(
+        &self,
         name: &str,
         rng: &mut (impl rand::RngCore + rand::CryptoRng),
         created: &str,
-    ) -> Result<u32, KeyringError> {
+    ) -> Result<(Self, u32), KeyringError> {
         let newest = self.current(name)?.version;
         let version = newest
             .checked_add(1)
@@ -345,29 +388,24 @@ impl Keyring {
             created: created.into(),
             key: SecretKey::generate(rng),
         });
-        write_keyring(path, &keys)?;
-        self.keys = Arc::new(keys);
-        // Every write stores a check value for every version.
-        self.unchecked = Arc::default();
-        Ok(version)
+        Ok((self.with_keys(keys), version))
     }
 
-    /// Adds a recovered version of key `name`, creating the key when it is
-    /// missing, and writes the keyring to `path`. Returns `false` without a
-    /// change when the keyring already contains that version with the
-    /// same material, and fails when that version has other material.
-    pub fn import_version(
-        &mut self,
-        path: &Path,
+    /// Returns a copy of the keyring with a recovered version of key `name`,
+    /// creating the key when it is missing. Nothing is written. Returns
+    /// `None` when the keyring already contains that version with the same
+    /// material, and fails when that version has other material.
+    pub fn with_imported_version(
+        &self,
         name: &str,
         version: KeyVersion,
-    ) -> Result<bool, KeyringError> {
+    ) -> Result<Option<Self>, KeyringError> {
         if !is_valid_key_name(name) {
             return Err(KeyringError::InvalidName(name.into()));
         }
         if let Ok(existing) = self.version(name, version.version) {
             return if existing.key.expose() == version.key.expose() {
-                Ok(false)
+                Ok(None)
             } else {
                 Err(KeyringError::VersionConflict {
                     name: name.into(),
@@ -379,11 +417,22 @@ impl Keyring {
         let versions = keys.entry(name.into()).or_default();
         versions.push(version);
         versions.sort_by_key(|v| v.version);
-        write_keyring(path, &keys)?;
-        self.keys = Arc::new(keys);
+        Ok(Some(self.with_keys(keys)))
+    }
+
+    fn with_keys(&self, keys: BTreeMap<String, Vec<KeyVersion>>) -> Self {
+        Self {
+            keys: Arc::new(keys),
+            unchecked: Arc::clone(&self.unchecked),
+        }
+    }
+
+    /// Writes the keyring to `path`, or to the file that `path` links to.
+    pub fn write(&mut self, path: &Path) -> Result<(), KeyringError> {
+        write_keyring(path, &self.keys)?;
         // Every write stores a check value for every version.
         self.unchecked = Arc::default();
-        Ok(true)
+        Ok(())
     }
 
     /// Returns every version of every key, in name and version order.
@@ -502,16 +551,23 @@ fn write_keyring(
 }
 
 /// Replaces the keyring file at `path` with `bytes` through a 0600
-/// temporary file renamed into place.
+/// temporary file renamed into place. When `path` is a symbolic link, such
+/// as one into a mounted secret volume, the file it links to is replaced
+/// and the link stays.
 pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeyringError> {
     let write_err = |source| KeyringError::Write {
         path: path.into(),
         source,
     };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+    let target = link_target(path).map_err(write_err)?;
+    let path = target.as_path();
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent {
         std::fs::create_dir_all(parent).map_err(write_err)?;
     }
-    let tmp = path.with_extension("json.tmp");
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
     // A file or link left at the temporary path by an interrupted write, or
     // placed there by someone else, is removed rather than written through,
     // so its mode or target cannot expose the key material.
@@ -531,7 +587,23 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeyringError
     out.sync_all().map_err(write_err)?;
     drop(out);
     std::fs::rename(&tmp, path).map_err(write_err)?;
+    // The rename is durable only once the directory is synced.
+    #[cfg(unix)]
+    std::fs::File::open(parent.unwrap_or(Path::new(".")))
+        .and_then(|dir| dir.sync_all())
+        .map_err(write_err)?;
     Ok(())
+}
+
+/// Returns the file that `path` names after following symbolic links, or
+/// `path` itself when it is not a link. A link whose target is missing is
+/// an error, because writing would create a file where the keyring is
+/// expected to be mounted.
+fn link_target(path: &Path) -> std::io::Result<PathBuf> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path),
+        _ => Ok(path.to_path_buf()),
+    }
 }
 
 #[cfg(test)]
@@ -559,6 +631,31 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn write_through_link_replaces_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = dir.path().join("volume");
+        std::fs::create_dir(&volume).unwrap();
+        let target = volume.join("keyring.json");
+        let path = dir.path().join("keyring.json");
+        let mut ring = Keyring::default();
+        ring.create_key(&target, "main", &mut rand::rngs::OsRng, "t1")
+            .unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+
+        let version = ring
+            .rotate_key(&path, "main", &mut rand::rngs::OsRng, "t2")
+            .unwrap();
+        assert_eq!(version, 2);
+        let link = std::fs::symlink_metadata(&path).unwrap();
+        assert!(link.file_type().is_symlink(), "the link was replaced");
+        assert_eq!(std::fs::read_link(&path).unwrap(), target);
+        let written = Keyring::load(&target).unwrap();
+        assert_eq!(written.current("main").unwrap().version, 2);
+        assert!(!volume.join("keyring.json.tmp").exists());
+        assert!(!dir.path().join("keyring.json.tmp").exists());
     }
 
     #[test]

@@ -322,6 +322,9 @@ impl KeyService {
             Some(escrow) => escrow.check_free(name, 1)?,
             None => super::escrow::check_no_copy(escrow_dir, name, 1)?,
         }
+        // NOTE: unlike `KeyAdmin`, this writes the keyring before the record
+        // and the escrow copy, so a crash between the steps leaves a key
+        // without them.
         let context = AccessContext::command("serve");
         let mut keyring = self.keyring.clone();
         let created = keyring
@@ -788,19 +791,9 @@ pub enum KeyAdminError {
     #[error(transparent)]
     Keyring(#[from] KeyringError),
     /// The escrow copy of a new version could not be written, so the
-    /// keyring file was put back as it was.
+    /// keyring file was not changed.
     #[error("the escrow copy of the new version could not be written, so the keyring was left unchanged: {0}")]
     Escrow(EscrowError),
-    /// The escrow copy of a new version could not be written, and the
-    /// keyring file could not be put back either.
-    #[error(
-        "the escrow copy of the new version could not be written, and restoring the keyring \
-         failed, so it keeps a version without an escrow copy: {escrow}; {restore}"
-    )]
-    EscrowAndRestore {
-        escrow: EscrowError,
-        restore: KeyringError,
-    },
     /// `keys escrow` found a damaged copy or could not write one. The
     /// keyring is not changed by that command.
     #[error(transparent)]
@@ -809,26 +802,31 @@ pub enum KeyAdminError {
     #[error("keys.escrow_recipients is empty; add the security team's age recipients first")]
     EscrowOff,
     /// The audit record of a change could not be written, so the keyring
-    /// file was put back as it was.
+    /// file was not changed.
     #[error(
         "the audit record of the change could not be written, so the keyring was left unchanged: {0}"
     )]
     AuditAfterChange(AuditError),
-    /// The audit record of a change could not be written, and the keyring
-    /// file could not be put back either.
-    #[error(
-        "the audit record of the change could not be written, and restoring the keyring failed, \
-         so it keeps the unrecorded change: {audit}; {restore}"
-    )]
-    AuditAndRestore {
-        audit: AuditError,
-        restore: KeyringError,
-    },
     /// The command failed and its audit record could not be written either.
     #[error("{error}; its audit record could not be written either: {audit}")]
     AuditAfterFailure {
         error: Box<KeyAdminError>,
         audit: AuditError,
+    },
+    /// The keyring file could not be written after the escrow copy and the
+    /// audit records of the change were, so the copy was removed and a
+    /// `delete` record marks the change as undone.
+    #[error(
+        "{0}; the keyring was left unchanged, the escrow copy of the change was removed, and a \
+         `delete` audit record marks its records as undone"
+    )]
+    KeyringWrite(KeyringError),
+    /// A document of `keys import` conflicts with the keyring or with an
+    /// earlier document, so none of the documents was imported.
+    #[error("{origin}: {source}; no version was imported")]
+    Import {
+        origin: String,
+        source: KeyringError,
     },
 }
 
@@ -836,33 +834,20 @@ impl KeyAdmin<'_> {
     /// Creates key `name` with version 1 and writes one `create` record,
     /// and with escrow on, its escrow copy and one `export` record.
     pub fn create(&self, name: &str) -> Result<u32, KeyAdminError> {
-        let before = self.snapshot();
-        let result = Keyring::load_or_empty(self.keyring_path).and_then(|mut keyring| {
-            keyring.create_key(
-                self.keyring_path,
-                name,
-                &mut rand::rngs::OsRng,
-                &now_rfc3339(),
-            )?;
-            Ok((keyring, 1))
+        let prepared = Keyring::load_or_empty(self.keyring_path).and_then(|keyring| {
+            let created = keyring.with_new_key(name, &mut rand::rngs::OsRng, &now_rfc3339())?;
+            Ok((created, 1))
         });
-        self.change("keys create", name, AuditAction::Create, result, before)
+        self.change("keys create", name, AuditAction::Create, prepared)
     }
 
     /// Adds a new current version to key `name` and writes one `rotate`
     /// record, and with escrow on, its escrow copy and one `export` record.
     pub fn rotate(&self, name: &str) -> Result<u32, KeyAdminError> {
-        let before = self.snapshot();
-        let result = Keyring::load(self.keyring_path).and_then(|mut keyring| {
-            let version = keyring.rotate_key(
-                self.keyring_path,
-                name,
-                &mut rand::rngs::OsRng,
-                &now_rfc3339(),
-            )?;
-            Ok((keyring, version))
+        let prepared = Keyring::load(self.keyring_path).and_then(|keyring| {
+            keyring.with_rotated_key(name, &mut rand::rngs::OsRng, &now_rfc3339())
         });
-        self.change("keys rotate", name, AuditAction::Rotate, result, before)
+        self.change("keys rotate", name, AuditAction::Rotate, prepared)
     }
 
     /// Writes the escrow copy of every key version that has none, with one
@@ -901,63 +886,112 @@ impl KeyAdmin<'_> {
         Ok(written)
     }
 
-    /// Adds a recovered key version to the keyring, creating the keyring
-    /// when it is missing, with one `import` record. Returns `false` when
-    /// the keyring already held that version with the same material.
-    pub fn import(&self, recovered: RecoveredVersion) -> Result<bool, KeyAdminError> {
-        let before = self.snapshot();
-        let name = recovered.name;
-        let version = recovered.version.version;
-        let result = Keyring::load_or_empty(self.keyring_path).and_then(|mut keyring| {
-            keyring.import_version(self.keyring_path, &name, recovered.version)
-        });
+    /// Adds key versions recovered from escrow copies to the keyring,
+    /// creating the keyring when it is missing, with one `import` record
+    /// each. Each document comes with its origin, a file name or standard
+    /// input, for errors.
+    ///
+    /// The import is all or nothing: every document is checked against the
+    /// keyring and the documents before it, and only when none conflicts
+    /// are the records and then the keyring written, once. Returns, per
+    /// document, `false` when the keyring or an earlier document already
+    /// held that version with the same material.
+    pub fn import(
+        &self,
+        documents: Vec<(String, RecoveredVersion)>,
+    ) -> Result<Vec<bool>, KeyAdminError> {
+        const COMMAND: &str = "keys import";
+        let versions: Vec<(String, u32)> = documents
+            .iter()
+            .map(|(_, recovered)| (recovered.name.clone(), recovered.version.version))
+            .collect();
+        let Some((first_name, first_version)) = versions.first() else {
+            return Ok(Vec::new());
+        };
+        let mut keyring = match Keyring::load_or_empty(self.keyring_path) {
+            Ok(keyring) => keyring,
+            Err(error) => {
+                let error = KeyAdminError::Keyring(error);
+                return Err(self.record_import_failure(first_name, *first_version, error));
+            }
+        };
+
+        let mut added = Vec::with_capacity(documents.len());
+        for (origin, recovered) in documents {
+            let (name, version) = (recovered.name.clone(), recovered.version.version);
+            match keyring.with_imported_version(&name, recovered.version) {
+                Ok(Some(next)) => {
+                    keyring = next;
+                    added.push(true);
+                }
+                Ok(None) => added.push(false),
+                Err(source) => {
+                    let error = KeyAdminError::Import { origin, source };
+                    return Err(self.record_import_failure(&name, version, error));
+                }
+            }
+        }
+
         // A copy whose version the keyring already contains changes nothing,
         // and its record names that outcome.
-        let operation = match result {
-            Ok(false) => "keys import (version already present)",
-            _ => "keys import",
-        };
-        let mut event = AuditEvent::new(operation, &name, AuditAction::Import);
+        for (index, ((name, version), &is_new)) in versions.iter().zip(&added).enumerate() {
+            let operation = match is_new {
+                true => COMMAND.to_string(),
+                false => format!("{COMMAND} (version already present)"),
+            };
+            let mut event = AuditEvent::new(operation, name, AuditAction::Import);
+            event.key_version = Some(*version);
+            if let Err(audit) = self.auditor.record(event) {
+                self.record_imports_undone(&versions[..index], &added, "an import record failed");
+                return Err(KeyAdminError::AuditAfterChange(audit));
+            }
+        }
+
+        if added.contains(&true) {
+            if let Err(error) = keyring.write(self.keyring_path) {
+                self.record_imports_undone(&versions, &added, "the keyring write failed");
+                return Err(KeyAdminError::KeyringWrite(error));
+            }
+        }
+        Ok(added)
+    }
+
+    /// Writes the error record of an import that changed nothing, and
+    /// returns `error`, with the record's failure when it could not be
+    /// written.
+    fn record_import_failure(
+        &self,
+        name: &str,
+        version: u32,
+        error: KeyAdminError,
+    ) -> KeyAdminError {
+        let mut event = AuditEvent::new("keys import", name, AuditAction::Import);
         event.key_version = Some(version);
-        event.outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
-        match (result, self.auditor.record(event)) {
-            (Ok(added), Ok(_)) => Ok(added),
-            (Ok(false), Err(audit)) => Err(KeyAdminError::AuditAfterChange(audit)),
-            (Ok(true), Err(audit)) => Err(self.undo(audit, before, None)),
-            (Err(error), Ok(_)) => Err(KeyAdminError::Keyring(error)),
-            (Err(error), Err(audit)) => Err(KeyAdminError::AuditAfterFailure {
-                error: Box::new(KeyAdminError::Keyring(error)),
+        event.outcome = Err(error.to_string());
+        match self.auditor.record(event) {
+            Ok(_) => error,
+            Err(audit) => KeyAdminError::AuditAfterFailure {
+                error: Box::new(error),
                 audit,
-            }),
+            },
         }
     }
 
-    /// Returns the keyring file's bytes, or `None` when there is no file.
-    fn snapshot(&self) -> Option<zeroize::Zeroizing<Vec<u8>>> {
-        std::fs::read(self.keyring_path)
-            .ok()
-            .map(zeroize::Zeroizing::new)
-    }
-
-    /// Puts the keyring file back as `before` was, or removes it when
-    /// there was none.
-    fn restore(&self, before: Option<zeroize::Zeroizing<Vec<u8>>>) -> Result<(), KeyringError> {
-        match before {
-            Some(bytes) => super::keyring::replace_file(self.keyring_path, &bytes),
-            None => std::fs::remove_file(self.keyring_path).map_err(|source| KeyringError::Write {
-                path: self.keyring_path.into(),
-                source,
-            }),
+    /// Writes a `delete` record for each imported version in `recorded`
+    /// whose `import` record was written but which the keyring did not
+    /// take. `added` holds, per document, whether it adds a version.
+    fn record_imports_undone(&self, recorded: &[(String, u32)], added: &[bool], reason: &str) {
+        for ((name, version), _) in recorded.iter().zip(added).filter(|(_, &is_new)| is_new) {
+            self.record_undone("keys import", name, *version, reason);
         }
     }
 
     /// Records that a change whose own record was written has been undone,
-    /// because its `export` record failed, so that the log does not claim
-    /// a version that the keyring lacks. The log may refuse this record
-    /// too, which is logged.
-    fn record_undone(&self, command: &str, name: &str, version: u32) {
+    /// for `reason`, so that the log does not claim a version that the
+    /// keyring lacks. The log may refuse this record too, which is logged.
+    fn record_undone(&self, command: &str, name: &str, version: u32, reason: &str) {
         let mut undone = AuditEvent::new(
-            format!("{command} (undone: the export record failed)"),
+            format!("{command} (undone: {reason})"),
             name,
             AuditAction::Delete,
         );
@@ -972,79 +1006,91 @@ impl KeyAdmin<'_> {
         }
     }
 
-    /// Undoes a change whose audit record failed: removes its escrow copy
-    /// and puts the keyring back.
-    fn undo(
-        &self,
-        audit: AuditError,
-        before: Option<zeroize::Zeroizing<Vec<u8>>>,
-        escrow_copy: Option<&Path>,
-    ) -> KeyAdminError {
-        if let Some(path) = escrow_copy {
-            let _ = std::fs::remove_file(path);
-        }
-        match self.restore(before) {
-            Ok(()) => KeyAdminError::AuditAfterChange(audit),
-            Err(restore) => KeyAdminError::AuditAndRestore { audit, restore },
-        }
-    }
-
-    /// Escrows the version a command added and records the command. A
-    /// version whose escrow copy or records cannot be written is taken out
-    /// of the keyring again.
+    /// Writes the escrow copy of a new version, the command's records and
+    /// then the keyring, in that order. The keyring file is the commit: a
+    /// command that stops before it leaves the keyring without the version,
+    /// so no version is used without its escrow copy and records. A copy
+    /// left by such a command is replaced by the next one, see
+    /// [`Escrow::begin_copy`].
     fn change(
         &self,
         command: &str,
         name: &str,
         action: AuditAction,
-        result: Result<(Keyring, u32), KeyringError>,
-        before: Option<zeroize::Zeroizing<Vec<u8>>>,
+        prepared: Result<(Keyring, u32), KeyringError>,
     ) -> Result<u32, KeyAdminError> {
-        let result = result
+        let copied = prepared
             .map_err(KeyAdminError::Keyring)
             .and_then(|(keyring, version)| {
-                let Some(escrow) = self.escrow else {
-                    return Ok((version, None));
+                let copied = match self.escrow {
+                    Some(escrow) => {
+                        write_copy(escrow, name, keyring.version(name, version)?)?;
+                        true
+                    }
+                    None => false,
                 };
-                let added = keyring.version(name, version)?;
-                match escrow.seal(name, added) {
-                    Ok(path) => Ok((version, Some(path))),
-                    Err(escrow) => match self.restore(before.clone()) {
-                        Ok(()) => Err(KeyAdminError::Escrow(escrow)),
-                        Err(restore) => Err(KeyAdminError::EscrowAndRestore { escrow, restore }),
-                    },
-                }
+                Ok((keyring, version, copied))
             });
 
         let mut event = AuditEvent::new(command, name, action);
-        event.key_version = result.as_ref().ok().map(|(version, _)| *version);
-        event.outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+        event.key_version = copied.as_ref().ok().map(|(_, version, _)| *version);
+        event.outcome = copied.as_ref().map(|_| ()).map_err(ToString::to_string);
         let first = self.auditor.record(event).map(|_| ());
         let change_recorded = first.is_ok();
-        let recorded = first.and_then(|()| match &result {
-            Ok((version, Some(_))) => {
+        let recorded = first.and_then(|()| match &copied {
+            Ok((_, version, true)) => {
                 let mut export = AuditEvent::new(command, name, AuditAction::Export);
                 export.key_version = Some(*version);
                 self.auditor.record(export).map(|_| ())
             }
             _ => Ok(()),
         });
-        match (result, recorded) {
-            (Ok((version, _)), Ok(())) => Ok(version),
-            (Ok((version, copy)), Err(audit)) => {
-                let error = self.undo(audit, before, copy.as_deref());
-                if change_recorded {
-                    self.record_undone(command, name, version);
+
+        let (mut keyring, version, copied) = match (copied, recorded) {
+            (Ok(change), Ok(())) => change,
+            (Ok((_, version, copied)), Err(audit)) => {
+                if let (true, Some(escrow)) = (copied, self.escrow) {
+                    escrow.discard_copy(name, version);
                 }
-                Err(error)
+                if change_recorded {
+                    self.record_undone(command, name, version, "the export record failed");
+                }
+                return Err(KeyAdminError::AuditAfterChange(audit));
             }
-            (Err(error), Ok(())) => Err(error),
-            (Err(error), Err(audit)) => Err(KeyAdminError::AuditAfterFailure {
-                error: Box::new(error),
-                audit,
-            }),
+            (Err(error), Ok(())) => return Err(error),
+            (Err(error), Err(audit)) => {
+                return Err(KeyAdminError::AuditAfterFailure {
+                    error: Box::new(error),
+                    audit,
+                })
+            }
+        };
+
+        if let Err(error) = keyring.write(self.keyring_path) {
+            if let (true, Some(escrow)) = (copied, self.escrow) {
+                escrow.discard_copy(name, version);
+            }
+            self.record_undone(command, name, version, "the keyring write failed");
+            return Err(KeyAdminError::KeyringWrite(error));
         }
+        if let Some(escrow) = self.escrow {
+            escrow.clear_markers(|key, number| keyring.version(key, number).is_ok());
+        }
+        Ok(version)
     }
+}
+
+/// Writes the escrow copy of a version that a key command adds, replacing
+/// a copy that an interrupted command left for it.
+fn write_copy(escrow: &Escrow, name: &str, version: &KeyVersion) -> Result<(), KeyAdminError> {
+    escrow
+        .begin_copy(name, version.version)
+        .map_err(KeyAdminError::Escrow)?;
+    if let Err(error) = escrow.seal(name, version) {
+        escrow.abandon_copy(name, version.version);
+        return Err(KeyAdminError::Escrow(error));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1061,10 +1107,18 @@ mod tests {
         /// Fails the append with this number, counted from 1; 0 fails none.
         fail_append: Arc<std::sync::atomic::AtomicUsize>,
         appends: Arc<std::sync::atomic::AtomicUsize>,
+        /// Runs before each append, to inspect files between the steps of
+        /// a command.
+        on_append: Arc<Mutex<Option<AppendHook>>>,
     }
+
+    type AppendHook = Box<dyn FnMut() + Send>;
 
     impl AuditSink for MemorySink {
         fn append(&self, line: &[u8]) -> Result<(), AuditError> {
+            if let Some(hook) = self.on_append.lock().unwrap().as_mut() {
+                hook();
+            }
             let number = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
             if self.fail.load(Ordering::SeqCst) || self.fail_append.load(Ordering::SeqCst) == number
             {
@@ -1376,6 +1430,15 @@ mod tests {
         super::super::read_escrow_document("copy", &text).unwrap()
     }
 
+    /// Imports one recovered version and returns whether it was added.
+    fn import_one(
+        admin: &KeyAdmin<'_>,
+        recovered: RecoveredVersion,
+    ) -> Result<bool, KeyAdminError> {
+        let added = admin.import(vec![("copy".into(), recovered)])?;
+        Ok(added[0])
+    }
+
     #[test]
     fn admin_escrows_each_new_version() {
         let dir = tempfile::tempdir().unwrap();
@@ -1481,6 +1544,235 @@ mod tests {
     }
 
     #[test]
+    fn rotate_writes_keyring_after_copy_and_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (escrow, _identity) = escrow_to(dir.path());
+        let (auditor, sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: Some(&escrow),
+        };
+        admin.create("main").unwrap();
+
+        // Each record of the rotation observes the state that a crash at that
+        // point leaves: the escrow copy of version 2, and a keyring without
+        // version 2.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (hook_seen, hook_path, copy) = (seen.clone(), path.clone(), escrow.path("main", 2));
+        *sink.on_append.lock().unwrap() = Some(Box::new(move || {
+            let in_keyring = Keyring::load(&hook_path)
+                .unwrap()
+                .version("main", 2)
+                .is_ok();
+            hook_seen.lock().unwrap().push((in_keyring, copy.exists()));
+        }));
+        assert_eq!(admin.rotate("main").unwrap(), 2);
+        assert_eq!(*seen.lock().unwrap(), [(false, true), (false, true)]);
+        assert_eq!(
+            Keyring::load(&path)
+                .unwrap()
+                .current("main")
+                .unwrap()
+                .version,
+            2
+        );
+    }
+
+    #[test]
+    fn failed_keyring_write_leaves_no_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (escrow, _identity) = escrow_to(dir.path());
+        let (auditor, sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: Some(&escrow),
+        };
+        admin.create("main").unwrap();
+        let before = std::fs::read(&path).unwrap();
+
+        // A directory that is not empty at the temporary path fails the
+        // keyring write, for root too.
+        let blocker = dir.path().join("keyring.json.tmp");
+        std::fs::create_dir(&blocker).unwrap();
+        std::fs::write(blocker.join("file"), b"").unwrap();
+        let error = admin.rotate("main").unwrap_err();
+        assert!(matches!(error, KeyAdminError::KeyringWrite(_)), "{error}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert!(!escrow.exists("main", 2), "an escrow copy of v2 stayed");
+        let summary: Vec<(String, u64)> = sink
+            .records()
+            .iter()
+            .map(|r| {
+                let action = r["action"].as_str().unwrap().to_string();
+                (action, r["key_version"].as_u64().unwrap())
+            })
+            .collect();
+        let expected = [
+            ("create", 1),
+            ("export", 1),
+            ("rotate", 2),
+            ("export", 2),
+            ("delete", 2),
+        ];
+        let expected: Vec<(String, u64)> =
+            expected.iter().map(|(a, v)| (a.to_string(), *v)).collect();
+        assert_eq!(summary, expected);
+        let undone = sink.records().pop().unwrap();
+        assert!(
+            undone["operation"]
+                .as_str()
+                .unwrap()
+                .contains("the keyring write failed"),
+            "{undone}"
+        );
+
+        // Once the keyring can be written, version 2 is free.
+        std::fs::remove_dir_all(&blocker).unwrap();
+        assert_eq!(admin.rotate("main").unwrap(), 2);
+        assert!(escrow.exists("main", 2));
+    }
+
+    #[test]
+    fn interrupted_rotation_copy_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (escrow, identity) = escrow_to(dir.path());
+        let (auditor, _sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: Some(&escrow),
+        };
+        admin.create("main").unwrap();
+
+        // A rotation that stopped before the keyring write left the copy of
+        // a version 2 that the keyring lacks, with its marker.
+        let abandoned = KeyVersion {
+            version: 2,
+            created: now_rfc3339(),
+            key: SecretKey::generate(&mut rand::rngs::OsRng),
+        };
+        escrow.begin_copy("main", 2).unwrap();
+        escrow.seal("main", &abandoned).unwrap();
+
+        assert_eq!(admin.rotate("main").unwrap(), 2);
+        let keyring = Keyring::load(&path).unwrap();
+        let recovered = open_copy(&escrow.path("main", 2), &identity);
+        assert_eq!(
+            recovered.version.key.expose(),
+            keyring.version("main", 2).unwrap().key.expose()
+        );
+        assert_ne!(recovered.version.key.expose(), abandoned.key.expose());
+        let names: Vec<String> = std::fs::read_dir(escrow.dir())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            !names.iter().any(|name| name.ends_with(".pending")),
+            "{names:?}"
+        );
+
+        // A copy without a marker may be the only copy of a lost version,
+        // so it still blocks its version number.
+        std::fs::write(escrow.path("main", 3), b"age-encryption.org/v1\n").unwrap();
+        let error = admin.rotate("main").unwrap_err();
+        assert!(
+            matches!(error, KeyAdminError::Escrow(EscrowError::Exists { .. })),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn import_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (auditor, sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: None,
+        };
+        admin.create("main").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let recovered = |name: &str, version: u32| RecoveredVersion {
+            name: name.into(),
+            version: KeyVersion {
+                version,
+                created: "2026-01-01T00:00:00Z".into(),
+                key: SecretKey::generate(&mut rand::rngs::OsRng),
+            },
+            checked: true,
+        };
+
+        // The second document conflicts with the keyring's main v1.
+        let documents = vec![
+            ("first".to_string(), recovered("other", 1)),
+            ("second".to_string(), recovered("main", 1)),
+        ];
+        let error = admin.import(documents).unwrap_err();
+        assert!(
+            matches!(&error, KeyAdminError::Import { origin, .. } if origin == "second"),
+            "{error}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "a version was imported"
+        );
+
+        // Two documents with other material under one version conflict
+        // with each other.
+        let documents = vec![
+            ("a".to_string(), recovered("other", 1)),
+            ("b".to_string(), recovered("other", 1)),
+        ];
+        let error = admin.import(documents).unwrap_err();
+        assert!(
+            matches!(&error, KeyAdminError::Import { origin, .. } if origin == "b"),
+            "{error}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "a version was imported"
+        );
+        let outcomes: Vec<(String, String)> = sink
+            .records()
+            .iter()
+            .skip(1)
+            .map(|r| {
+                let action = r["action"].as_str().unwrap().to_string();
+                (action, r["outcome"].as_str().unwrap().to_string())
+            })
+            .collect();
+        let failed = ("import".to_string(), "error".to_string());
+        assert_eq!(outcomes, [failed.clone(), failed]);
+
+        // Without a conflict, every version is imported with one record
+        // each, and a repeated document imports nothing more.
+        let first = recovered("other", 1);
+        let again = RecoveredVersion {
+            name: first.name.clone(),
+            version: first.version.clone(),
+            checked: true,
+        };
+        let documents = vec![
+            ("a".to_string(), first),
+            ("b".to_string(), recovered("other", 2)),
+            ("c".to_string(), again),
+        ];
+        assert_eq!(admin.import(documents).unwrap(), [true, true, false]);
+        let keyring = Keyring::load(&path).unwrap();
+        assert_eq!(keyring.current("other").unwrap().version, 2);
+        assert_eq!(keyring.current("main").unwrap().version, 1);
+        assert_eq!(sink.records().len(), 1 + 2 + 3);
+    }
+
+    #[test]
     fn escrow_reports_damaged_copy() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyring.json");
@@ -1528,7 +1820,7 @@ mod tests {
         assert!(!path.exists(), "a keyring with a new version 1 stayed");
 
         let recovered = open_copy(&escrow.path("main", 1), &identity);
-        assert!(admin.import(recovered).unwrap());
+        assert!(import_one(&admin, recovered).unwrap());
         let error = admin.rotate("main").unwrap_err();
         assert!(
             matches!(error, KeyAdminError::Escrow(EscrowError::Exists { .. })),
@@ -1590,11 +1882,11 @@ mod tests {
         };
         for (name, version) in [("a", 1), ("a", 2), ("b", 1)] {
             let recovered = open_copy(&escrow.path(name, version), &identity);
-            assert!(rebuild.import(recovered).unwrap());
+            assert!(import_one(&rebuild, recovered).unwrap());
         }
         let again = open_copy(&escrow.path("a", 2), &identity);
         assert!(
-            !rebuild.import(again).unwrap(),
+            !import_one(&rebuild, again).unwrap(),
             "a second import changed the keyring"
         );
         let rebuilt = Keyring::load(&rebuilt_path).unwrap();
@@ -1609,11 +1901,14 @@ mod tests {
         // Other material under a held version is refused.
         let mut other = open_copy(&escrow.path("b", 1), &identity);
         other.version.key = SecretKey::generate(&mut rand::rngs::OsRng);
-        let error = rebuild.import(other).unwrap_err();
+        let error = import_one(&rebuild, other).unwrap_err();
         assert!(
             matches!(
                 error,
-                KeyAdminError::Keyring(KeyringError::VersionConflict { .. })
+                KeyAdminError::Import {
+                    source: KeyringError::VersionConflict { .. },
+                    ..
+                }
             ),
             "{error}"
         );
