@@ -386,7 +386,8 @@ pub fn run_keys(command: KeysCommand) -> Result<(), CommandError> {
                         "warning: {origin} has no check value, so damage to its material cannot \
                          be detected; read an object encrypted under key {:?} version {} to \
                          confirm the key",
-                        recovered.name, recovered.version.version
+                        recovered.name,
+                        recovered.version.version
                     );
                 }
             }

@@ -126,6 +126,11 @@ pub async fn handle(
             Err((error, resource)) => (response::error(&error, &request_id, resource.as_deref(), is_head), Some(error)),
         };
         unanswered.answered = true;
+        // The status line is s3seal's own: a relayed response would keep the
+        // upstream's HTTP version (1.0 from some stores) and reason phrase
+        // (moto's "NOT FOUND").
+        *response.version_mut() = http::Version::HTTP_11;
+        response.extensions_mut().remove::<hyper::ext::ReasonPhrase>();
         let meta = &unanswered.meta;
         if let Ok(value) = http::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-amz-request-id", value);

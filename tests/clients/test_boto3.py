@@ -205,6 +205,21 @@ def test_presigned_get(s3_http, presigner, enc_bucket):
     assert response.content == data
 
 
+@pytest.mark.parametrize("bucket_kind", ["enc_bucket", "plain_bucket"])
+def test_status_line_is_own(request, presigner, bucket_kind):
+    bucket = request.getfixturevalue(bucket_kind)
+    missing = presigner.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "missing"}, ExpiresIn=300
+    )
+    listing = presigner.generate_presigned_url("list_objects_v2", Params={"Bucket": bucket}, ExpiresIn=300)
+
+    # moto's status lines read "404 NOT FOUND" and "200 OK".
+    for url, status, reason in [(missing, 404, "Not Found"), (listing, 200, "OK")]:
+        response = requests.get(url, timeout=30)
+        assert (response.status_code, response.reason) == (status, reason)
+        assert response.raw.version == 11
+
+
 def test_presigned_expired(s3_http, presigner, enc_bucket):
     s3_http.put_object(Bucket=enc_bucket, Key="expiring.bin", Body=b"expires soon")
     url = presigner.generate_presigned_url(
