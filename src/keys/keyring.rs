@@ -467,17 +467,6 @@ pub(crate) fn redact_json_error(error: &serde_json::Error) -> String {
     message
 }
 
-/// Writes `keyring` to `path` without key `name`.
-pub(crate) fn write_keys_without(
-    path: &Path,
-    keyring: &Keyring,
-    name: &str,
-) -> Result<(), KeyringError> {
-    let mut keys = (*keyring.keys).clone();
-    keys.remove(name);
-    write_keyring(path, &keys)
-}
-
 fn check_permissions(path: &Path) -> Result<(), KeyringError> {
     #[cfg(unix)]
     {

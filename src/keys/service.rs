@@ -307,7 +307,9 @@ impl KeyService {
     }
 
     /// Creates key `name` for `keys.create_missing`, with its escrow copy
-    /// when escrow is on, and records both.
+    /// when escrow is on, and records both. The keyring file is written
+    /// last, so a start that stops before leaves no key without its copy
+    /// and records, and the next start creates the key anew.
     fn create_missing(
         &mut self,
         path: &Path,
@@ -315,62 +317,75 @@ impl KeyService {
         escrow: Option<&Escrow>,
         escrow_dir: &Path,
     ) -> Result<(), KeyServiceError> {
+        let context = AccessContext::command("serve");
         // A copy of version 1 without the key means the keyring was lost,
         // and a new version 1 must not replace the escrowed one, even when
-        // escrow is off now.
-        match escrow {
-            Some(escrow) => escrow.check_free(name, 1)?,
-            None => super::escrow::check_no_copy(escrow_dir, name, 1)?,
-        }
-        // NOTE: unlike `KeyAdmin`, this writes the keyring before the record
-        // and the escrow copy, so a crash between the steps leaves a key
-        // without them.
-        let context = AccessContext::command("serve");
-        let mut keyring = self.keyring.clone();
-        let created = keyring
-            .create_key(path, name, &mut rand::rngs::OsRng, &now_rfc3339())
-            .map(|()| 1);
-        let outcome = created.as_ref().map(|_| ()).map_err(ToString::to_string);
-        let recorded = self.record_command(&context, name, Some(1), AuditAction::Create, outcome);
-        if let Err(error) = recorded {
-            // No key version exists without its record, so a key written
-            // to the keyring is taken out again.
-            if created.is_ok() {
-                take_out_key(path, &keyring, name, None);
+        // escrow is off now. A copy with the marker of an interrupted start
+        // is replaced (see `Escrow::begin_copy`).
+        let prepared = match escrow {
+            Some(escrow) => self
+                .keyring
+                .with_new_key(name, &mut rand::rngs::OsRng, &now_rfc3339())
+                .map_err(KeyServiceError::from)
+                .and_then(|keyring| {
+                    let version = keyring.version(name, 1)?;
+                    escrow.begin_copy(name, 1)?;
+                    if let Err(error) = escrow.seal(name, version) {
+                        escrow.abandon_copy(name, 1);
+                        return Err(error.into());
+                    }
+                    Ok(keyring)
+                }),
+            None => super::escrow::check_no_copy(escrow_dir, name, 1)
+                .map_err(KeyServiceError::from)
+                .and_then(|()| {
+                    self.keyring
+                        .with_new_key(name, &mut rand::rngs::OsRng, &now_rfc3339())
+                        .map_err(KeyServiceError::from)
+                }),
+        };
+        let discard = || {
+            if let Some(escrow) = escrow {
+                escrow.discard_copy(name, 1);
+            }
+        };
+        let outcome = prepared.as_ref().map(|_| ()).map_err(ToString::to_string);
+        if let Err(error) =
+            self.record_command(&context, name, Some(1), AuditAction::Create, outcome)
+        {
+            if prepared.is_ok() {
+                discard();
             }
             return Err(error.into());
         }
-        created?;
-        if let Some(escrow) = escrow {
-            let sealed = keyring
-                .version(name, 1)
-                .map_err(KeyServiceError::from)
-                .and_then(|version| escrow.seal(name, version).map_err(KeyServiceError::from));
-            let outcome = sealed.as_ref().map(|_| ()).map_err(ToString::to_string);
-            let recorded =
-                self.record_command(&context, name, Some(1), AuditAction::Export, outcome);
-            if let Err(error) = recorded {
-                take_out_key(
-                    path,
-                    &keyring,
-                    name,
-                    sealed.as_ref().ok().map(PathBuf::as_path),
+        let mut keyring = prepared?;
+        let undone = |reason: &str| {
+            discard();
+            let context = AccessContext::command(format!("serve (undone: {reason})"));
+            if let Err(error) =
+                self.record_command(&context, name, Some(1), AuditAction::Delete, Ok(()))
+            {
+                tracing::error!(
+                    key = name,
+                    %error,
+                    "the audit log holds the record of a key that was taken out again, and the record of the removal failed"
                 );
+            }
+        };
+        if escrow.is_some() {
+            if let Err(error) =
+                self.record_command(&context, name, Some(1), AuditAction::Export, Ok(()))
+            {
+                undone("the export record failed");
                 return Err(error.into());
             }
-            if let Err(error) = sealed {
-                // The key is taken out again, so that no version lacks a
-                // copy, and the removal is recorded. The next start creates
-                // the key anew.
-                let removed = super::keyring::write_keys_without(path, &keyring, name)
-                    .map_err(|e| e.to_string());
-                if let Err(audit) =
-                    self.record_command(&context, name, Some(1), AuditAction::Delete, removed)
-                {
-                    tracing::error!(key = name, error = %audit, "failed to record the removal of a key without an escrow copy");
-                }
-                return Err(error);
-            }
+        }
+        if let Err(error) = keyring.write(path) {
+            undone("the keyring write failed");
+            return Err(error.into());
+        }
+        if let Some(escrow) = escrow {
+            escrow.clear_markers(|key, number| keyring.version(key, number).is_ok());
         }
         self.keyring = keyring;
         tracing::warn!(
@@ -712,21 +727,6 @@ impl KeyService {
             );
         }
         Ok(())
-    }
-}
-
-/// Takes a key that `create_missing` wrote back out of the keyring, with
-/// its escrow copy when one was written, because its audit record failed.
-/// The audit log cannot take a record of the removal either, so a failure
-/// is logged.
-fn take_out_key(path: &Path, keyring: &Keyring, name: &str, escrow_copy: Option<&Path>) {
-    if let Some(copy) = escrow_copy {
-        if let Err(error) = std::fs::remove_file(copy) {
-            tracing::error!(key = name, copy = %copy.display(), %error, "failed to remove the escrow copy of a key whose audit record failed");
-        }
-    }
-    if let Err(error) = super::keyring::write_keys_without(path, keyring, name) {
-        tracing::error!(key = name, keyring = %path.display(), %error, "failed to take a key whose audit record failed out of the keyring");
     }
 }
 
@@ -1578,6 +1578,55 @@ mod tests {
                 .version,
             2
         );
+    }
+
+    #[test]
+    fn create_missing_writes_keyring_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let identity = age::x25519::Identity::generate();
+        let text = format!(
+            r#"
+            [keys]
+            keyring_file = "{keyring}"
+            escrow_dir = "{escrow}"
+            escrow_recipients = ["{recipient}"]
+            create_missing = true
+
+            [[clients]]
+            access_key_id = "AKIDTEST"
+            secret_env = "TEST_SECRET"
+
+            [[buckets]]
+            match = "*"
+            mode = "encrypt"
+            key = "main"
+            "#,
+            keyring = path.display(),
+            escrow = dir.path().join("escrow").display(),
+            recipient = identity.to_public(),
+        );
+        let config = crate::config::Config::from_toml(&text).unwrap();
+        let (auditor, sink) = memory_auditor();
+
+        // The `create` and `export` records each observe the state that a
+        // crash at that point leaves: the escrow copy, and no keyring file.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let copy = dir.path().join("escrow").join("main.v1.age");
+        let (hook_seen, hook_path) = (seen.clone(), path.clone());
+        *sink.on_append.lock().unwrap() = Some(Box::new(move || {
+            hook_seen
+                .lock()
+                .unwrap()
+                .push((hook_path.exists(), copy.exists()));
+        }));
+        let service = KeyService::start(&config, &["main"], Some(auditor)).unwrap();
+
+        let actions: Vec<_> = sink.records().iter().map(|r| r["action"].clone()).collect();
+        assert_eq!(actions, ["create", "export"]);
+        assert_eq!(*seen.lock().unwrap(), [(false, true), (false, true)]);
+        assert_eq!(service.keyring().current("main").unwrap().version, 1);
+        assert!(Keyring::load(&path).unwrap().contains("main"));
     }
 
     #[test]
