@@ -175,29 +175,45 @@ impl Escrow {
     /// the command writes the copy, its audit records and then the keyring.
     ///
     /// The method writes a marker next to the copy, which stays until the
-    /// keyring contains the version. A copy with a marker was left by a
-    /// command that stopped before it wrote the keyring, so its version was
-    /// never used, and this method removes it. A copy without a marker may
-    /// be the only copy of a version that the keyring lost, so the method
-    /// fails with [`EscrowError::Exists`] and keeps it.
+    /// keyring contains the version. A copy with a marker was most likely
+    /// left by a command that stopped before it wrote the keyring, so this
+    /// method moves it aside to `NAME.vVERSION.age.replaced-SECONDS` and
+    /// logs both names. It never deletes such a copy, because a marker
+    /// that outlived a keyring write, or a keyring restored from an older
+    /// backup, can make a copy of a used version look unused. A copy
+    /// without a marker may be the only copy of a version that the keyring
+    /// lost, so the method fails with [`EscrowError::Exists`] and keeps it.
     pub fn begin_copy(&self, name: &str, version: u32) -> Result<(), EscrowError> {
         let path = self.path(name, version);
         let marker = self.marker_path(name, version);
         if std::fs::symlink_metadata(&path).is_ok() {
-            if std::fs::symlink_metadata(&marker).is_err() {
+            // Only a regular file counts as a marker: a link or directory
+            // planted at its path does not release a copy.
+            let marked = std::fs::symlink_metadata(&marker).is_ok_and(|meta| meta.is_file());
+            if !marked {
                 return Err(EscrowError::Exists { path });
             }
-            tracing::warn!(
-                copy = %path.display(),
-                key = name,
-                version,
-                "replacing the escrow copy that an interrupted key command left for a version \
-                 that the keyring lacks"
-            );
-            std::fs::remove_file(&path).map_err(|source| EscrowError::Write {
+            let seconds = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs());
+            let aside = self
+                .dir
+                .join(format!("{name}.v{version}.age.replaced-{seconds}"));
+            if std::fs::symlink_metadata(&aside).is_ok() {
+                return Err(EscrowError::Exists { path: aside });
+            }
+            std::fs::rename(&path, &aside).map_err(|source| EscrowError::Write {
                 path: path.clone(),
                 source,
             })?;
+            tracing::warn!(
+                copy = %path.display(),
+                kept_as = %aside.display(),
+                key = name,
+                version,
+                "moved aside the escrow copy that an interrupted key command left for a version \
+                 that the keyring lacks; keep it until you know that no object uses that version"
+            );
         }
         write_marker(&marker).map_err(|source| EscrowError::Write {
             path: marker,
@@ -452,12 +468,24 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Writes the marker of a pending escrow copy and syncs its directory, so
-/// that the marker is on disk before the copy is.
+/// that the marker is on disk before the copy is. A file or link at the
+/// marker's path is removed first and the marker is created anew, so the
+/// write never goes through a link into another file.
 fn write_marker(marker: &Path) -> std::io::Result<()> {
     let dir = marker.parent().unwrap_or(Path::new("."));
     create_dir(dir)?;
+    match std::fs::symlink_metadata(marker) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a directory is in the way of the marker",
+            ))
+        }
+        Ok(_) => std::fs::remove_file(marker)?,
+        Err(_) => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(marker)?;

@@ -291,6 +291,11 @@ impl KeyService {
         service.record_loads()?;
 
         let escrow = Escrow::new(&keys.escrow_dir, &keys.escrow_recipients)?;
+        if let Some(escrow) = &escrow {
+            // A marker of a version that the keyring holds outlived the
+            // keyring write of an interrupted command, and its copy is final.
+            escrow.clear_markers(|key, number| service.keyring.version(key, number).is_ok());
+        }
         let missing: Vec<&str> = required
             .iter()
             .copied()
@@ -1024,6 +1029,12 @@ impl KeyAdmin<'_> {
             .and_then(|(keyring, version)| {
                 let copied = match self.escrow {
                     Some(escrow) => {
+                        // A marker of a version that the keyring held before
+                        // this command outlived the keyring write of an
+                        // interrupted command, and its copy is final.
+                        escrow.clear_markers(|key, number| {
+                            (key, number) != (name, version) && keyring.version(key, number).is_ok()
+                        });
                         write_copy(escrow, name, keyring.version(name, version)?)?;
                         true
                     }
@@ -1733,6 +1744,103 @@ mod tests {
             matches!(error, KeyAdminError::Escrow(EscrowError::Exists { .. })),
             "{error}"
         );
+    }
+
+    /// Returns the files in `dir` whose names start with `prefix`.
+    fn files_starting(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| {
+                path.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with(prefix)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn marked_copy_of_used_version_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (escrow, identity) = escrow_to(dir.path());
+        let (auditor, _sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: Some(&escrow),
+        };
+        admin.create("main").unwrap();
+        let backup = std::fs::read(&path).unwrap();
+        admin.rotate("main").unwrap();
+        let used = Keyring::load(&path)
+            .unwrap()
+            .version("main", 2)
+            .unwrap()
+            .clone();
+
+        // A rotation killed between its keyring write and the marker's
+        // removal leaves the marker of a used version. A keyring restored
+        // from the backup then lacks that version.
+        std::fs::write(escrow.dir().join(".main.v2.age.pending"), b"").unwrap();
+        std::fs::write(&path, &backup).unwrap();
+        assert_eq!(admin.rotate("main").unwrap(), 2);
+
+        let kept = files_starting(escrow.dir(), "main.v2.age.replaced-");
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        let recovered = open_copy(&kept[0], &identity);
+        assert_eq!(recovered.version.key.expose(), used.key.expose());
+    }
+
+    #[test]
+    fn stale_marker_cleared_by_next_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (escrow, _identity) = escrow_to(dir.path());
+        let (auditor, _sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: Some(&escrow),
+        };
+        admin.create("main").unwrap();
+        let backup = std::fs::read(&path).unwrap();
+        admin.rotate("main").unwrap();
+
+        // The next command finds version 2 in the keyring and clears its
+        // marker, so after a restore the copy blocks version 2 again.
+        std::fs::write(escrow.dir().join(".main.v2.age.pending"), b"").unwrap();
+        assert_eq!(admin.rotate("main").unwrap(), 3);
+        assert!(files_starting(escrow.dir(), ".main.v2").is_empty());
+        std::fs::write(&path, &backup).unwrap();
+        let error = admin.rotate("main").unwrap_err();
+        assert!(
+            matches!(error, KeyAdminError::Escrow(EscrowError::Exists { .. })),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn marker_never_written_through_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (escrow, _identity) = escrow_to(dir.path());
+        let (auditor, _sink) = memory_auditor();
+        let admin = KeyAdmin {
+            keyring_path: &path,
+            auditor: &auditor,
+            escrow: Some(&escrow),
+        };
+        admin.create("main").unwrap();
+        let copy = escrow.path("main", 1);
+        let before = std::fs::read(&copy).unwrap();
+
+        // A link planted at the marker's path, to the copy of version 1.
+        std::os::unix::fs::symlink(&copy, escrow.dir().join(".main.v2.age.pending")).unwrap();
+        assert_eq!(admin.rotate("main").unwrap(), 2);
+        assert_eq!(std::fs::read(&copy).unwrap(), before);
     }
 
     #[test]
