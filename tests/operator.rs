@@ -276,6 +276,36 @@ async fn readyz_probe_leaves_symlink_target() {
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_readyz_all_ready() {
+    let h = metrics_harness().await;
+    let url = format!("{}/readyz", h.metrics_endpoint.as_ref().unwrap());
+    let pollers: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                for _ in 0..150 {
+                    let (status, body) = http_get(&url).await;
+                    if status != 200 {
+                        failures.push(body);
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    for poller in pollers {
+        let failures = poller.await.unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} false failures: {:?}",
+            failures.len(),
+            failures.first()
+        );
+    }
+}
+
 #[tokio::test]
 async fn readyz_unavailable_after_audit_log_replaced() {
     let h = metrics_harness().await;

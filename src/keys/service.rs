@@ -737,6 +737,12 @@ impl KeyService {
 
 fn probe_directory(log: &Path) -> Result<(), String> {
     use std::io::Write;
+    // Concurrent `/readyz` requests share the probe's path, so one at a
+    // time creates and removes it.
+    static PROBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _probing = PROBE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     match std::fs::metadata(log) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
