@@ -287,9 +287,12 @@ pub fn install_tracing(format: LogFormat, default_filter: &str) {
     });
     let registry = tracing_subscriber::registry().with(filter).with(no_headers);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // A log line that cannot be written is dropped: the report of that
+    // failure would go to stderr too, and panic there.
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(ansi);
+        .with_ansi(ansi)
+        .log_internal_errors(false);
     let result = match format {
         LogFormat::Json => registry.with(layer.json()).try_init(),
         LogFormat::Text => registry.with(layer).try_init(),

@@ -38,6 +38,7 @@ fn install_command_tracing() {
         .with_ansi(false)
         .without_time()
         .with_target(false)
+        .log_internal_errors(false)
         .try_init();
     if let Err(error) = result {
         cli::write_stderr_line(format_args!(
