@@ -417,14 +417,15 @@ impl S3 for Store {
     }
 }
 
-/// Rejects a delimiter outside ASCII: s3s-fs 0.14 panics when such a
-/// delimiter occurs in a listed key, because it cuts the key inside a
-/// character.
+/// Rejects a delimiter other than one ASCII character. s3s-fs 0.14 panics
+/// when a delimiter outside ASCII occurs in a listed key, because it cuts
+/// the key inside a character, and it cuts common prefixes of a longer
+/// delimiter after its first character.
 fn check_delimiter(delimiter: Option<&str>) -> S3Result<()> {
     match delimiter {
-        Some(delimiter) if !delimiter.is_ascii() => Err(s3s::s3_error!(
+        Some(delimiter) if delimiter.len() != 1 || !delimiter.is_ascii() => Err(s3s::s3_error!(
             NotImplemented,
-            "the embedded store supports only ASCII delimiters"
+            "the embedded store supports only delimiters of one ASCII character"
         )),
         _ => Ok(()),
     }

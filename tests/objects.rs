@@ -565,9 +565,10 @@ async fn copy_from_missing_bucket_or_key() {
 }
 
 /// s3s-fs 0.14 panics on a delimiter of several UTF-8 bytes inside a
-/// listed key, so the embedded store rejects such delimiters.
+/// listed key, so the embedded store rejects delimiters other than one
+/// ASCII character.
 #[tokio::test]
-async fn non_ascii_delimiter_rejected_by_embedded_store() {
+async fn long_delimiter_rejected_by_embedded_store() {
     let h = Harness::start().await;
     let bucket = h.bucket("delimiters").await;
     h.client
@@ -579,16 +580,19 @@ async fn non_ascii_delimiter_rejected_by_embedded_store() {
         .await
         .unwrap();
 
-    let err = h
-        .client
-        .list_objects_v2()
-        .bucket(&bucket)
-        .delimiter("\u{e9}")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(501));
-    assert_eq!(error_code(&err).as_deref(), Some("NotImplemented"));
+    // s3s-fs also cuts common prefixes of a longer delimiter short.
+    for delimiter in ["\u{e9}", "--"] {
+        let err = h
+            .client
+            .list_objects_v2()
+            .bucket(&bucket)
+            .delimiter(delimiter)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(501));
+        assert_eq!(error_code(&err).as_deref(), Some("NotImplemented"));
+    }
     let listed = h
         .client
         .list_objects_v2()

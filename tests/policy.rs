@@ -364,6 +364,7 @@ async fn copy_source_needs_valid_bucket_name() {
         "/DENIED-ONE/k",
         "/arn%3Aaws%3As3%3Aus-east-1%3A123456789012%3Aaccesspoint/denied-ap/object/k",
         "/de..nied/k",
+        "/open-ap-1234567890abcdef-s3alias/k",
     ] {
         let headers = [("x-amz-copy-source", source)];
         let copy = send(&h, ACCESS_KEY_ID, "PUT", "/other/k", &headers, b"").await;

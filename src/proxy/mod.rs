@@ -173,6 +173,11 @@ pub async fn handle(
             Some(error) if error.is_operator_fault() => {
                 request_line!(error, code = %error.code(), error = %error, "request failed");
             }
+            // A 501 rejects a feature of the request, whether s3seal or the
+            // upstream sent it.
+            Some(error) if error.code() == ErrorCode::NotImplemented => {
+                request_line!(info, code = %error.code(), error = %error, "request rejected")
+            }
             Some(error) if error.status().is_server_error() => {
                 if error.code() == ErrorCode::InternalError && !upstream_failed {
                     request_line!(error, code = %error.code(), error = %error, "request failed");
@@ -236,10 +241,10 @@ impl Drop for Unanswered<'_> {
 
 type Failure = (S3Error, Option<String>);
 
-/// Rejects a header value with bytes outside US-ASCII. S3 fails such a
-/// value with `SignatureDoesNotMatch`, and moto does too, so the client
-/// gets the cause from s3seal instead. `User-Agent` is not signed and may
-/// carry any bytes.
+/// Rejects a header value with bytes outside US-ASCII. s3seal signs every
+/// header it forwards but `User-Agent`, and S3 and moto fail such a signed
+/// value with `SignatureDoesNotMatch`, so the client gets the cause from
+/// s3seal instead.
 fn check_header_bytes(headers: &http::HeaderMap) -> Result<(), S3Error> {
     let invalid = headers.iter().find(|(name, value)| {
         *name != http::header::USER_AGENT && value.as_bytes().iter().any(|b| !b.is_ascii())
@@ -248,8 +253,10 @@ fn check_header_bytes(headers: &http::HeaderMap) -> Result<(), S3Error> {
         Some((name, _)) => Err(S3Error::new(
             ErrorCode::InvalidArgument,
             format!(
-                "header {name} has a value with bytes outside US-ASCII, which S3 does not accept; \
-                 encode the value, for example as RFC 2047 or with percent-encoding"
+                "header {name} has a value with bytes outside US-ASCII; s3seal signs every header \
+                 it forwards, and S3 fails signed values outside US-ASCII with \
+                 SignatureDoesNotMatch; encode the value, for example as RFC 2047 or with \
+                 percent-encoding"
             ),
         )),
         None => Ok(()),

@@ -393,7 +393,10 @@ pub fn parse_query(raw: &str) -> Result<Vec<(String, String)>, S3Error> {
 
 /// Checks the S3 bucket naming rules that matter for addressing: 3 to 63
 /// characters of lowercase letters, digits, `.`, `-` (and `_`, which older
-/// buckets and some stores allow).
+/// buckets and some stores allow), not in the form of an IP address, and
+/// without the suffixes that S3 reserves for access point and Multi-Region
+/// Access Point aliases. Bucket rules match bucket names, so an alias would
+/// escape the rule of the bucket behind it.
 pub(crate) fn is_valid_bucket_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name.bytes().all(|b| {
@@ -402,7 +405,13 @@ pub(crate) fn is_valid_bucket_name(name: &str) -> bool {
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
         && !name.contains("..")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+        && !ALIAS_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
 }
+
+/// Name endings that S3 reserves for aliases of access points, Object
+/// Lambda access points and Multi-Region Access Points.
+const ALIAS_SUFFIXES: [&str; 3] = ["-s3alias", "--ol-s3", ".mrap"];
 
 #[cfg(test)]
 mod tests {
@@ -429,7 +438,24 @@ mod tests {
         for valid in ["abc", "a.b-c_d", "0bucket9", "my.bucket.name"] {
             assert!(is_valid_bucket_name(valid), "{valid}");
         }
-        for invalid in ["ab", "bucket.", "bucket-", "a..b", ".abc", "Abc", "a b"] {
+        let aliases = [
+            "plain-ap-abc-s3alias",
+            "ap-abc--ol-s3",
+            "mfzwi23gnjvgw.mrap",
+        ];
+        for invalid in [
+            "ab",
+            "bucket.",
+            "bucket-",
+            "a..b",
+            ".abc",
+            "Abc",
+            "a b",
+            "192.168.1.1",
+        ]
+        .into_iter()
+        .chain(aliases)
+        {
             assert!(!is_valid_bucket_name(invalid), "{invalid}");
         }
     }

@@ -47,6 +47,7 @@ pub(crate) async fn read_as_stored(ctx: &Context<'_>) -> Result<Response<ProxyBo
     for name in &PLAINTEXT_DIGEST_HEADERS {
         headers.remove(name);
     }
+    crate::s3::conditional::drop_ignored_dates(&mut headers);
     for name in ["if-match", "if-none-match"] {
         let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
             continue;

@@ -485,6 +485,12 @@ match = "plain-*"
 mode = "passthrough"
 
 [[buckets]]
+match = "legacy-*"
+mode = "encrypt"
+key = "{KEK_NAME}"
+allow_unencrypted_reads = true
+
+[[buckets]]
 match = "*"
 mode = "encrypt"
 key = "{KEK_NAME}"

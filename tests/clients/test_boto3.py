@@ -176,6 +176,17 @@ def test_etag_condition_overrides_date(request, s3_http, bucket_kind, method, co
     assert answered == status
 
 
+def test_unencrypted_read_etag_condition_overrides_date(s3_http, make_bucket, upstream):
+    bucket = make_bucket("legacy")
+    # An object written before the bucket's encrypt rule, straight to the store.
+    upstream.client.put_object(Bucket=bucket, Key="old.txt", Body=b"before s3seal")
+    etag = s3_http.head_object(Bucket=bucket, Key="old.txt")["ETag"]
+
+    got = s3_http.get_object(Bucket=bucket, Key="old.txt", IfMatch=etag, IfUnmodifiedSince=PAST)
+
+    assert got["Body"].read() == b"before s3seal"
+
+
 @pytest.mark.parametrize("bucket_kind", ["enc_bucket", "plain_bucket"])
 def test_non_ascii_header_value_rejected(request, s3_http, bucket_kind):
     bucket = request.getfixturevalue(bucket_kind)

@@ -397,16 +397,12 @@ pub(crate) async fn open_upload_id(
         return Err(no_upload());
     };
     // An id that names a key or key version the keyring lacks was not
-    // issued with this keyring, so it gets no key access and no audit
-    // record.
-    if ctx
-        .proxy
-        .keys
-        .keyring()
-        .version(kek_name, kek_version)
-        .is_err()
-    {
-        return Err(no_upload());
+    // issued with this keyring, or the keyring lost that version, so it
+    // gets no key access and no audit record. The log line names the
+    // version, while the level stays that of a client error, because any
+    // client can send such an id.
+    if let Err(missing) = ctx.proxy.keys.keyring().version(kek_name, kek_version) {
+        return Err(no_upload().with_source(format!("the upload id names {missing}")));
     }
     // An upload of this bucket was created under the bucket rule's key. An
     // id that names another key comes from another bucket's upload, whose
