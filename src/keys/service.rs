@@ -839,6 +839,17 @@ pub enum KeyAdminError {
         origin: String,
         source: KeyringError,
     },
+    /// Two documents of one `keys import` hold one version with other
+    /// material, so they come from different keyrings.
+    #[error(
+        "{origin}: key {name:?} version {version} has other material than an earlier file of \
+         this import, so the files come from different keyrings; no version was imported"
+    )]
+    DocumentConflict {
+        origin: String,
+        name: String,
+        version: u32,
+    },
 }
 
 impl KeyAdmin<'_> {
@@ -927,6 +938,7 @@ impl KeyAdmin<'_> {
             }
         };
 
+        let original = keyring.clone();
         let mut added = Vec::with_capacity(documents.len());
         for (origin, recovered) in documents {
             let (name, version) = (recovered.name.clone(), recovered.version.version);
@@ -936,6 +948,16 @@ impl KeyAdmin<'_> {
                     added.push(true);
                 }
                 Ok(None) => added.push(false),
+                Err(KeyringError::VersionConflict { .. })
+                    if original.version(&name, version).is_err() =>
+                {
+                    let error = KeyAdminError::DocumentConflict {
+                        origin,
+                        name: name.clone(),
+                        version,
+                    };
+                    return Err(self.record_import_failure(&name, version, error));
+                }
                 Err(source) => {
                     let error = KeyAdminError::Import { origin, source };
                     return Err(self.record_import_failure(&name, version, error));
@@ -1895,9 +1917,10 @@ mod tests {
         ];
         let error = admin.import(documents).unwrap_err();
         assert!(
-            matches!(&error, KeyAdminError::Import { origin, .. } if origin == "b"),
+            matches!(&error, KeyAdminError::DocumentConflict { origin, .. } if origin == "b"),
             "{error}"
         );
+        assert!(!error.to_string().contains("--keyring"), "{error}");
         assert_eq!(
             std::fs::read(&path).unwrap(),
             before,
