@@ -292,7 +292,7 @@ impl KeyService {
 
         let escrow = Escrow::new(&keys.escrow_dir, &keys.escrow_recipients)?;
         if let Some(escrow) = &escrow {
-            // A marker of a version that the keyring holds outlived the
+            // A marker of a version that the keyring contains outlived the
             // keyring write of an interrupted command, and its copy is final.
             escrow.clear_markers(|key, number| service.keyring.version(key, number).is_ok());
         }
@@ -1057,7 +1057,7 @@ impl KeyAdmin<'_> {
             .and_then(|(keyring, version)| {
                 let copied = match self.escrow {
                     Some(escrow) => {
-                        // A marker of a version that the keyring held before
+                        // A marker of a version in the keyring from before
                         // this command outlived the keyring write of an
                         // interrupted command, and its copy is final.
                         escrow.clear_markers(|key, number| {
