@@ -31,7 +31,7 @@ pub(crate) async fn dispatch(
         Operation::PostObject => {
             return Err(S3Error::new(
                 ErrorCode::NotImplemented,
-                "s3seal supports no POST requests other than DeleteObjects (?delete) and the multipart ones (?uploads, ?uploadId=): POST uploads from HTML forms and other POST sub-resources are rejected; use PutObject to upload",
+                "POST requests other than DeleteObjects (?delete) and the multipart ones (?uploads, ?uploadId=) are not supported by s3seal, including POST uploads from HTML forms; use PutObject to upload",
             ))
         }
         Operation::CopyObject => return copy::copy_object(ctx, policy, auth, body).await,
