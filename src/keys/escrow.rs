@@ -196,12 +196,15 @@ impl Escrow {
             let seconds = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |elapsed| elapsed.as_secs());
-            let aside = self
-                .dir
-                .join(format!("{name}.v{version}.age.replaced-{seconds}"));
-            if std::fs::symlink_metadata(&aside).is_ok() {
-                return Err(EscrowError::Exists { path: aside });
-            }
+            // A copy moved aside earlier in the same second keeps its name.
+            let aside = (1..100)
+                .map(|n| match n {
+                    1 => format!("{name}.v{version}.age.replaced-{seconds}"),
+                    n => format!("{name}.v{version}.age.replaced-{seconds}-{n}"),
+                })
+                .map(|file_name| self.dir.join(file_name))
+                .find(|aside| std::fs::symlink_metadata(aside).is_err())
+                .ok_or_else(|| EscrowError::Exists { path: path.clone() })?;
             std::fs::rename(&path, &aside).map_err(|source| EscrowError::Write {
                 path: path.clone(),
                 source,
@@ -241,6 +244,8 @@ impl Escrow {
     pub fn clear_markers(&self, in_keyring: impl Fn(&str, u32) -> bool) {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
+            // No directory yet means no markers either.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return,
             Err(error) => {
                 tracing::error!(escrow_dir = %self.dir.display(), %error, "failed to list the escrow directory to remove markers");
                 return;

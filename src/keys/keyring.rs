@@ -576,11 +576,21 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeyringError
     out.sync_all().map_err(write_err)?;
     drop(out);
     std::fs::rename(&tmp, path).map_err(write_err)?;
-    // The rename is durable only once the directory is synced.
+    // The rename is durable only once the directory is synced. After the
+    // rename the new keyring is in place and in use, so a failed sync is
+    // logged and not reported as a failed write, whose caller would undo
+    // the escrow copy and records of a version that the keyring contains.
     #[cfg(unix)]
-    std::fs::File::open(parent.unwrap_or(Path::new(".")))
-        .and_then(|dir| dir.sync_all())
-        .map_err(write_err)?;
+    if let Err(error) =
+        std::fs::File::open(parent.unwrap_or(Path::new("."))).and_then(|dir| dir.sync_all())
+    {
+        tracing::warn!(
+            keyring = %path.display(),
+            %error,
+            "the keyring was written, but its directory could not be synced, so a power loss \
+             may bring back the keyring from before this change"
+        );
+    }
     Ok(())
 }
 

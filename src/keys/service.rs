@@ -1823,6 +1823,28 @@ mod tests {
     }
 
     #[test]
+    fn copies_moved_aside_within_one_second_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (escrow, _identity) = escrow_to(dir.path());
+        // Three interrupted commands in a row leave a marked copy of
+        // version 1 each, and the next one moves it aside.
+        for _ in 0..3 {
+            escrow.begin_copy("main", 1).unwrap();
+            let abandoned = KeyVersion {
+                version: 1,
+                created: now_rfc3339(),
+                key: SecretKey::generate(&mut rand::rngs::OsRng),
+            };
+            escrow.seal("main", &abandoned).unwrap();
+        }
+        escrow.begin_copy("main", 1).unwrap();
+        assert_eq!(
+            files_starting(escrow.dir(), "main.v1.age.replaced-").len(),
+            3
+        );
+    }
+
+    #[test]
     fn stale_marker_cleared_by_next_command() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyring.json");

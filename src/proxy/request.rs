@@ -405,8 +405,19 @@ pub(crate) fn is_valid_bucket_name(name: &str) -> bool {
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
         && !name.contains("..")
-        && name.parse::<std::net::Ipv4Addr>().is_err()
+        && !looks_like_ipv4(name)
         && !ALIAS_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
+}
+
+/// Returns whether `name` is four groups of digits joined by dots, the
+/// form of an IPv4 address that S3 forbids for bucket names, whatever the
+/// groups' values.
+fn looks_like_ipv4(name: &str) -> bool {
+    let groups: Vec<&str> = name.split('.').collect();
+    groups.len() == 4
+        && groups
+            .iter()
+            .all(|group| !group.is_empty() && group.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Name endings that S3 reserves for aliases of access points, Object
@@ -435,7 +446,14 @@ mod tests {
 
     #[test]
     fn bucket_names_follow_s3_rules() {
-        for valid in ["abc", "a.b-c_d", "0bucket9", "my.bucket.name"] {
+        for valid in [
+            "abc",
+            "a.b-c_d",
+            "0bucket9",
+            "my.bucket.name",
+            "1.2.3.4.5",
+            "abc--x-s3",
+        ] {
             assert!(is_valid_bucket_name(valid), "{valid}");
         }
         let aliases = [
@@ -452,6 +470,8 @@ mod tests {
             "Abc",
             "a b",
             "192.168.1.1",
+            "192.168.01.1",
+            "999.999.999.999",
         ]
         .into_iter()
         .chain(aliases)
