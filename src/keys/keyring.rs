@@ -577,9 +577,9 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeyringError
     drop(out);
     std::fs::rename(&tmp, path).map_err(write_err)?;
     // The rename is durable only once the directory is synced. After the
-    // rename the new keyring is in place and in use, so a failed sync is
-    // logged and not reported as a failed write, whose caller would undo
-    // the escrow copy and records of a version that the keyring contains.
+    // rename the new keyring is in place, so a failed sync is only logged.
+    // Reported as a failed write, it would make the caller undo the escrow
+    // copy and records of a version that the keyring contains.
     #[cfg(unix)]
     if let Err(error) =
         std::fs::File::open(parent.unwrap_or(Path::new("."))).and_then(|dir| dir.sync_all())
