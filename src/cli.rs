@@ -642,7 +642,7 @@ fn check_escrow_free<'a>(
 /// Checks what `serve` checks of the keyring: that it loads (which includes
 /// its permissions) and contains every key a rule names, unless
 /// `keys.create_missing` lets `serve` create them.
-fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
+fn check_keyring(config: &Config, config_path: &Path, policy: &Policy) -> Result<(), CommandError> {
     let path = &config.keys.keyring_file;
     // A dangling link is not a missing keyring: `serve` refuses it, and so
     // does the check, through the load below.
@@ -654,13 +654,21 @@ fn check_keyring(config: &Config, policy: &Policy) -> Result<(), CommandError> {
     if missing {
         let commands: Vec<String> = policy
             .key_names()
-            .map(|name| format!("`s3seal keys create {name}`"))
+            .map(|name| {
+                format!(
+                    "`s3seal keys create {name} --config {}`",
+                    config_path.display()
+                )
+            })
             .collect();
         return Err(CommandError::new(format!(
             "keyring {} does not exist; create the keys that bucket rules name with {}",
             path.display(),
             if commands.is_empty() {
-                "`s3seal keys create NAME`".to_string()
+                format!(
+                    "`s3seal keys create NAME --config {}`",
+                    config_path.display()
+                )
             } else {
                 commands.join(", ")
             }
@@ -709,7 +717,7 @@ pub fn run_config(command: ConfigCommand) -> Result<(), CommandError> {
     }
     let loaded = Config::load(&config)?;
     let policy = Policy::new(&loaded.buckets);
-    check_keyring(&loaded, &policy)?;
+    check_keyring(&loaded, &config, &policy)?;
     crate::server::check_start_inputs(&loaded).map_err(CommandError::new)?;
     print_line!("{}: valid", config.display());
     print_escrow(&loaded)?;

@@ -33,7 +33,9 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Plain HTTP listener. Default `127.0.0.1:8014`.
+    /// Plain HTTP listener. Default `127.0.0.1:8014`; `""` turns it off,
+    /// for a server that listens on `tls_listen` only.
+    #[serde(deserialize_with = "address_or_off")]
     pub listen: Option<SocketAddr>,
     /// TLS listener; needs `tls_cert_file` and `tls_key_file`.
     pub tls_listen: Option<SocketAddr>,
@@ -60,6 +62,21 @@ pub struct ServerConfig {
     /// Largest listing or XML response body that is read into memory for
     /// rewriting, in bytes. S3 listings of 1000 keys stay well under 1 MiB.
     pub max_xml_body_bytes: usize,
+}
+
+/// Reads a socket address, or `None` from an empty string.
+fn address_or_off<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{e}: expected an address such as 127.0.0.1:8014, or \"\" for no listener"
+        ))
+    })
 }
 
 impl Default for ServerConfig {
@@ -571,6 +588,14 @@ impl Config {
                 "set server.listen or server.tls_listen",
             ));
         }
+        if let (Some(plain), Some(tls)) = (server.listen, server.tls_listen) {
+            if plain == tls && plain.port() != 0 {
+                return Err(invalid(
+                    "server.tls_listen",
+                    format!("{tls} is already server.listen; use another port"),
+                ));
+            }
+        }
         if server.tls_listen.is_some()
             && (server.tls_cert_file.is_none() || server.tls_key_file.is_none())
         {
@@ -602,10 +627,21 @@ impl Config {
             ));
         }
         if let Some(domain) = &server.base_domain {
-            if domain.is_empty() || domain.starts_with('.') || domain.contains('/') {
+            // A Host header is compared with the name alone, so a port, a
+            // wildcard or an address would never match.
+            let is_name = !domain.is_empty()
+                && domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+                && domain.split('.').all(|label| !label.is_empty())
+                && domain.parse::<std::net::IpAddr>().is_err();
+            if !is_name {
                 return Err(invalid(
                     "server.base_domain",
-                    format!("{domain:?} is not a domain name such as s3.local"),
+                    format!(
+                        "{domain:?} is not a domain name such as s3.local (no port, wildcard or \
+                         IP address)"
+                    ),
                 ));
             }
         }
@@ -1035,6 +1071,47 @@ mod tests {
         assert!(err.contains("listen_port"), "{err}");
         assert!(err.contains("for key \"server.listen_port\""), "{err}");
         assert!(!err.contains("default."), "{err}");
+    }
+
+    #[test]
+    fn empty_listen_serves_tls_only() {
+        let tls =
+            "tls_listen = \"127.0.0.1:8443\"\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"";
+        let text = format!("{MINIMAL}\n[server]\nlisten = \"\"\n{tls}\n");
+        let config = Config::from_toml(&text).unwrap();
+        assert_eq!(config.server.listen, None);
+        assert!(config.server.tls_listen.is_some());
+
+        let text = format!("{MINIMAL}\n[server]\nlisten = \"\"\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("set server.listen or server.tls_listen"),
+            "{err}"
+        );
+
+        let text = format!("{MINIMAL}\n[server]\nlisten = \"127.0.0.1:8443\"\n{tls}\n");
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("is already server.listen"), "{err}");
+    }
+
+    #[test]
+    fn base_domain_needs_a_plain_name() {
+        for domain in [
+            "s3.test:8014",
+            "*.s3.test",
+            "a b",
+            "127.0.0.1",
+            "s3.test.",
+            ".s3.test",
+        ] {
+            let text = format!("{MINIMAL}\n[server]\nbase_domain = {domain:?}\n");
+            let err = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains("server.base_domain"), "{domain:?}: {err}");
+        }
+        for domain in ["s3.local", "S3.TEST", "localhost", "s3-eu.example.com"] {
+            let text = format!("{MINIMAL}\n[server]\nbase_domain = {domain:?}\n");
+            assert!(Config::from_toml(&text).is_ok(), "{domain:?}");
+        }
     }
 
     #[test]

@@ -283,9 +283,9 @@ async fn accept_loop(
                             serve_connection(stream, client_addr, proxy, watcher).await
                         }
                         Ok(Err(error)) => {
-                            tracing::debug!(%error, %client_addr, "TLS handshake failed")
+                            tracing::info!(%error, %client_addr, "TLS handshake failed")
                         }
-                        Err(_) => tracing::debug!(
+                        Err(_) => tracing::info!(
                             %client_addr,
                             timeout_secs = HEADER_READ_TIMEOUT_SECS,
                             "TLS handshake timed out"

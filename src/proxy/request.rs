@@ -133,6 +133,14 @@ pub fn classify(
     parts: &http::request::Parts,
     base_domain: Option<&str>,
 ) -> Result<S3Request, S3Error> {
+    // HTTP/1.1 gives a request one Host (RFC 9112, section 3.2), and the
+    // bucket, the rule and the signature must all read the same one.
+    if parts.headers.get_all(http::header::HOST).iter().count() > 1 {
+        return Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            "the request has more than one Host header",
+        ));
+    }
     let path = parts.uri.path();
     let query = parse_query(parts.uri.query().unwrap_or(""))?;
 
@@ -478,6 +486,17 @@ mod tests {
         {
             assert!(!is_valid_bucket_name(invalid), "{invalid}");
         }
+    }
+
+    #[test]
+    fn two_host_headers_rejected() {
+        let request = parts(
+            Method::GET,
+            "/k",
+            &[("host", "demo.s3.local"), ("host", "secret.s3.local")],
+        );
+        let error = classify(&request, Some("s3.local")).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InvalidRequest);
     }
 
     #[test]
