@@ -140,6 +140,13 @@ pub fn check_start_inputs(config: &Config) -> Result<(), String> {
 }
 
 fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, ServerError> {
+    for (path, field) in [(cert_path, "tls_cert_file"), (key_path, "tls_key_file")] {
+        if path.as_os_str().is_empty() {
+            return Err(ServerError::Tls(format!(
+                "server.{field} is empty; set it to the path of a PEM file"
+            )));
+        }
+    }
     crate::config::warn_if_shared(key_path, "server tls_key_file");
     let cert_pem = std::fs::read(cert_path)
         .map_err(|e| ServerError::Tls(format!("{}: {e}", cert_path.display())))?;
@@ -156,14 +163,33 @@ fn tls_acceptor(cert_path: &Path, key_path: &Path) -> Result<TlsAcceptor, Server
     }
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|e| ServerError::Tls(format!("{}: {e}", key_path.display())))?
-        .ok_or_else(|| ServerError::Tls(format!("{}: no private key found", key_path.display())))?;
+        .ok_or_else(|| {
+            // rustls-pemfile skips encrypted keys as unknown sections.
+            let encrypted = key_pem
+                .windows(b"ENCRYPTED PRIVATE KEY".len())
+                .any(|window| window == b"ENCRYPTED PRIVATE KEY");
+            ServerError::Tls(match encrypted {
+                true => format!(
+                    "{}: the private key is encrypted; s3seal needs an unencrypted key \
+                     (openssl pkey -in KEY -out PLAIN.key)",
+                    key_path.display()
+                ),
+                false => format!("{}: no private key found", key_path.display()),
+            })
+        })?;
     let mut config =
         rustls::ServerConfig::builder_with_provider(crate::upstream::tls_crypto_provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| ServerError::Tls(e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(certs, key)
-            .map_err(|e| ServerError::Tls(e.to_string()))?;
+            .map_err(|e| {
+                ServerError::Tls(format!(
+                    "{} and {}: {e}; the key must be the private key of the first certificate",
+                    cert_path.display(),
+                    key_path.display()
+                ))
+            })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -473,5 +499,55 @@ impl AsyncWrite for CountingStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a self-signed certificate and its key to `dir` and returns
+    /// their paths.
+    fn write_pair(dir: &Path, stem: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let cert = dir.join(format!("{stem}.pem"));
+        let key = dir.join(format!("{stem}.key"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+        (cert, key)
+    }
+
+    fn tls_error(cert: &Path, key: &Path) -> String {
+        match tls_acceptor(cert, key) {
+            Ok(_) => panic!("{} and {} loaded", cert.display(), key.display()),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn tls_key_errors_name_the_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = write_pair(dir.path(), "one");
+        let (_, other_key) = write_pair(dir.path(), "two");
+        assert!(tls_acceptor(&cert, &key).is_ok());
+
+        let mismatch = tls_error(&cert, &other_key);
+        assert!(mismatch.contains(&cert.display().to_string()), "{mismatch}");
+        assert!(
+            mismatch.contains(&other_key.display().to_string()),
+            "{mismatch}"
+        );
+
+        let encrypted = dir.path().join("encrypted.key");
+        std::fs::write(
+            &encrypted,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let error = tls_error(&cert, &encrypted);
+        assert!(error.contains("is encrypted"), "{error}");
+
+        let error = tls_error(Path::new(""), &key);
+        assert!(error.contains("server.tls_cert_file is empty"), "{error}");
     }
 }
