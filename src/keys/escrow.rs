@@ -436,12 +436,12 @@ fn parse_marker_name(file_name: &str) -> Option<(&str, u32)> {
     is_valid_key_name(name).then_some((name, version))
 }
 
-/// Removes `path` and logs a failure other than a missing file. `what`
-/// names the file in the log line.
-fn remove_logged(path: &Path, what: &str) {
+/// Removes `path` and logs a failure other than a missing file.
+/// `description` names the file in the log line.
+fn remove_logged(path: &Path, description: &str) {
     match std::fs::remove_file(path) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            tracing::error!(path = %path.display(), %error, "failed to remove the {what}");
+            tracing::error!(path = %path.display(), %error, "failed to remove the {description}");
         }
         _ => {}
     }

@@ -1816,9 +1816,9 @@ mod tests {
         std::fs::write(&path, &backup).unwrap();
         assert_eq!(admin.rotate("main").unwrap(), 2);
 
-        let kept = files_starting(escrow.dir(), "main.v2.age.replaced-");
-        assert_eq!(kept.len(), 1, "{kept:?}");
-        let recovered = open_copy(&kept[0], &identity);
+        let moved_aside = files_starting(escrow.dir(), "main.v2.age.replaced-");
+        assert_eq!(moved_aside.len(), 1, "{moved_aside:?}");
+        let recovered = open_copy(&moved_aside[0], &identity);
         assert_eq!(recovered.version.key.expose(), used.key.expose());
     }
 

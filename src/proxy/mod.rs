@@ -103,11 +103,7 @@ pub async fn handle(
         let mut upstream_id = None;
         let (mut response, resource) = match serve(&proxy, parts, body, &mut unanswered.meta).await {
             Ok(response) => {
-                // A 501 rejects a feature of the request, as for a CORS
-                // preflight to a store without CORS, and is no upstream
-                // failure.
-                let status = response.status();
-                upstream_failed = status.is_server_error() && status != http::StatusCode::NOT_IMPLEMENTED;
+                upstream_failed = is_upstream_failure(response.status());
                 if response.status().as_u16() >= 400 {
                     // S3 names the header `x-amz-request-id`, moto
                     // `x-amzn-requestid`.
@@ -186,7 +182,7 @@ pub async fn handle(
                 }
             }
             Some(error) => request_line!(info, code = %error.code(), error = %error, "request rejected"),
-            None if status >= 500 && status != 501 => {
+            None if upstream_failed => {
                 // A store that sends no request id gets no empty field.
                 request_line!(
                     warn,
@@ -240,6 +236,13 @@ impl Drop for Unanswered<'_> {
 }
 
 type Failure = (S3Error, Option<String>);
+
+/// Returns whether a relayed upstream status reports an upstream failure.
+/// A 501 rejects a feature of the request, as for a CORS preflight to a
+/// store without CORS, so it is no failure of the upstream.
+fn is_upstream_failure(status: http::StatusCode) -> bool {
+    status.is_server_error() && status != http::StatusCode::NOT_IMPLEMENTED
+}
 
 /// Rejects a header value with bytes outside US-ASCII. s3seal signs every
 /// header it forwards but `User-Agent`, and S3 and moto fail such a signed

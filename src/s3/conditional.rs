@@ -49,7 +49,7 @@ pub fn evaluate(
 
 /// Removes the date conditions that RFC 7232 ignores beside an ETag
 /// condition: `If-Unmodified-Since` beside `If-Match`, and
-/// `If-Modified-Since` beside `If-None-Match`. S3 documents this answer
+/// `If-Modified-Since` beside `If-None-Match`. S3 documents this result
 /// for `If-Match` with `If-Unmodified-Since`, while moto 5.2 evaluates
 /// both headers and fails the read.
 pub fn drop_ignored_dates(headers: &mut HeaderMap) {
