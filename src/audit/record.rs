@@ -137,7 +137,7 @@ impl Record {
             action: event.action,
             outcome,
             error,
-            prev: hex::encode(prev),
+            prev: hex_string(prev),
             mac: None,
         }
     }
@@ -182,6 +182,15 @@ impl Record {
     }
 }
 
+/// Formats 32 bytes as lowercase hex. `hex::encode` collects characters one
+/// at a time, at several times the cost.
+fn hex_string(bytes: &[u8; 32]) -> String {
+    let mut text = [0u8; 64];
+    // The buffer is exactly twice the input's length, as hex needs.
+    let _ = hex::encode_to_slice(bytes, &mut text);
+    text.iter().map(|&digit| char::from(digit)).collect()
+}
+
 /// Computes HMAC-SHA256 of `canonical` under `key`.
 pub(crate) fn compute_mac(key: &AuditKey, canonical: &[u8]) -> [u8; 32] {
     let mut mac = key.hmac();
@@ -199,12 +208,29 @@ pub(crate) fn mac_matches(key: &AuditKey, canonical: &[u8], expected: &[u8; 32])
 /// Formats `time` as RFC 3339 in UTC with exactly three fractional digits,
 /// such as `2026-01-02T03:04:05.678Z`.
 pub(crate) fn format_time(time: OffsetDateTime) -> Result<String, AuditError> {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .map_err(|e| AuditError::Serialize(format!("time: {e}")))
+    let time = time.to_offset(time::UtcOffset::UTC);
+    let year = u32::try_from(time.year())
+        .ok()
+        .filter(|year| *year <= 9999)
+        .ok_or_else(|| AuditError::Serialize(format!("time: year {} out of range", time.year())))?;
+    let mut out = String::with_capacity(24);
+    let fields = [
+        (year, 4, '-'),
+        (u32::from(u8::from(time.month())), 2, '-'),
+        (u32::from(time.day()), 2, 'T'),
+        (u32::from(time.hour()), 2, ':'),
+        (u32::from(time.minute()), 2, ':'),
+        (u32::from(time.second()), 2, '.'),
+        (u32::from(time.millisecond()), 3, 'Z'),
+    ];
+    for (value, digits, separator) in fields {
+        for position in (0..digits).rev() {
+            let digit = value / 10u32.pow(position) % 10;
+            out.push(char::from_digit(digit, 10).unwrap_or('0'));
+        }
+        out.push(separator);
+    }
+    Ok(out)
 }
 
 /// Returns whether `text` is a time in the form [`format_time`] writes.
@@ -334,6 +360,38 @@ mod tests {
         assert!(!is_valid_time("2026-01-02T01:04:05Z"));
         assert!(!is_valid_time("2026-01-02T01:04:05.678+00:00"));
         assert!(!is_valid_time("2026-13-02T01:04:05.678Z"));
+    }
+
+    #[test]
+    fn time_matches_time_crate_format() {
+        let format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        for seconds in [
+            0_i64,
+            1,
+            59,
+            86_399,
+            951_782_400,
+            1_798_761_599,
+            253_402_300_799,
+        ] {
+            for nanos in [0, 1_000_000, 999_999_999] {
+                let time = OffsetDateTime::from_unix_timestamp(seconds).unwrap()
+                    + time::Duration::nanoseconds(nanos);
+                assert_eq!(format_time(time).unwrap(), time.format(&format).unwrap());
+            }
+        }
+        let early = time::macros::datetime!(-0001-01-01 00:00 UTC);
+        assert!(format_time(early).is_err());
+    }
+
+    #[test]
+    fn record_prev_lowercase_hex() {
+        let prev: [u8; 32] = std::array::from_fn(|index| (index * 37) as u8);
+        let event = AuditEvent::new("PutObject", "main", AuditAction::Wrap);
+        let record = Record::from_event(event, 2, "t".into(), &prev);
+        assert_eq!(record.prev, hex::encode(prev));
     }
 
     #[test]

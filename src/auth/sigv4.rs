@@ -11,6 +11,8 @@ use time::macros::format_description;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 use zeroize::Zeroizing;
 
+use crate::s3::canonical::{hex_lower, push_hex_lower};
+
 /// The only signing algorithm accepted, in the `Authorization` header and in `X-Amz-Algorithm`.
 pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
@@ -50,7 +52,7 @@ impl Signature {
     /// Formats the signature as 64 lowercase hex digits, the form that
     /// chains into the next chunk's string to sign.
     pub(crate) fn to_hex(self) -> String {
-        hex::encode(self.0)
+        hex_lower(&self.0)
     }
 
     /// Compares in constant time and returns a plain `bool`.
@@ -67,7 +69,7 @@ impl ConstantTimeEq for Signature {
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Signature({})", hex::encode(self.0))
+        write!(f, "Signature({})", hex_lower(&self.0))
     }
 }
 
@@ -117,18 +119,37 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
 
 /// Returns the lowercase hex SHA-256 of `data`.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    hex_lower(&Sha256::digest(data))
 }
 
 /// Builds the credential scope `DATE/REGION/s3/aws4_request`.
 pub(crate) fn credential_scope(date: &str, region: &str) -> String {
-    format!("{date}/{region}/{SERVICE}/{SCOPE_TERMINATOR}")
+    let mut scope = String::with_capacity(
+        date.len() + region.len() + SERVICE.len() + SCOPE_TERMINATOR.len() + 3,
+    );
+    for (index, part) in [date, region, SERVICE, SCOPE_TERMINATOR]
+        .into_iter()
+        .enumerate()
+    {
+        if index > 0 {
+            scope.push('/');
+        }
+        scope.push_str(part);
+    }
+    scope
 }
 
-/// Builds the request string to sign from the canonical request.
+/// Builds the request string to sign from the canonical request:
+/// the algorithm, the request time, the scope and the hex SHA-256 of the
+/// canonical request, one per line.
 pub(crate) fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> Vec<u8> {
-    let hash = sha256_hex(canonical_request);
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{hash}").into_bytes()
+    let mut out = Vec::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
+    for part in [ALGORITHM, amz_date, scope] {
+        out.extend_from_slice(part.as_bytes());
+        out.push(b'\n');
+    }
+    push_hex_lower(&mut out, &Sha256::digest(canonical_request));
+    out
 }
 
 const AMZ_DATE_FORMAT: &[FormatItem<'static>] =
@@ -178,6 +199,17 @@ pub(crate) fn format_amz_date(time: OffsetDateTime) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn string_to_sign_layout() {
+        let scope = credential_scope("20130524", "us-east-1");
+        assert_eq!(scope, "20130524/us-east-1/s3/aws4_request");
+        let text = string_to_sign("20130524T000000Z", &scope, b"");
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            format!("AWS4-HMAC-SHA256\n20130524T000000Z\n{scope}\n{EMPTY_SHA256_HEX}")
+        );
+    }
 
     #[test]
     fn signature_hex_round_trip() {

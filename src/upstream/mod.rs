@@ -401,17 +401,28 @@ impl Upstream {
 
     /// Returns the Host header value and the encoded path for a bucket and key.
     fn address(&self, bucket: Option<&str>, key: Option<&str>) -> (String, String) {
-        let encoded_key = key.map(encode_key).unwrap_or_default();
+        let key_len = key.map_or(0, str::len);
         match (self.style, bucket) {
-            (AddressingStyle::Virtual, Some(bucket)) => (
-                format!("{bucket}.{}", self.authority),
-                format!("/{encoded_key}"),
-            ),
+            (AddressingStyle::Virtual, Some(bucket)) => {
+                let authority = self.authority.as_str();
+                let mut host = String::with_capacity(bucket.len() + 1 + authority.len());
+                host.push_str(bucket);
+                host.push('.');
+                host.push_str(authority);
+                let mut path = String::with_capacity(1 + key_len);
+                path.push('/');
+                if let Some(key) = key {
+                    push_encoded_key(&mut path, key);
+                }
+                (host, path)
+            }
             (_, Some(bucket)) => {
-                let mut path = format!("/{}", encode_segment(bucket));
-                if key.is_some() {
+                let mut path = String::with_capacity(2 + bucket.len() + key_len);
+                path.push('/');
+                push_encoded(&mut path, bucket);
+                if let Some(key) = key {
                     path.push('/');
-                    path.push_str(&encoded_key);
+                    push_encoded_key(&mut path, key);
                 }
                 (self.authority.to_string(), path)
             }
@@ -429,15 +440,37 @@ const SIGV4_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHAN
 
 /// Percent-encodes a path segment with the SigV4 rule.
 pub fn encode_segment(segment: &str) -> String {
-    percent_encoding::utf8_percent_encode(segment, SIGV4_ESCAPED).to_string()
+    let mut out = String::with_capacity(segment.len());
+    push_encoded(&mut out, segment);
+    out
 }
 
 /// Percent-encodes an object key with the SigV4 rule, keeping `/`.
 pub fn encode_key(key: &str) -> String {
-    key.split('/')
-        .map(encode_segment)
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut out = String::with_capacity(key.len());
+    push_encoded_key(&mut out, key);
+    out
+}
+
+/// Appends `text` percent-encoded with the SigV4 rule.
+fn push_encoded(out: &mut String, text: &str) {
+    let unreserved =
+        |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~');
+    if text.as_bytes().iter().all(unreserved) {
+        out.push_str(text);
+    } else {
+        out.extend(percent_encoding::utf8_percent_encode(text, SIGV4_ESCAPED));
+    }
+}
+
+/// Appends an object key percent-encoded with the SigV4 rule, keeping `/`.
+fn push_encoded_key(out: &mut String, key: &str) {
+    for (index, segment) in key.split('/').enumerate() {
+        if index > 0 {
+            out.push('/');
+        }
+        push_encoded(out, segment);
+    }
 }
 
 /// Percent-encodes a query name or value with the SigV4 rule.
@@ -486,6 +519,21 @@ mod tests {
         assert_eq!(encode_key("a b/c+d=e~f"), "a%20b/c%2Bd%3De~f");
         assert_eq!(encode_key("ü"), "%C3%BC");
         assert_eq!(encode_key("a//b"), "a//b");
+        assert_eq!(encode_key("/Az09-_.~/"), "/Az09-_.~/");
+    }
+
+    #[test]
+    fn segment_encoding_ascii_bytes() {
+        for code in 0..=0x7f_u8 {
+            let text = char::from(code).to_string();
+            let expected = if code.is_ascii_alphanumeric() || b"-_.~".contains(&code) {
+                text.clone()
+            } else {
+                format!("%{code:02X}")
+            };
+            assert_eq!(encode_segment(&text), expected, "byte {code:#04x}");
+        }
+        assert_eq!(encode_segment("a/ü b"), "a%2F%C3%BC%20b");
     }
 
     #[test]

@@ -1,17 +1,17 @@
 //! SigV4 signatures for upstream requests.
 //!
-//! aws-sigv4 derives the signing key and computes each signature. The
-//! canonical request is built here from the request that s3seal assembled,
+//! aws-sigv4 derives the signing key, and each signature is one HMAC
+//! under it. The canonical request is built here from the request that s3seal assembled,
 //! with the query and header rules of [`crate::s3::canonical`], which the
 //! client's signature check uses too. The signing key changes once a day,
 //! so it is derived once per day and kept, and a request then costs one
 //! SHA-256 of its canonical request and one HMAC. Unit tests compare every
 //! signature with aws-sigv4's own request signer.
 
-use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
+use hmac::{Hmac, Mac};
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::{HeaderMap, Method};
 use sha2::{Digest, Sha256};
@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::keys::SecretString;
-use crate::s3::canonical::{canonical_headers, canonical_query};
+use crate::s3::canonical::{canonical_query, push_hex_lower, push_trimmed_value};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SERVICE: &str = "s3";
@@ -113,21 +113,33 @@ impl Signer {
         );
         headers.remove(AUTHORIZATION);
 
-        let mut names: Vec<&str> = Vec::with_capacity(headers.keys_len());
+        let mut names: Vec<&HeaderName> = Vec::with_capacity(headers.keys_len());
         for name in headers.keys() {
-            if UNSIGNED_HEADERS.contains(&name.as_str()) {
-                continue;
+            if !UNSIGNED_HEADERS.contains(&name.as_str()) {
+                names.push(name);
             }
-            for value in headers.get_all(name) {
+        }
+        names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        let mut signed_headers = String::with_capacity(names.len() * 16);
+        let mut header_block = Vec::with_capacity(512);
+        for (index, name) in names.iter().enumerate() {
+            if index > 0 {
+                signed_headers.push(';');
+            }
+            signed_headers.push_str(name.as_str());
+            header_block.extend_from_slice(name.as_str().as_bytes());
+            header_block.push(b':');
+            for (position, value) in headers.get_all(*name).iter().enumerate() {
                 if value.to_str().is_err() {
                     return Err(SignError::HeaderValue(name.to_string()));
                 }
+                if position > 0 {
+                    header_block.push(b',');
+                }
+                push_trimmed_value(&mut header_block, value.as_bytes());
             }
-            names.push(name.as_str());
+            header_block.push(b'\n');
         }
-        names.sort_unstable();
-        let signed_headers = names.join(";");
-        let header_block = canonical_headers(headers, &names, b"");
         let query = if query.is_empty() {
             Vec::new()
         } else {
@@ -150,15 +162,22 @@ impl Signer {
         canonical.push(b'\n');
         canonical.extend_from_slice(payload_hash.as_bytes());
 
-        let scope = format!("{date}/{}/{SERVICE}/aws4_request", self.region);
-        let mut string_to_sign = String::with_capacity(ALGORITHM.len() + scope.len() + 100);
-        string_to_sign.push_str(ALGORITHM);
-        string_to_sign.push('\n');
-        string_to_sign.push_str(&amz_date);
-        string_to_sign.push('\n');
-        string_to_sign.push_str(&scope);
-        string_to_sign.push('\n');
-        string_to_sign.push_str(&hex::encode(Sha256::digest(&canonical)));
+        let mut scope = String::with_capacity(date.len() + self.region.len() + 20);
+        for (index, part) in [date, &self.region, SERVICE, "aws4_request"]
+            .into_iter()
+            .enumerate()
+        {
+            if index > 0 {
+                scope.push('/');
+            }
+            scope.push_str(part);
+        }
+        let mut string_to_sign = Vec::with_capacity(ALGORITHM.len() + scope.len() + 100);
+        for part in [ALGORITHM, &amz_date, &scope] {
+            string_to_sign.extend_from_slice(part.as_bytes());
+            string_to_sign.push(b'\n');
+        }
+        push_hex_lower(&mut string_to_sign, &Sha256::digest(&canonical));
 
         let signature = {
             let mut day_key = self.day_key.lock().unwrap_or_else(PoisonError::into_inner);
@@ -179,14 +198,31 @@ impl Signer {
                         .key
                 }
             };
-            aws_sigv4::sign::v4::calculate_signature(key.as_slice(), string_to_sign.as_bytes())
+            // HMAC takes keys of any length (RFC 2104).
+            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+                unreachable!("HMAC-SHA256 accepts keys of any length")
+            };
+            mac.update(&string_to_sign);
+            mac.finalize().into_bytes()
         };
 
-        let authorization = format!(
-            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-            self.access_key_id
+        let mut authorization = Vec::with_capacity(
+            ALGORITHM.len() + self.access_key_id.len() + scope.len() + signed_headers.len() + 120,
         );
-        let mut value = HeaderValue::from_str(&authorization)
+        for part in [
+            ALGORITHM,
+            " Credential=",
+            &self.access_key_id,
+            "/",
+            &scope,
+            ", SignedHeaders=",
+            &signed_headers,
+            ", Signature=",
+        ] {
+            authorization.extend_from_slice(part.as_bytes());
+        }
+        push_hex_lower(&mut authorization, &signature);
+        let mut value = HeaderValue::from_bytes(&authorization)
             .map_err(|_| SignError::HeaderValue("authorization".into()))?;
         value.set_sensitive(true);
         headers.insert(AUTHORIZATION, value);
@@ -197,21 +233,28 @@ impl Signer {
 /// Formats `now` as `YYYYMMDDTHHMMSSZ` in UTC.
 fn format_amz_date(now: SystemTime) -> Result<String, SignError> {
     let time = OffsetDateTime::from(now);
-    if !(0..=9999).contains(&time.year()) {
+    let year = u32::try_from(time.year()).map_err(|_| SignError::Time)?;
+    if year > 9999 {
         return Err(SignError::Time);
     }
     let mut out = String::with_capacity(16);
-    let _ = write!(
-        out,
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        time.year(),
-        u8::from(time.month()),
-        time.day(),
-        time.hour(),
-        time.minute(),
-        time.second()
-    );
+    push_digits(&mut out, year, 4);
+    push_digits(&mut out, u32::from(u8::from(time.month())), 2);
+    push_digits(&mut out, u32::from(time.day()), 2);
+    out.push('T');
+    push_digits(&mut out, u32::from(time.hour()), 2);
+    push_digits(&mut out, u32::from(time.minute()), 2);
+    push_digits(&mut out, u32::from(time.second()), 2);
+    out.push('Z');
     Ok(out)
+}
+
+/// Appends `value` as `digits` decimal digits with leading zeros.
+fn push_digits(out: &mut String, value: u32, digits: u32) {
+    for position in (0..digits).rev() {
+        let digit = value / 10u32.pow(position) % 10;
+        out.push(char::from_digit(digit, 10).unwrap_or('0'));
+    }
 }
 
 #[cfg(test)]
