@@ -337,10 +337,17 @@ async fn serve_connection<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| {
-        let proxy = proxy.clone();
-        async move {
-            Ok::<_, std::convert::Infallible>(proxy::handle(proxy, request, client_addr).await)
+    let served = proxy::ServedLines::default();
+    let service = service_fn({
+        let served = served.clone();
+        move |request| {
+            let proxy = proxy.clone();
+            let served = served.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    proxy::handle(proxy, request, client_addr, served).await,
+                )
+            }
         }
     });
     let connection = http1::Builder::new()
@@ -352,7 +359,16 @@ async fn serve_connection<S>(
         .half_close(true)
         .max_headers(crate::s3::headers::MAX_HEADER_FIELDS)
         .serve_connection(TokioIo::new(stream), service);
-    if let Err(error) = graceful.watch(connection).await {
+    // A poll that completes a request also writes its response, so the
+    // request's log line follows the response.
+    let mut watched = std::pin::pin!(graceful.watch(connection));
+    let result = std::future::poll_fn(|cx| {
+        let poll = watched.as_mut().poll(cx);
+        served.write();
+        poll
+    })
+    .await;
+    if let Err(error) = result {
         if error.is_parse() || error.is_parse_too_large() {
             // hyper has sent 400 or 431 with no S3 error body, and the
             // request never reached the proxy, so it has no request id.

@@ -61,7 +61,57 @@ struct RequestMeta<'a> {
     principal: Option<String>,
 }
 
-/// Serves one client request and writes one log line for it.
+/// The log lines of served requests on one client connection, which wait
+/// until the connection has written their responses. Formatting and
+/// writing a line then no longer delays the response.
+#[derive(Clone, Default)]
+pub struct ServedLines(Arc<std::sync::Mutex<Vec<ServedLine>>>);
+
+/// The fields of one `request served` line.
+struct ServedLine {
+    request_id: String,
+    client_addr: SocketAddr,
+    method: Method,
+    operation: &'static str,
+    bucket: Option<String>,
+    principal: Option<String>,
+    status: u16,
+    elapsed_ms: u64,
+}
+
+impl ServedLines {
+    fn push(&self, line: ServedLine) {
+        self.lock().push(line);
+    }
+
+    /// Writes and removes the queued lines. The connection calls it after
+    /// each poll, once the responses of that poll are written.
+    pub fn write(&self) {
+        let mut lines = self.lock();
+        for line in lines.drain(..) {
+            tracing::info!(
+                req.id = %line.request_id,
+                client.addr = %line.client_addr,
+                http.method = %line.method,
+                s3.op = %line.operation,
+                s3.bucket = %line.bucket.as_deref().unwrap_or_default(),
+                principal = %line.principal.as_deref().unwrap_or_default(),
+                status = line.status,
+                elapsed_ms = line.elapsed_ms,
+                "request served"
+            );
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ServedLine>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Serves one client request and writes one log line for it. The line of
+/// a served request goes to `served`, to be written after the response.
 ///
 /// The line carries the request's fields itself rather than a span, which
 /// would cost every request the span's creation and every poll its entry
@@ -71,9 +121,13 @@ pub async fn handle(
     proxy: Arc<Proxy>,
     request: Request<Incoming>,
     client_addr: SocketAddr,
+    served: ServedLines,
 ) -> Response<ProxyBody> {
     let request_id = new_request_id();
     let span = tracing::debug_span!("request", req.id = %request_id);
+    // A queued line is written outside the `request` span, so lines are
+    // queued only while the span is off, above `debug`.
+    let queue_line = span.is_disabled();
     async move {
         let is_head = request.method() == Method::HEAD;
         let method = request.method().clone();
@@ -198,6 +252,16 @@ pub async fn handle(
                     "request rejected by the upstream, whose error is relayed to the client"
                 )
             }
+            None if queue_line => served.push(ServedLine {
+                request_id: request_id.clone(),
+                client_addr,
+                method: method.clone(),
+                operation,
+                bucket: unanswered.meta.bucket.take(),
+                principal: unanswered.meta.principal.take(),
+                status,
+                elapsed_ms,
+            }),
             None => request_line!(info, "request served"),
         }
         let request_id = request_id.clone();
