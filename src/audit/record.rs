@@ -387,6 +387,16 @@ mod tests {
     }
 
     #[test]
+    fn canonical_bytes_leave_out_mac() {
+        let mut record = fixed_record();
+        record.mac = Some("ab".repeat(32));
+        assert_eq!(
+            String::from_utf8(record.canonical_bytes().unwrap()).unwrap(),
+            FIXED_CANONICAL
+        );
+    }
+
+    #[test]
     fn record_prev_lowercase_hex() {
         let prev: [u8; 32] = std::array::from_fn(|index| (index * 37) as u8);
         let event = AuditEvent::new("PutObject", "main", AuditAction::Wrap);

@@ -61,24 +61,14 @@ pub fn relay_sealed(response: Response<ResponseBody>) -> Response<ProxyBody> {
 }
 
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in &HOP_BY_HOP_RESPONSE_HEADERS {
-        headers.remove(name);
-    }
+    crate::s3::headers::remove_matching(headers, |name| HOP_BY_HOP_RESPONSE_HEADERS.contains(name));
 }
 
 /// Removes s3seal's metadata and the checksums of the ciphertext.
 pub fn strip_sealed_headers(headers: &mut HeaderMap) {
-    for name in &CIPHERTEXT_RESPONSE_HEADERS {
-        headers.remove(name);
-    }
-    let sealed: Vec<_> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with(SEAL_META_PREFIX))
-        .cloned()
-        .collect();
-    for name in sealed {
-        headers.remove(name);
-    }
+    crate::s3::headers::remove_matching(headers, |name| {
+        CIPHERTEXT_RESPONSE_HEADERS.contains(name) || name.as_str().starts_with(SEAL_META_PREFIX)
+    });
 }
 
 /// Returns the S3 error to send in place of an upstream error with a body

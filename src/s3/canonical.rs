@@ -149,8 +149,13 @@ pub fn push_trimmed_value(out: &mut Vec<u8>, value: &[u8]) {
     let (Some(start), Some(end)) = (start, end) else {
         return;
     };
+    let trimmed = value.get(start..=end).unwrap_or_default();
+    if !trimmed.windows(2).any(|pair| pair == b"  ") {
+        out.extend_from_slice(trimmed);
+        return;
+    }
     let mut previous_space = false;
-    for &byte in value.get(start..=end).unwrap_or_default() {
+    for &byte in trimmed {
         let is_space = byte == b' ';
         if !(is_space && previous_space) {
             out.push(byte);
@@ -233,10 +238,13 @@ pub fn hex_lower(bytes: &[u8]) -> String {
 /// Appends the lowercase hex form of `bytes` to `out`.
 pub fn push_hex_lower(out: &mut Vec<u8>, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)]);
-        out.push(DIGITS[usize::from(byte & 0x0f)]);
-    }
+    out.reserve(bytes.len() * 2);
+    out.extend(bytes.iter().flat_map(|byte| {
+        [
+            DIGITS[usize::from(byte >> 4)],
+            DIGITS[usize::from(byte & 0x0f)],
+        ]
+    }));
 }
 
 #[cfg(test)]

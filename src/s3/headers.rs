@@ -1,6 +1,20 @@
 //! Named header sets, each with the reason it exists.
 
-use http::HeaderName;
+use http::{HeaderMap, HeaderName};
+
+/// Removes every header whose name matches `remove`, in one pass over
+/// the names. Removing each candidate name in turn costs a hash lookup for
+/// every name in the set, present or not.
+pub fn remove_matching(headers: &mut HeaderMap, remove: impl Fn(&HeaderName) -> bool) {
+    let matching: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| remove(name))
+        .cloned()
+        .collect();
+    for name in matching {
+        headers.remove(name);
+    }
+}
 
 /// The maximum number of header fields in a request or response that
 /// s3seal and the embedded store parse. S3 limits user metadata to 2 KB,
@@ -74,3 +88,24 @@ pub const PRESIGN_QUERY_PARAMS: &[&str] = &[
     "X-Amz-Security-Token",
     "X-Amz-Content-Sha256",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn remove_matching_keeps_other_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-md5", HeaderValue::from_static("a"));
+        headers.append("x-amz-meta-s3seal-v", HeaderValue::from_static("1"));
+        headers.append("x-amz-meta-s3seal-v", HeaderValue::from_static("2"));
+        headers.insert("x-amz-meta-user", HeaderValue::from_static("b"));
+        remove_matching(&mut headers, |name| {
+            CIPHERTEXT_RESPONSE_HEADERS.contains(name)
+                || name.as_str().starts_with(SEAL_META_PREFIX)
+        });
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers["x-amz-meta-user"], "b");
+    }
+}

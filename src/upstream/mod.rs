@@ -351,9 +351,9 @@ impl Upstream {
     ) -> Result<Request<()>, UpstreamError> {
         let (host, path) = self.address(request.bucket.as_deref(), request.key.as_deref());
         let mut headers = request.headers;
-        for name in &STRIPPED_REQUEST_HEADERS {
-            headers.remove(name);
-        }
+        crate::s3::headers::remove_matching(&mut headers, |name| {
+            STRIPPED_REQUEST_HEADERS.contains(name)
+        });
         headers.insert(
             HOST,
             HeaderValue::from_str(&host).map_err(|e| UpstreamError::Build(e.to_string()))?,

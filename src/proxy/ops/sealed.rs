@@ -104,9 +104,7 @@ pub(crate) fn strip_transfer_encoding_headers(headers: &mut HeaderMap, mode: Pay
 /// Removes the digests that describe a plaintext body that goes upstream
 /// as ciphertext.
 pub(crate) fn strip_plaintext_digests(headers: &mut HeaderMap) {
-    for name in &PLAINTEXT_DIGEST_HEADERS {
-        headers.remove(name);
-    }
+    crate::s3::headers::remove_matching(headers, |name| PLAINTEXT_DIGEST_HEADERS.contains(name));
 }
 
 /// Adds the `x-amz-checksum-*` value that the client's body was verified
