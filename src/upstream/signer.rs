@@ -120,7 +120,7 @@ impl Signer {
             }
         }
         names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-        let mut signed_headers = String::with_capacity(names.len() * 16);
+        let mut signed_headers = String::with_capacity(names.len() * 24);
         let mut header_block = Vec::with_capacity(512);
         for (index, name) in names.iter().enumerate() {
             if index > 0 {
