@@ -218,7 +218,9 @@ pub(crate) fn format_time(time: OffsetDateTime) -> Result<String, AuditError> {
     let year = u32::try_from(time.year())
         .ok()
         .filter(|year| *year <= 9999)
-        .ok_or_else(|| AuditError::Serialize(format!("time: year {} out of range", time.year())))?;
+        .ok_or_else(|| {
+            AuditError::Serialize(format!("time: year {} is outside 0 to 9999", time.year()))
+        })?;
     let mut out = String::with_capacity(24);
     let fields = [
         (year, 4, '-'),
