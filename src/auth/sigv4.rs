@@ -11,19 +11,20 @@ use time::macros::format_description;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 use zeroize::Zeroizing;
 
-use crate::s3::canonical::{hex_lower, push_hex_lower};
+pub(crate) use crate::s3::canonical::{credential_scope, string_to_sign};
+use crate::s3::canonical::{hex_lower, SIGV4_ALGORITHM, SIGV4_SCOPE_TERMINATOR, SIGV4_SERVICE};
 
 /// The only signing algorithm accepted, in the `Authorization` header and in `X-Amz-Algorithm`.
-pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub(crate) const ALGORITHM: &str = SIGV4_ALGORITHM;
 
 /// The SigV4a algorithm, which is recognized only to be rejected as not implemented.
 pub(crate) const ALGORITHM_SIGV4A: &str = "AWS4-ECDSA-P256-SHA256";
 
 /// The only service name accepted in a credential scope.
-pub(crate) const SERVICE: &str = "s3";
+pub(crate) const SERVICE: &str = SIGV4_SERVICE;
 
 /// The last component of every SigV4 credential scope.
-pub(crate) const SCOPE_TERMINATOR: &str = "aws4_request";
+pub(crate) const SCOPE_TERMINATOR: &str = SIGV4_SCOPE_TERMINATOR;
 
 /// The lowercase hex SHA-256 of an empty input.
 pub(crate) const EMPTY_SHA256_HEX: &str =
@@ -122,36 +123,6 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex_lower(&Sha256::digest(data))
 }
 
-/// Builds the credential scope `DATE/REGION/s3/aws4_request`.
-pub(crate) fn credential_scope(date: &str, region: &str) -> String {
-    let mut scope = String::with_capacity(
-        date.len() + region.len() + SERVICE.len() + SCOPE_TERMINATOR.len() + 3,
-    );
-    for (index, part) in [date, region, SERVICE, SCOPE_TERMINATOR]
-        .into_iter()
-        .enumerate()
-    {
-        if index > 0 {
-            scope.push('/');
-        }
-        scope.push_str(part);
-    }
-    scope
-}
-
-/// Builds the request string to sign from the canonical request:
-/// the algorithm, the request time, the scope and the hex SHA-256 of the
-/// canonical request, one per line.
-pub(crate) fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
-    for part in [ALGORITHM, amz_date, scope] {
-        out.extend_from_slice(part.as_bytes());
-        out.push(b'\n');
-    }
-    push_hex_lower(&mut out, &Sha256::digest(canonical_request));
-    out
-}
-
 const AMZ_DATE_FORMAT: &[FormatItem<'static>] =
     format_description!("[year][month][day]T[hour][minute][second]Z");
 
@@ -199,17 +170,6 @@ pub(crate) fn format_amz_date(time: OffsetDateTime) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn string_to_sign_layout() {
-        let scope = credential_scope("20130524", "us-east-1");
-        assert_eq!(scope, "20130524/us-east-1/s3/aws4_request");
-        let text = string_to_sign("20130524T000000Z", &scope, b"");
-        assert_eq!(
-            String::from_utf8(text).unwrap(),
-            format!("AWS4-HMAC-SHA256\n20130524T000000Z\n{scope}\n{EMPTY_SHA256_HEX}")
-        );
-    }
 
     #[test]
     fn signature_hex_round_trip() {

@@ -1,12 +1,13 @@
 //! SigV4 signatures for upstream requests.
 //!
-//! aws-sigv4 derives the signing key, and each signature is one HMAC
-//! under it. The canonical request is built here from the request that s3seal assembled,
-//! with the query and header rules of [`crate::s3::canonical`], which the
-//! client's signature check uses too. The signing key changes once a day,
-//! so it is derived once per day and kept, and a request then costs one
-//! SHA-256 of its canonical request and one HMAC. Unit tests compare every
-//! signature with aws-sigv4's own request signer.
+//! aws-sigv4 derives the signing key, and each signature is one HMAC under
+//! it. The canonical request is built here from the request that s3seal
+//! assembled, with the rules of [`crate::s3::canonical`] for the query, the
+//! headers, the scope and the string to sign, which the client's signature
+//! check uses too. The signing key changes once a day, so it is derived
+//! once per day and kept, and a request then costs one SHA-256 of its
+//! canonical request and one HMAC. Unit tests compare every signature with
+//! aws-sigv4's own request signer.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
@@ -14,15 +15,15 @@ use std::time::SystemTime;
 use hmac::{Hmac, Mac};
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::{HeaderMap, Method};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::keys::SecretString;
-use crate::s3::canonical::{canonical_query, push_hex_lower, push_trimmed_value};
-
-const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-const SERVICE: &str = "s3";
+use crate::s3::canonical::{
+    canonical_query, credential_scope, push_hex_lower, push_trimmed_value, string_to_sign,
+    SIGV4_ALGORITHM as ALGORITHM, SIGV4_SERVICE as SERVICE,
+};
 
 /// The payload hash of upstream requests: s3seal streams bodies that it
 /// cannot hash before sending them.
@@ -162,22 +163,8 @@ impl Signer {
         canonical.push(b'\n');
         canonical.extend_from_slice(payload_hash.as_bytes());
 
-        let mut scope = String::with_capacity(date.len() + self.region.len() + 20);
-        for (index, part) in [date, &self.region, SERVICE, "aws4_request"]
-            .into_iter()
-            .enumerate()
-        {
-            if index > 0 {
-                scope.push('/');
-            }
-            scope.push_str(part);
-        }
-        let mut string_to_sign = Vec::with_capacity(ALGORITHM.len() + scope.len() + 100);
-        for part in [ALGORITHM, &amz_date, &scope] {
-            string_to_sign.extend_from_slice(part.as_bytes());
-            string_to_sign.push(b'\n');
-        }
-        push_hex_lower(&mut string_to_sign, &Sha256::digest(&canonical));
+        let scope = credential_scope(date, &self.region);
+        let string_to_sign = string_to_sign(&amz_date, &scope, &canonical);
 
         let signature = {
             let mut day_key = self.day_key.lock().unwrap_or_else(PoisonError::into_inner);
