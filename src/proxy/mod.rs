@@ -79,6 +79,22 @@ struct ServedLine {
     elapsed_ms: u64,
 }
 
+impl ServedLine {
+    fn write(&self) {
+        tracing::info!(
+            req.id = %self.request_id,
+            client.addr = %self.client_addr,
+            http.method = %self.method,
+            s3.op = %self.operation,
+            s3.bucket = %self.bucket.as_deref().unwrap_or_default(),
+            principal = %self.principal.as_deref().unwrap_or_default(),
+            status = self.status,
+            elapsed_ms = self.elapsed_ms,
+            "request served"
+        );
+    }
+}
+
 impl ServedLines {
     fn push(&self, line: ServedLine) {
         self.lock().push(line);
@@ -89,17 +105,7 @@ impl ServedLines {
     pub fn write(&self) {
         let mut lines = self.lock();
         for line in lines.drain(..) {
-            tracing::info!(
-                req.id = %line.request_id,
-                client.addr = %line.client_addr,
-                http.method = %line.method,
-                s3.op = %line.operation,
-                s3.bucket = %line.bucket.as_deref().unwrap_or_default(),
-                principal = %line.principal.as_deref().unwrap_or_default(),
-                status = line.status,
-                elapsed_ms = line.elapsed_ms,
-                "request served"
-            );
+            line.write();
         }
     }
 
@@ -252,17 +258,23 @@ pub async fn handle(
                     "request rejected by the upstream, whose error is relayed to the client"
                 )
             }
-            None if queue_line => served.push(ServedLine {
-                request_id: request_id.clone(),
-                client_addr,
-                method: method.clone(),
-                operation,
-                bucket: unanswered.meta.bucket.take(),
-                principal: unanswered.meta.principal.take(),
-                status,
-                elapsed_ms,
-            }),
-            None => request_line!(info, "request served"),
+            None => {
+                let line = ServedLine {
+                    request_id: request_id.clone(),
+                    client_addr,
+                    method: method.clone(),
+                    operation,
+                    bucket: unanswered.meta.bucket.take(),
+                    principal: unanswered.meta.principal.take(),
+                    status,
+                    elapsed_ms,
+                };
+                if queue_line {
+                    served.push(line);
+                } else {
+                    line.write();
+                }
+            }
         }
         let request_id = request_id.clone();
         response.map(|body| http_body_util::BodyExt::boxed_unsync(body::LogBodyOutcome::new(body, request_id, proxy.metrics.clone())))
