@@ -194,7 +194,7 @@ fn hex_string(bytes: &[u8; 32]) -> String {
     let mut text = [0u8; 64];
     // The buffer is exactly twice the input's length, as hex needs.
     let _ = hex::encode_to_slice(bytes, &mut text);
-    text.iter().map(|&digit| char::from(digit)).collect()
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// Computes HMAC-SHA256 of `canonical` under `key`.

@@ -61,9 +61,9 @@ struct RequestMeta<'a> {
     principal: Option<String>,
 }
 
-/// The log lines of served requests on one client connection, which wait
-/// until the connection has written their responses. Formatting and
-/// writing a line then no longer delays the response.
+/// The log lines of served requests on one client connection. They wait
+/// until the connection has written their responses, so that formatting
+/// and writing a line does not delay the response.
 #[derive(Clone, Default)]
 pub struct ServedLines(Arc<std::sync::Mutex<Vec<ServedLine>>>);
 
