@@ -8,4 +8,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 cargo build
 cargo test --all-targets
-python3 -m pytest tests/clients -q -p no:cacheprovider
+# pytest keeps the temporary directories of failed tests only, so repeated
+# runs do not fill the disk with the battery's 100 MiB upload files.
+python3 -m pytest tests/clients -q -p no:cacheprovider -o tmp_path_retention_policy=failed
