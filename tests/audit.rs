@@ -5,22 +5,13 @@
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{Harness, Options, ACCESS_KEY_ID, KEY_NAME};
+use common::{error_code, Harness, Options, ACCESS_KEY_ID, KEY_NAME};
 use s3seal::audit::{AuditError, AuditKey, AuditSink, Auditor};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<String>
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .map(str::to_string)
-}
 
 /// Runs the s3seal binary with `args` and no `S3SEAL_*` environment.
 fn s3seal(args: &[&str]) -> Output {

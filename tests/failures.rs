@@ -5,18 +5,9 @@ mod common;
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use common::{pattern, reqwest_lite, CapturedLogs, Harness};
+use common::{error_code, pattern, reqwest_lite, CapturedLogs, Harness};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<String>
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .map(str::to_string)
-}
 
 async fn upstream_has(h: &Harness, bucket: &str, key: &str) -> bool {
     h.direct

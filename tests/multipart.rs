@@ -6,7 +6,7 @@ mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use common::{pattern, Harness};
+use common::{error_code, pattern, Harness};
 
 const MIB: usize = 1024 * 1024;
 
@@ -702,6 +702,69 @@ async fn forged_upload_id_rejected() {
     let audit = std::fs::read_to_string(&h.audit_log).unwrap();
     assert!(!audit.contains("../../etc"), "{audit}");
     assert_eq!(audit.lines().count(), records_before, "{audit}");
+}
+
+#[tokio::test]
+async fn other_key_upload_id_rejected() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("mp-other-key").await;
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("victim")
+        .body(ByteStream::from_static(b"important data"))
+        .send()
+        .await
+        .unwrap();
+    let upload_id = create_upload(&h, &bucket, "other").await;
+    let part = upload_part(&h, &bucket, "other", &upload_id, 1, pattern(100, 3)).await;
+
+    let completed = complete_upload(&h, &bucket, "victim", &upload_id, vec![part.clone()])
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&completed).as_deref(), Some("NoSuchUpload"));
+    assert_eq!(h.get(&bucket, "victim").await, b"important data");
+
+    let list_parts = |key: &'static str, id: String| {
+        h.client
+            .list_parts()
+            .bucket(&bucket)
+            .key(key)
+            .upload_id(id)
+            .send()
+    };
+    let listed = list_parts("victim", upload_id.clone()).await.unwrap_err();
+    assert_eq!(error_code(&listed).as_deref(), Some("NoSuchUpload"));
+
+    let aborted = h
+        .client
+        .abort_multipart_upload()
+        .bucket(&bucket)
+        .key("victim")
+        .upload_id(&upload_id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&aborted).as_deref(), Some("NoSuchUpload"));
+
+    // A bare upstream id, as ListMultipartUploads returns, completes
+    // nothing, because it carries no binding to the key.
+    let bare = upload_id.split("~s3s1~").next().unwrap();
+    let completed = complete_upload(&h, &bucket, "victim", bare, vec![part.clone()])
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&completed).as_deref(), Some("NoSuchUpload"));
+    assert_eq!(h.get(&bucket, "victim").await, b"important data");
+    // It still lists the upload's parts under the upload's own key.
+    let parts = list_parts("other", bare.to_owned()).await.unwrap();
+    assert_eq!(parts.parts().len(), 1);
+
+    // The upload is untouched under its own key.
+    complete_upload(&h, &bucket, "other", &upload_id, vec![part])
+        .await
+        .unwrap();
+    assert_eq!(h.get(&bucket, "other").await, pattern(100, 3));
+    assert_eq!(h.get(&bucket, "victim").await, b"important data");
 }
 
 #[tokio::test]

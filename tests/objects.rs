@@ -5,16 +5,7 @@
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{ciphertext_len, pattern, Harness};
-
-fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<String>
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .map(str::to_string)
-}
+use common::{ciphertext_len, error_code, pattern, Harness};
 
 #[tokio::test]
 async fn round_trip_at_segment_boundaries() {

@@ -543,3 +543,13 @@ impl CapturedLogs {
         String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
     }
 }
+
+/// Returns the S3 error code of a failed request.
+pub fn error_code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<String>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .map(str::to_string)
+}

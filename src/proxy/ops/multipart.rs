@@ -26,32 +26,45 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
-/// Returns the upstream upload id and the query with it in place of the
-/// client's upload id.
-fn upstream_query(ctx: &Context<'_>) -> Result<(String, String), S3Error> {
+/// Checks that the request's upload id was issued for its bucket and key,
+/// and returns the upstream upload id and the upload's data key. An id of
+/// another object's upload gets `NoSuchUpload`, the error S3 returns, so
+/// that no request acts on an upload through another key's name.
+async fn open_upload(ctx: &Context<'_>) -> Result<(String, DataKey), S3Error> {
     let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
-    let parsed = layout::parse_upload_id(client_id).map_err(|_| no_such_upload())?;
-    let upstream_id = parsed.upstream.to_string();
+    sealed::open_upload_id(ctx, client_id, ctx.bucket(), ctx.key()).await
+}
+
+/// Returns the upstream upload id for AbortMultipartUpload and ListParts.
+/// These also take the bare upstream ids that ListMultipartUploads
+/// returns, which the upstream checks against the key itself. An id that
+/// s3seal issued must have been issued for the request's bucket and key.
+async fn cleanup_upload_id(ctx: &Context<'_>) -> Result<String, S3Error> {
+    let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
+    let parsed = layout::parse_upload_id(client_id).map_err(|_| sealed::no_such_upload())?;
+    if parsed.token.is_none() {
+        return Ok(parsed.upstream.to_owned());
+    }
+    let (upstream_id, _) = open_upload(ctx).await?;
+    Ok(upstream_id)
+}
+
+/// Returns the request's query with `upstream_id` in place of the
+/// client's upload id.
+fn upstream_query(ctx: &Context<'_>, upstream_id: &str) -> String {
     let query: Vec<(String, String)> = ctx
         .s3
         .query
         .iter()
         .map(|(name, value)| {
             if name == "uploadId" {
-                (name.clone(), upstream_id.clone())
+                (name.clone(), upstream_id.to_owned())
             } else {
                 (name.clone(), value.clone())
             }
         })
         .collect();
-    Ok((upstream_id, crate::proxy::request::encode_query(&query)))
-}
-
-fn no_such_upload() -> S3Error {
-    S3Error::new(
-        ErrorCode::NoSuchUpload,
-        "The specified upload does not exist, or its upload id was not issued by s3seal's CreateMultipartUpload",
-    )
+    crate::proxy::request::encode_query(&query)
 }
 
 /// Reads a small upstream XML body within the configured limit.
@@ -195,10 +208,8 @@ pub(crate) async fn upload_part(
     body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let part_number = part_number(ctx)?;
-    let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
-    let (upstream_id, upload_key) =
-        sealed::open_upload_id(ctx, client_id, ctx.bucket(), ctx.key()).await?;
-    let (_, query) = upstream_query(ctx)?;
+    let (upstream_id, upload_key) = open_upload(ctx).await?;
+    let query = upstream_query(ctx, &upstream_id);
     let plaintext_len = super::upload_len(&auth, ctx.parts)?;
     tracing::debug!(part_number, upload_id = %upstream_id, plaintext_len, "encrypting part");
 
@@ -279,7 +290,8 @@ pub(crate) async fn complete(
     auth: Authenticated,
     body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let (_, query) = upstream_query(ctx)?;
+    let (upstream_id, _) = open_upload(ctx).await?;
+    let query = upstream_query(ctx, &upstream_id);
     let limit = ctx.proxy.config.server.max_xml_body_bytes;
     let payload_mode = auth.payload_mode();
     let verified = auth.verify_body(ctx.parts, body)?;
@@ -290,7 +302,6 @@ pub(crate) async fn complete(
         .to_bytes();
     let part_count = check_part_numbers(&request_xml)?;
     if part_count >= 3 {
-        let (upstream_id, _) = upstream_query(ctx)?;
         check_equal_parts(ctx, &upstream_id, part_count).await?;
     }
     let upstream_xml = listing::rewrite_complete_request(&request_xml, PLAINTEXT_PART_ELEMENTS, etag::to_upstream)
@@ -418,7 +429,7 @@ async fn check_equal_parts(
         let status = upstream_response.status();
         if status == StatusCode::NOT_FOUND {
             // The upload is gone, so the completion would fail too.
-            return Err(no_such_upload());
+            return Err(sealed::no_such_upload());
         }
         if !status.is_success() {
             return Err(list_parts_failure(status));
@@ -512,7 +523,8 @@ pub(crate) async fn abort(
     auth: Authenticated,
     body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let (_, query) = upstream_query(ctx)?;
+    let upstream_id = cleanup_upload_id(ctx).await?;
+    let query = upstream_query(ctx, &upstream_id);
     forward::forward_with_query(ctx, auth, body, true, query).await
 }
 
@@ -520,7 +532,8 @@ pub(crate) async fn list_parts(
     ctx: &Context<'_>,
     _auth: Authenticated,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let (_, query) = upstream_query(ctx)?;
+    let upstream_id = cleanup_upload_id(ctx).await?;
+    let query = upstream_query(ctx, &upstream_id);
     let client_id = ctx
         .s3
         .query_value("uploadId")

@@ -376,6 +376,15 @@ pub(crate) async fn seal_upload_id(
         .map_err(key_access_error)
 }
 
+/// Returns the error for an upload id that s3seal did not issue for the
+/// request's bucket and key, or whose upload is gone.
+pub(crate) fn no_such_upload() -> S3Error {
+    S3Error::new(
+        ErrorCode::NoSuchUpload,
+        "The specified upload does not exist, or its upload id was not issued by s3seal's CreateMultipartUpload",
+    )
+}
+
 /// Returns the upstream upload id and the upload's data key from a
 /// client-facing upload id.
 pub(crate) async fn open_upload_id(
@@ -384,15 +393,9 @@ pub(crate) async fn open_upload_id(
     bucket: &str,
     key: &str,
 ) -> Result<(String, DataKey), S3Error> {
-    let no_upload = || {
-        S3Error::new(
-            ErrorCode::NoSuchUpload,
-            "The specified upload does not exist, or its upload id was not issued by s3seal's CreateMultipartUpload",
-        )
-    };
-    let parsed = crypto::multipart::parse_upload_id(client_id).map_err(|_| no_upload())?;
+    let parsed = crypto::multipart::parse_upload_id(client_id).map_err(|_| no_such_upload())?;
     let Some((kek_name, kek_version, wrapped)) = parsed.token else {
-        return Err(no_upload());
+        return Err(no_such_upload());
     };
     // An id that names a key or key version the keyring lacks was not
     // issued with this keyring, or the keyring lost that version, so it
@@ -400,7 +403,7 @@ pub(crate) async fn open_upload_id(
     // version, while the level stays that of a client error, because any
     // client can send such an id.
     if let Err(missing) = ctx.proxy.keys.keyring().version(kek_name, kek_version) {
-        return Err(no_upload().with_source(format!("the upload id names {missing}")));
+        return Err(no_such_upload().with_source(format!("the upload id names {missing}")));
     }
     // An upload of this bucket was created under the bucket rule's key. An
     // id that names another key comes from another bucket's upload, whose
@@ -409,7 +412,7 @@ pub(crate) async fn open_upload_id(
     // uploads still open under the old key with NoSuchUpload.
     if let BucketPolicy::Encrypt { key_name, .. } = ctx.proxy.policy.for_bucket(bucket) {
         if key_name != kek_name {
-            return Err(no_upload());
+            return Err(no_such_upload());
         }
     }
     let object = ObjectRef { bucket, key };
@@ -428,7 +431,7 @@ pub(crate) async fn open_upload_id(
         })
         .await;
     let upload_key = opened.map_err(|error| match error {
-        KeyAccessError::Operation(e) => no_upload().with_source(e),
+        KeyAccessError::Operation(e) => no_such_upload().with_source(e),
         other => key_access_error(other),
     })?;
     Ok((parsed.upstream.to_string(), upload_key))
