@@ -528,6 +528,61 @@ async fn copy_onto_itself_needs_a_change() {
 }
 
 #[tokio::test]
+async fn copy_unknown_directive_rejected() {
+    let h = Harness::start().await;
+    for bucket in ["bad-directive", "plain-bad-directive"] {
+        let bucket = h.bucket(bucket).await;
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key("src")
+            .body(ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .unwrap();
+
+        let metadata = h
+            .client
+            .copy_object()
+            .bucket(&bucket)
+            .key("dst")
+            .copy_source(format!("{bucket}/src"))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::from("BOGUS"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error_code(&metadata).as_deref(),
+            Some("InvalidArgument"),
+            "{bucket}"
+        );
+        let tagging = h
+            .client
+            .copy_object()
+            .bucket(&bucket)
+            .key("dst")
+            .copy_source(format!("{bucket}/src"))
+            .tagging_directive(aws_sdk_s3::types::TaggingDirective::from("MERGE"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error_code(&tagging).as_deref(),
+            Some("InvalidArgument"),
+            "{bucket}"
+        );
+        let listed = h
+            .client
+            .list_objects_v2()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.contents().len(), 1, "{bucket}");
+    }
+}
+
+#[tokio::test]
 async fn copy_from_missing_bucket_or_key() {
     let h = Harness::start().await;
     let target = h.bucket("copy-target").await;

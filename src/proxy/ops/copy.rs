@@ -270,6 +270,7 @@ pub(crate) async fn copy_object(
     body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let source = parse_copy_source(&ctx.parts.headers)?;
+    check_directives(&ctx.parts.headers)?;
     let source_policy = ctx.proxy.policy.for_bucket(&source.bucket);
     if let BucketPolicy::Deny { .. } = source_policy {
         return Err(denied_source(&source));
@@ -387,6 +388,30 @@ fn check_changes_object(ctx: &Context<'_>, source: &CopySource) -> Result<(), S3
              without changing the object's metadata, storage class, website redirect location \
              or encryption attributes.",
         ));
+    }
+    Ok(())
+}
+
+/// Rejects a CopyObject whose metadata or tagging directive is neither
+/// `COPY` nor `REPLACE`, the two values that S3 documents, with
+/// `InvalidArgument`. Any letter case is accepted.
+fn check_directives(headers: &HeaderMap) -> Result<(), S3Error> {
+    for (name, kind) in [
+        ("x-amz-metadata-directive", "metadata"),
+        ("x-amz-tagging-directive", "tagging"),
+    ] {
+        let Some(value) = headers.get(name) else {
+            continue;
+        };
+        let valid = [b"COPY".as_slice(), b"REPLACE"]
+            .iter()
+            .any(|directive| value.as_bytes().eq_ignore_ascii_case(directive));
+        if !valid {
+            return Err(S3Error::new(
+                ErrorCode::InvalidArgument,
+                format!("Unknown {kind} directive {value:?} in {name}: expected COPY or REPLACE"),
+            ));
+        }
     }
     Ok(())
 }
@@ -994,6 +1019,30 @@ mod tests {
         assert!(out.get("x-amz-meta-s3seal-format").is_none());
         assert_eq!(out.get("content-type").unwrap(), "image/png");
         assert!(out.get("x-amz-copy-source").is_none());
+    }
+
+    #[test]
+    fn directives_checked() {
+        let cases = [
+            ("x-amz-metadata-directive", "COPY", true),
+            ("x-amz-metadata-directive", "replace", true),
+            ("x-amz-metadata-directive", "BOGUS", false),
+            ("x-amz-metadata-directive", "", false),
+            ("x-amz-tagging-directive", "Copy", true),
+            ("x-amz-tagging-directive", "REPLACE ", false),
+        ];
+        for (name, value, valid) in cases {
+            let result = check_directives(&headers(&[(name, value)]));
+            assert_eq!(result.is_ok(), valid, "{name}: {value:?}");
+            if let Err(error) = result {
+                assert_eq!(
+                    error.code(),
+                    ErrorCode::InvalidArgument,
+                    "{name}: {value:?}"
+                );
+            }
+        }
+        assert!(check_directives(&HeaderMap::new()).is_ok());
     }
 
     #[test]
