@@ -1401,6 +1401,7 @@ async fn missing_bucket_read_is_nosuchbucket() {
 
 #[tokio::test]
 async fn encrypted_object_not_served_through_passthrough() {
+    let logs = common::CapturedLogs::start();
     let h = Harness::start().await;
     h.bucket("moved").await;
     h.bucket("plain-moved").await;
@@ -1448,6 +1449,19 @@ async fn encrypted_object_not_served_through_passthrough() {
         "{}",
         get.text()
     );
+    // The warning carries the request id and bucket in the form of every
+    // other line, so that a search for `req.id=ID` finds it.
+    let request_id = get.headers["x-amz-request-id"].to_str().unwrap();
+    let text = logs.text();
+    let warning = text
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains(request_id))
+        .unwrap_or_else(|| panic!("no warning for {request_id} in:\n{text}"));
+    assert!(
+        warning.contains(&format!("req.id={request_id} ")),
+        "{warning}"
+    );
+    assert!(warning.contains("s3.bucket=plain-moved "), "{warning}");
     let head = send("HEAD", "/plain-moved/k", &[], b"").await;
     assert_eq!(head.status, 403);
 

@@ -671,14 +671,14 @@ impl KeyService {
                 // level; the rest are counted and reported by their requests.
                 if !self.audit_failing.swap(true, Ordering::Relaxed) {
                     tracing::error!(
-                        req.id = request_id.as_deref().unwrap_or_default(),
+                        req.id = %request_id.as_deref().unwrap_or_default(),
                         %error,
                         fail_closed = self.fail_closed,
                         "failed to write an audit record"
                     );
                 } else {
                     tracing::debug!(
-                        req.id = request_id.as_deref().unwrap_or_default(),
+                        req.id = %request_id.as_deref().unwrap_or_default(),
                         %error,
                         "failed to write an audit record"
                     );

@@ -342,7 +342,7 @@ pub(crate) async fn complete(
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         tracing::warn!(
-            req.id = ctx.access.request_id.as_deref().unwrap_or_default(),
+            req.id = %ctx.access.request_id.as_deref().unwrap_or_default(),
             %code,
             "the upstream reported CompleteMultipartUpload as failed in a 200 response"
         );

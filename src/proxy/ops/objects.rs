@@ -224,8 +224,8 @@ async fn multipart_head_total(
         // stored length gives, and a GET checks the part headers it reads.
         Err(error) => {
             tracing::warn!(
-                req.id = ctx.access.request_id.as_deref().unwrap_or_default(),
-                bucket = ctx.bucket(),
+                req.id = %ctx.access.request_id.as_deref().unwrap_or_default(),
+                s3.bucket = %ctx.bucket(),
                 key = ctx.key(),
                 error = %error,
                 "HEAD could not read the part headers of a multipart object, which may have \
