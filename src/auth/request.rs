@@ -80,6 +80,18 @@ pub(crate) fn parse_claim(
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
              Signature query string parameter or the Authorization header should be specified",
         )),
+        (Some(_), false)
+            if parts
+                .headers
+                .get_all(http::header::AUTHORIZATION)
+                .iter()
+                .count()
+                > 1 =>
+        {
+            Err(header_malformed(
+                "the request has more than one Authorization header",
+            ))
+        }
         (Some(value), false) => {
             let value = value
                 .to_str()

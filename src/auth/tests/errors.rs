@@ -113,6 +113,31 @@ fn altered_signature_does_not_match() {
 }
 
 #[test]
+fn second_authorization_header_rejected() {
+    let mut parts = signed_get();
+    let authorization = authorization_of(&parts);
+    parts.headers.append(
+        "authorization",
+        http::HeaderValue::from_static("AWS4-HMAC-SHA256 garbage"),
+    );
+    let error = expect_error(&parts, ErrorCode::AuthorizationHeaderMalformed);
+    assert!(
+        error.to_string().contains("more than one Authorization"),
+        "{error}"
+    );
+
+    // The same valid header twice is no better.
+    parts.headers.remove("authorization");
+    for _ in 0..2 {
+        parts.headers.append(
+            "authorization",
+            http::HeaderValue::from_str(&authorization).expect("valid header value"),
+        );
+    }
+    expect_error(&parts, ErrorCode::AuthorizationHeaderMalformed);
+}
+
+#[test]
 fn unsigned_amz_header_is_denied() {
     let mut parts = signed_get();
     set_header(&mut parts, "x-amz-copy-source", "/other/secret");
