@@ -1003,12 +1003,25 @@ fn can_match_bucket_names(pattern: &str) -> bool {
         any = true;
         if c == '[' {
             // A `]` right after `[` or `[!` is part of the set.
+            let mut set = String::from("[");
             let mut first = true;
             for inner in chars.by_ref() {
+                set.push(inner);
                 if inner == ']' && !first {
                     break;
                 }
                 first = first && inner == '!';
+            }
+            // A set such as `[A-Z]` or `[!a-z0-9._-]` contains no character
+            // of a bucket name, so the pattern never matches.
+            let matches_name_char = glob::Pattern::new(&set).is_ok_and(|set| {
+                ('a'..='z')
+                    .chain('0'..='9')
+                    .chain(['.', '-', '_'])
+                    .any(|name_char| set.matches(name_char.encode_utf8(&mut [0; 4])))
+            });
+            if !matches_name_char {
+                return false;
             }
             continue;
         }
@@ -1126,12 +1139,33 @@ mod tests {
 
     #[test]
     fn patterns_that_match_no_bucket_name_rejected() {
-        for pattern in ["", "abc ", "ABC", "A*", "ABC_def", "a/b"] {
+        let rejected = [
+            "",
+            "abc ",
+            "ABC",
+            "A*",
+            "ABC_def",
+            "a/b",
+            "[A-Z]*",
+            "[z-a]bc",
+            "[!a-z0-9._-]*",
+        ];
+        for pattern in rejected {
             let text = MINIMAL.replace("match = \"*\"", &format!("match = {pattern:?}"));
             let err = Config::from_toml(&text).unwrap_err().to_string();
             assert!(err.contains("can never match"), "{pattern:?}: {err}");
         }
-        for pattern in ["logs-*", "[a-z]*", "[!A]bc", "[]a]x", "a?c", "data_2024.x"] {
+        let accepted = [
+            "logs-*",
+            "[a-z]*",
+            "[!A]bc",
+            "[]a]x",
+            "[A-Z0]x",
+            "[.]x",
+            "a?c",
+            "data_2024.x",
+        ];
+        for pattern in accepted {
             let text = MINIMAL.replace("match = \"*\"", &format!("match = {pattern:?}"));
             let result = Config::from_toml(&text);
             assert!(result.is_ok(), "{pattern:?}: {:?}", result.err());
