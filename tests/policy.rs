@@ -529,6 +529,12 @@ read = ["KNOWN1", "TYPO1"]
 
 /// Runs `s3seal config check` on `text` with extra arguments.
 fn config_check(text: &str, extra: &[&str]) -> std::process::Output {
+    config_check_with_secret(text, extra, "a-secret-for-config-check")
+}
+
+/// Runs `s3seal config check` on `text`, with `secret` as the value of
+/// `S3SEAL_CHECK_CLIENT_SECRET`.
+fn config_check_with_secret(text: &str, extra: &[&str], secret: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, text).unwrap();
@@ -542,7 +548,7 @@ fn config_check(text: &str, extra: &[&str]) -> std::process::Output {
             command.env_remove(name);
         }
     }
-    command.env("S3SEAL_CHECK_CLIENT_SECRET", "a-secret-for-config-check");
+    command.env("S3SEAL_CHECK_CLIENT_SECRET", secret);
     command.output().unwrap()
 }
 
@@ -583,6 +589,19 @@ fn config_check_needs_named_keys() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("missing-keyring.json"), "{stderr}");
+}
+
+#[test]
+fn config_check_rejects_short_secret() {
+    let output = config_check_with_secret(CHECKED_CONFIG, &[], "fifteen-chars-x");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("15 characters long"), "{stderr}");
+    assert!(stderr.contains("at least 16"), "{stderr}");
+
+    let output = config_check_with_secret(CHECKED_CONFIG, &[], "sixteen-chars-xy");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
 }
 
 #[test]

@@ -157,6 +157,10 @@ fn load_client_credentials(config: &Config) -> Result<ClientCredentials, StartEr
     })
 }
 
+/// The minimum length of a client's secret access key. AWS issues secrets
+/// of 40 characters.
+const MIN_CLIENT_SECRET_CHARS: usize = 16;
+
 /// Reads the secret of every client, for a start and for `config check`.
 /// A missing `secret_file` of a client with `generate_secret` is written
 /// first with `generate`, and skipped without it.
@@ -230,6 +234,12 @@ pub fn read_client_secrets(
         };
         if secret.is_empty() {
             return Err(err("the secret is empty".into()));
+        }
+        let length = secret.chars().count();
+        if length < MIN_CLIENT_SECRET_CHARS {
+            return Err(err(format!(
+                "the secret is {length} characters long, and a short secret can be guessed from                  one signed request; use at least {MIN_CLIENT_SECRET_CHARS}, such as the output                  of `openssl rand -base64 30`"
+            )));
         }
         map.insert(client.access_key_id.clone(), SecretString::new(secret));
     }
