@@ -317,13 +317,21 @@ impl S3 for Store {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        self.fs.create_multipart_upload(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let response = self.fs.create_multipart_upload(req).await?;
+        if let Some(upload_id) = &response.output.upload_id {
+            self.record_upload_owner(upload_id, &bucket, &key).await?;
+        }
+        Ok(response)
     }
 
     async fn upload_part(
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = &req.input;
+        self.check_upload_owner(&input.upload_id, &input.bucket, &input.key)
+            .await?;
         self.fs.upload_part(req).await
     }
 
@@ -331,6 +339,9 @@ impl S3 for Store {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = &req.input;
+        self.check_upload_owner(&input.upload_id, &input.bucket, &input.key)
+            .await?;
         self.fs.upload_part_copy(req).await
     }
 
@@ -338,6 +349,9 @@ impl S3 for Store {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = &req.input;
+        self.check_upload_owner(&input.upload_id, &input.bucket, &input.key)
+            .await?;
         // s3s-fs lists parts in directory order, but S3 lists them by number.
         let mut response = self.fs.list_parts(req).await?;
         if let Some(parts) = response.output.parts.as_mut() {
@@ -351,14 +365,24 @@ impl S3 for Store {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
-        self.fs.complete_multipart_upload(req).await
+        let upload_id = req.input.upload_id.clone();
+        self.check_upload_owner(&upload_id, &req.input.bucket, &req.input.key)
+            .await?;
+        let response = self.fs.complete_multipart_upload(req).await?;
+        self.forget_upload_owner(&upload_id).await;
+        Ok(response)
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        self.fs.abort_multipart_upload(req).await
+        let upload_id = req.input.upload_id.clone();
+        self.check_upload_owner(&upload_id, &req.input.bucket, &req.input.key)
+            .await?;
+        let response = self.fs.abort_multipart_upload(req).await?;
+        self.forget_upload_owner(&upload_id).await;
+        Ok(response)
     }
 
     async fn list_objects(
@@ -524,7 +548,60 @@ impl Store {
         }
     }
 
-    /// Returns whether `bucket`/`key` names a directory of the store.
+    /// Returns the file that names the bucket and key of an upload, or
+    /// `None` for an id that s3s-fs cannot have issued (it issues UUIDs).
+    fn upload_owner_path(&self, upload_id: &str) -> Option<std::path::PathBuf> {
+        let is_uuid = upload_id.len() == 36
+            && upload_id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'-');
+        is_uuid.then(|| {
+            self.data_dir
+                .join(format!(".s3seal-upload-{upload_id}.json"))
+        })
+    }
+
+    /// Records which bucket and key an upload belongs to. s3s-fs 0.14 ties
+    /// an upload id only to the access key that created it, so without
+    /// the record an id would act on an upload of any key or bucket.
+    async fn record_upload_owner(&self, upload_id: &str, bucket: &str, key: &str) -> S3Result<()> {
+        let path = self.upload_owner_path(upload_id).ok_or_else(|| {
+            s3s::s3_error!(
+                InternalError,
+                "s3s-fs issued an upload id that is not a UUID"
+            )
+        })?;
+        let owner = serde_json::json!({ "bucket": bucket, "key": key }).to_string();
+        tokio::fs::write(&path, owner).await.map_err(|error| {
+            s3s::s3_error!(
+                InternalError,
+                "failed to record the upload's bucket and key: {error}"
+            )
+        })
+    }
+
+    /// Fails with `NoSuchUpload` unless the upload was created for
+    /// `bucket` and `key`, as S3 does.
+    async fn check_upload_owner(&self, upload_id: &str, bucket: &str, key: &str) -> S3Result<()> {
+        let no_upload = || s3s::s3_error!(NoSuchUpload);
+        let path = self.upload_owner_path(upload_id).ok_or_else(no_upload)?;
+        let text = tokio::fs::read(&path).await.map_err(|_| no_upload())?;
+        let owner: serde_json::Value = serde_json::from_slice(&text).map_err(|_| no_upload())?;
+        if owner["bucket"] != bucket || owner["key"] != key {
+            return Err(no_upload());
+        }
+        Ok(())
+    }
+
+    /// Removes the record of a completed or aborted upload.
+    async fn forget_upload_owner(&self, upload_id: &str) {
+        if let Some(path) = self.upload_owner_path(upload_id) {
+            // A record left behind names an upload that no longer exists,
+            // which s3s-fs rejects by itself.
+            let _ = tokio::fs::remove_file(path).await;
+        }
+    }
+
     /// Takes the lock of `bucket`/`key`.
     async fn lock_key(&self, bucket: &str, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
         use std::hash::{Hash, Hasher};
@@ -560,6 +637,7 @@ impl Store {
         }
     }
 
+    /// Returns whether `bucket`/`key` names a directory of the store.
     fn is_directory(&self, bucket: &str, key: &str) -> bool {
         !key.is_empty()
             && self

@@ -755,6 +755,19 @@ async fn other_key_upload_id_rejected() {
         .unwrap_err();
     assert_eq!(error_code(&completed).as_deref(), Some("NoSuchUpload"));
     assert_eq!(h.get(&bucket, "victim").await, b"important data");
+    // It lists and aborts nothing under another key either.
+    let listed = list_parts("victim", bare.to_owned()).await.unwrap_err();
+    assert_eq!(error_code(&listed).as_deref(), Some("NoSuchUpload"));
+    let aborted = h
+        .client
+        .abort_multipart_upload()
+        .bucket(&bucket)
+        .key("victim")
+        .upload_id(bare)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&aborted).as_deref(), Some("NoSuchUpload"));
     // It still lists the upload's parts under the upload's own key.
     let parts = list_parts("other", bare.to_owned()).await.unwrap();
     assert_eq!(parts.parts().len(), 1);
@@ -765,6 +778,53 @@ async fn other_key_upload_id_rejected() {
         .unwrap();
     assert_eq!(h.get(&bucket, "other").await, pattern(100, 3));
     assert_eq!(h.get(&bucket, "victim").await, b"important data");
+}
+
+#[tokio::test]
+async fn passthrough_upload_id_bound_to_key() {
+    let h = Harness::start().await;
+    let first = h.bucket("plain-mp-bound").await;
+    let second = h.bucket("plain-mp-elsewhere").await;
+    let upload_id = create_upload(&h, &first, "a").await;
+    let part = upload_part(&h, &first, "a", &upload_id, 1, pattern(100, 5)).await;
+
+    for (bucket, key) in [(&first, "b"), (&second, "a")] {
+        let uploaded = h
+            .client
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .part_number(1)
+            .body(ByteStream::from_static(b"not the upload's data"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error_code(&uploaded).as_deref(),
+            Some("NoSuchUpload"),
+            "{bucket}/{key}"
+        );
+        let aborted = h
+            .client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error_code(&aborted).as_deref(),
+            Some("NoSuchUpload"),
+            "{bucket}/{key}"
+        );
+    }
+
+    complete_upload(&h, &first, "a", &upload_id, vec![part])
+        .await
+        .unwrap();
+    assert_eq!(h.get(&first, "a").await, pattern(100, 5));
 }
 
 #[tokio::test]

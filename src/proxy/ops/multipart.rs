@@ -37,8 +37,9 @@ async fn open_upload(ctx: &Context<'_>) -> Result<(String, DataKey), S3Error> {
 
 /// Returns the upstream upload id for AbortMultipartUpload and ListParts.
 /// These also take the bare upstream ids that ListMultipartUploads
-/// returns, which the upstream checks against the key itself. An id that
-/// s3seal issued must have been issued for the request's bucket and key.
+/// returns. The upstream checks those against the key: S3 and the embedded
+/// store do, moto 5 checks only the bucket. An id that s3seal issued must
+/// have been issued for the request's bucket and key.
 async fn cleanup_upload_id(ctx: &Context<'_>) -> Result<String, S3Error> {
     let client_id = ctx.s3.query_value("uploadId").unwrap_or_default();
     let parsed = layout::parse_upload_id(client_id).map_err(|_| sealed::no_such_upload())?;
