@@ -528,7 +528,7 @@ async fn copy_onto_itself_needs_a_change() {
 }
 
 #[tokio::test]
-async fn copy_unknown_directive_rejected() {
+async fn copy_directives_validated() {
     let h = Harness::start().await;
     for bucket in ["bad-directive", "plain-bad-directive"] {
         let bucket = h.bucket(bucket).await;
@@ -536,6 +536,7 @@ async fn copy_unknown_directive_rejected() {
             .put_object()
             .bucket(&bucket)
             .key("src")
+            .metadata("a", "1")
             .body(ByteStream::from_static(b"data"))
             .send()
             .await
@@ -579,6 +580,29 @@ async fn copy_unknown_directive_rejected() {
             .await
             .unwrap();
         assert_eq!(listed.contents().len(), 1, "{bucket}");
+
+        // A directive in lower case means the same as in upper case.
+        h.client
+            .copy_object()
+            .bucket(&bucket)
+            .key("replaced")
+            .copy_source(format!("{bucket}/src"))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::from("replace"))
+            .metadata("b", "2")
+            .send()
+            .await
+            .unwrap();
+        let head = h
+            .client
+            .head_object()
+            .bucket(&bucket)
+            .key("replaced")
+            .send()
+            .await
+            .unwrap();
+        let metadata = head.metadata().cloned().unwrap_or_default();
+        assert_eq!(metadata.get("b").map(String::as_str), Some("2"), "{bucket}");
+        assert!(!metadata.contains_key("a"), "{bucket}: {metadata:?}");
     }
 }
 

@@ -598,6 +598,10 @@ fn config_check_rejects_short_secret() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("15 characters long"), "{stderr}");
     assert!(stderr.contains("at least 16"), "{stderr}");
+    assert!(!stderr.contains("  "), "{stderr}");
+    // Whitespace around the secret does not count.
+    let output = config_check_with_secret(CHECKED_CONFIG, &[], "fifteen-chars-x\n");
+    assert!(!output.status.success());
 
     let output = config_check_with_secret(CHECKED_CONFIG, &[], "sixteen-chars-xy");
     let stderr = String::from_utf8_lossy(&output.stderr);

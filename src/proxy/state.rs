@@ -176,8 +176,13 @@ pub fn read_client_secrets(
         };
         let secret = match (&client.secret_env, &client.secret_file) {
             (Some(var), _) => {
+                // Leading and trailing whitespace is dropped, as from a
+                // secret_file, because a secret in a file often ends in a
+                // newline when a deployment copies it into the variable.
                 let secret = std::env::var(var)
-                    .map_err(|_| err(format!("environment variable {var} is not set")))?;
+                    .map_err(|_| err(format!("environment variable {var} is not set")))?
+                    .trim()
+                    .to_string();
                 if secret.is_empty() {
                     return Err(err(format!("environment variable {var} is empty")));
                 }
@@ -238,7 +243,9 @@ pub fn read_client_secrets(
         let length = secret.chars().count();
         if length < MIN_CLIENT_SECRET_CHARS {
             return Err(err(format!(
-                "the secret is {length} characters long, and a short secret can be guessed from                  one signed request; use at least {MIN_CLIENT_SECRET_CHARS}, such as the output                  of `openssl rand -base64 30`"
+                "the secret is {length} characters long, and a short secret can be guessed from \
+                 one signed request; use at least {MIN_CLIENT_SECRET_CHARS}, such as the output \
+                 of `openssl rand -base64 30`"
             )));
         }
         map.insert(client.access_key_id.clone(), SecretString::new(secret));

@@ -344,6 +344,7 @@ async fn forward_plain_copy(
     for (name, _) in COPY_SOURCE_CONDITIONS {
         headers.remove(name);
     }
+    upper_case_directives(&mut headers);
     headers.insert(
         "x-amz-copy-source",
         HeaderValue::from_str(&source.header_value()).map_err(|e| {
@@ -392,17 +393,28 @@ fn check_changes_object(ctx: &Context<'_>, source: &CopySource) -> Result<(), S3
     Ok(())
 }
 
+/// The CopyObject headers whose value is `COPY` or `REPLACE`, with the
+/// word their error messages use.
+const DIRECTIVES: [(&str, &str); 2] = [
+    ("x-amz-metadata-directive", "metadata"),
+    ("x-amz-tagging-directive", "tagging"),
+];
+
 /// Rejects a CopyObject whose metadata or tagging directive is neither
-/// `COPY` nor `REPLACE`, the two values that S3 documents, with
-/// `InvalidArgument`. Any letter case is accepted.
+/// `COPY` nor `REPLACE`, the two values that S3 documents, or that sends a
+/// directive twice, with `InvalidArgument`. Any letter case is accepted.
 fn check_directives(headers: &HeaderMap) -> Result<(), S3Error> {
-    for (name, kind) in [
-        ("x-amz-metadata-directive", "metadata"),
-        ("x-amz-tagging-directive", "tagging"),
-    ] {
-        let Some(value) = headers.get(name) else {
+    for (name, kind) in DIRECTIVES {
+        let mut values = headers.get_all(name).iter();
+        let Some(value) = values.next() else {
             continue;
         };
+        if values.next().is_some() {
+            return Err(S3Error::new(
+                ErrorCode::InvalidArgument,
+                format!("The request has more than one {name} header"),
+            ));
+        }
         let valid = [b"COPY".as_slice(), b"REPLACE"]
             .iter()
             .any(|directive| value.as_bytes().eq_ignore_ascii_case(directive));
@@ -414,6 +426,19 @@ fn check_directives(headers: &HeaderMap) -> Result<(), S3Error> {
         }
     }
     Ok(())
+}
+
+/// Writes the directives in upper case, so that a store that compares them
+/// exactly reads `replace` as s3seal does.
+fn upper_case_directives(headers: &mut HeaderMap) {
+    for (name, _) in DIRECTIVES {
+        if let Some(value) = headers.get_mut(name) {
+            let upper = value.as_bytes().to_ascii_uppercase();
+            if let Ok(upper) = HeaderValue::from_bytes(&upper) {
+                *value = upper;
+            }
+        }
+    }
 }
 
 fn replaces_metadata(headers: &HeaderMap) -> bool {
@@ -1043,6 +1068,18 @@ mod tests {
             }
         }
         assert!(check_directives(&HeaderMap::new()).is_ok());
+
+        let mut twice = headers(&[("x-amz-metadata-directive", "COPY")]);
+        twice.append(
+            "x-amz-metadata-directive",
+            HeaderValue::from_static("BOGUS"),
+        );
+        let error = check_directives(&twice).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InvalidArgument);
+
+        let mut lower = headers(&[("x-amz-tagging-directive", "replace")]);
+        upper_case_directives(&mut lower);
+        assert_eq!(lower["x-amz-tagging-directive"], "REPLACE");
     }
 
     #[test]
