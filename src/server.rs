@@ -372,7 +372,7 @@ async fn serve_connection<S>(
         if error.is_parse() || error.is_parse_too_large() {
             // hyper has sent 400 or 431 with no S3 error body, and the
             // request never reached the proxy, so it has no request id.
-            tracing::info!(%error, %client_addr, "rejected a request that is not valid HTTP/1.1");
+            tracing::info!(%error, client.addr = %client_addr, "rejected a request that is not valid HTTP/1.1");
         } else {
             tracing::debug!(%error, %client_addr, "connection ended with an error");
         }

@@ -246,7 +246,7 @@ pub async fn handle(
                 // A store that sends no request id gets no empty field.
                 request_line!(
                     warn,
-                    upstream.req_id = upstream_id.as_deref(),
+                    upstream.req_id = upstream_id.as_deref().map(tracing::field::display),
                     "request failed: the upstream returned a server error, which is relayed to the client"
                 )
             }
@@ -254,7 +254,7 @@ pub async fn handle(
                 // A store that sends no request id gets no empty field.
                 request_line!(
                     info,
-                    upstream.req_id = upstream_id.as_deref(),
+                    upstream.req_id = upstream_id.as_deref().map(tracing::field::display),
                     "request rejected by the upstream, whose error is relayed to the client"
                 )
             }

@@ -418,8 +418,8 @@ pub(crate) async fn read_upstream_xml(
 pub(crate) fn encrypted_in_passthrough(ctx: &Context<'_>, bucket: &str, key: &str) -> S3Error {
     tracing::warn!(
         req.id = %ctx.access.request_id.as_deref().unwrap_or_default(),
-        s3.bucket = %bucket,
-        key,
+        object.bucket = %bucket,
+        object.key = key,
         "an object encrypted by s3seal was read through a passthrough bucket rule, which would \
          return its ciphertext; give the bucket an encrypt rule with the object's key to read it"
     );
