@@ -124,6 +124,20 @@ pub fn encode_query(query: &[(String, String)]) -> String {
     out
 }
 
+/// Headers that a request may send at most once. `Authorization` is
+/// checked with the signature, which rejects a second one in its own terms.
+const SINGLE_VALUE_HEADERS: [&str; 9] = [
+    "host",
+    "content-md5",
+    "x-amz-content-sha256",
+    "x-amz-date",
+    "x-amz-decoded-content-length",
+    "x-amz-copy-source",
+    "x-amz-copy-source-range",
+    "range",
+    "x-amz-checksum-algorithm",
+];
+
 /// Maximum object key length that S3 accepts, in bytes of UTF-8.
 const MAX_KEY_BYTES: usize = 1024;
 
@@ -134,12 +148,16 @@ pub fn classify(
     base_domain: Option<&str>,
 ) -> Result<S3Request, S3Error> {
     // HTTP/1.1 gives a request one Host (RFC 9112, section 3.2), and the
-    // bucket, the rule and the signature must all read the same one.
-    if parts.headers.get_all(http::header::HOST).iter().count() > 1 {
-        return Err(S3Error::new(
-            ErrorCode::InvalidRequest,
-            "the request has more than one Host header",
-        ));
+    // bucket, the rule and the signature must all read the same one. The
+    // other headers here carry one value each, and s3seal and the upstream
+    // could read different copies of a repeated one.
+    for name in SINGLE_VALUE_HEADERS {
+        if parts.headers.get_all(name).iter().count() > 1 {
+            return Err(S3Error::new(
+                ErrorCode::InvalidRequest,
+                format!("the request has more than one {name} header"),
+            ));
+        }
     }
     let path = parts.uri.path();
     let query = parse_query(parts.uri.query().unwrap_or(""))?;
@@ -442,6 +460,23 @@ mod tests {
             builder = builder.header(*name, *value);
         }
         builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn repeated_single_value_headers_rejected() {
+        for name in SINGLE_VALUE_HEADERS {
+            let request = parts(Method::PUT, "/bkt/key", &[(name, "a"), (name, "b")]);
+            let error = classify(&request, None).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::InvalidRequest, "{name}");
+            let once = parts(Method::PUT, "/bkt/key", &[(name, "a")]);
+            assert!(classify(&once, None).is_ok(), "{name}");
+        }
+        let metadata = parts(
+            Method::PUT,
+            "/bkt/key",
+            &[("x-amz-meta-a", "1"), ("x-amz-meta-a", "2")],
+        );
+        assert!(classify(&metadata, None).is_ok());
     }
 
     #[test]
