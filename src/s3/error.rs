@@ -269,7 +269,11 @@ impl std::error::Error for S3Error {
     }
 }
 
-/// Escapes the five XML special characters for element text.
+/// Escapes the five XML special characters for element text. Characters
+/// that XML 1.0 cannot contain at all, even as references (control
+/// characters other than tab, line feed and carriage return, and U+FFFE
+/// and U+FFFF), are written percent-encoded, as in a URL, so that the
+/// document stays well-formed.
 pub fn escape_xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -279,6 +283,13 @@ pub fn escape_xml(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => {
+                let mut bytes = [0u8; 4];
+                for byte in c.encode_utf8(&mut bytes).bytes() {
+                    out.push_str(&format!("%{byte:02X}"));
+                }
+            }
             _ => out.push(c),
         }
     }
@@ -288,6 +299,13 @@ pub fn escape_xml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xml_text_has_no_characters_outside_xml() {
+        assert_eq!(escape_xml("k\u{1}<&"), "k%01&lt;&amp;");
+        assert_eq!(escape_xml("a\tb\nc\rd"), "a\tb\nc\rd");
+        assert_eq!(escape_xml("x\u{1f}\u{ffff}é"), "x%1F%EF%BF%BFé");
+    }
 
     #[test]
     fn error_xml_escapes_message() {
