@@ -126,16 +126,16 @@ pub fn encode_query(query: &[(String, String)]) -> String {
 
 /// Headers that a request may send at most once. `Authorization` is
 /// checked with the signature, which rejects a second one in its own terms.
-const SINGLE_VALUE_HEADERS: [&str; 9] = [
-    "host",
-    "content-md5",
-    "x-amz-content-sha256",
-    "x-amz-date",
-    "x-amz-decoded-content-length",
-    "x-amz-copy-source",
-    "x-amz-copy-source-range",
-    "range",
-    "x-amz-checksum-algorithm",
+const SINGLE_VALUE_HEADERS: [http::HeaderName; 9] = [
+    http::header::HOST,
+    http::HeaderName::from_static("content-md5"),
+    http::HeaderName::from_static("x-amz-content-sha256"),
+    http::HeaderName::from_static("x-amz-date"),
+    http::HeaderName::from_static("x-amz-decoded-content-length"),
+    http::HeaderName::from_static("x-amz-copy-source"),
+    http::HeaderName::from_static("x-amz-copy-source-range"),
+    http::header::RANGE,
+    http::HeaderName::from_static("x-amz-checksum-algorithm"),
 ];
 
 /// Maximum object key length that S3 accepts, in bytes of UTF-8.
@@ -151,7 +151,7 @@ pub fn classify(
     // bucket, the rule and the signature must all read the same one. The
     // other headers here carry one value each, and s3seal and the upstream
     // could read different copies of a repeated one.
-    for name in SINGLE_VALUE_HEADERS {
+    for name in &SINGLE_VALUE_HEADERS {
         if parts.headers.get_all(name).iter().count() > 1 {
             return Err(S3Error::new(
                 ErrorCode::InvalidRequest,
@@ -464,7 +464,8 @@ mod tests {
 
     #[test]
     fn repeated_single_value_headers_rejected() {
-        for name in SINGLE_VALUE_HEADERS {
+        for name in &SINGLE_VALUE_HEADERS {
+            let name = name.as_str();
             let request = parts(Method::PUT, "/bkt/key", &[(name, "a"), (name, "b")]);
             let error = classify(&request, None).unwrap_err();
             assert_eq!(error.code(), ErrorCode::InvalidRequest, "{name}");
