@@ -124,8 +124,9 @@ pub fn encode_query(query: &[(String, String)]) -> String {
     out
 }
 
-/// Headers that a request may send at most once. `Authorization` is
-/// checked with the signature, which rejects a second one in its own terms.
+/// Headers that a request may send at most once. A second `Authorization`
+/// header is left to the signature check, which rejects it with
+/// `AuthorizationHeaderMalformed`.
 const SINGLE_VALUE_HEADERS: [http::HeaderName; 9] = [
     http::header::HOST,
     http::HeaderName::from_static("content-md5"),
@@ -138,6 +139,23 @@ const SINGLE_VALUE_HEADERS: [http::HeaderName; 9] = [
     http::HeaderName::from_static("x-amz-checksum-algorithm"),
 ];
 
+/// Rejects a request that sends one of [`SINGLE_VALUE_HEADERS`] twice.
+/// HTTP/1.1 gives a request one Host (RFC 9112, section 3.2), and the
+/// bucket, the rule and the signature must all read the same one. The
+/// other headers carry one value each, and s3seal and the upstream could
+/// read different copies of a repeated one.
+fn check_single_value_headers(headers: &http::HeaderMap) -> Result<(), S3Error> {
+    for name in &SINGLE_VALUE_HEADERS {
+        if headers.get_all(name).iter().count() > 1 {
+            return Err(S3Error::new(
+                ErrorCode::InvalidRequest,
+                format!("the request has more than one {name} header"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Maximum object key length that S3 accepts, in bytes of UTF-8.
 const MAX_KEY_BYTES: usize = 1024;
 
@@ -147,17 +165,10 @@ pub fn classify(
     parts: &http::request::Parts,
     base_domain: Option<&str>,
 ) -> Result<S3Request, S3Error> {
-    // HTTP/1.1 gives a request one Host (RFC 9112, section 3.2), and the
-    // bucket, the rule and the signature must all read the same one. The
-    // other headers here carry one value each, and s3seal and the upstream
-    // could read different copies of a repeated one.
-    for name in &SINGLE_VALUE_HEADERS {
-        if parts.headers.get_all(name).iter().count() > 1 {
-            return Err(S3Error::new(
-                ErrorCode::InvalidRequest,
-                format!("the request has more than one {name} header"),
-            ));
-        }
+    // A request without a repeated header, the usual case, has as many
+    // header values as names and needs no lookups.
+    if parts.headers.len() > parts.headers.keys_len() {
+        check_single_value_headers(&parts.headers)?;
     }
     let path = parts.uri.path();
     let query = parse_query(parts.uri.query().unwrap_or(""))?;
