@@ -206,6 +206,44 @@ def same_file(a, b):
                 return True
 
 
+def set_process_affinity(pid, cpus):
+    """Sets the CPUs of every thread of process `pid`."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except ProcessLookupError:
+            pass
+
+
+def run_on_one_cpu(args, bench, workdir, processes, env, clk_tck):
+    """Drive the 1 KiB load at concurrency 1 again with the upstream, both
+    proxies and the load driver on one CPU.
+
+    With the processes spread over CPUs, each request waits for wake-ups
+    across CPUs, whose cost depends on where the scheduler put each process
+    and on whether the other CPU was idle, and that changes the added
+    latency from run to run by more than a proxy's own work. On one CPU a
+    wake-up is a switch between processes, and the added latency is the
+    CPU time that each proxy spends on the request."""
+    if args.quick:
+        return None
+    allowed = os.sched_getaffinity(0)
+    one = {min(allowed)}
+    for _, process, _ in processes.started:
+        set_process_affinity(process.pid, one)
+    try:
+        out = workdir / "load-one-cpu.json"
+        argv = [str(bench), "load", "--targets", str(workdir / "targets.json"), "--out", str(out),
+                "--clk-tck", str(clk_tck), "--large-mib", "1", "--large-runs", "0",
+                "--small-concurrency", "1"]
+        subprocess.run(argv, check=True, env=env, timeout=900,
+                       preexec_fn=lambda: os.sched_setaffinity(0, one))
+        return json.loads(out.read_text())
+    finally:
+        for _, process, _ in processes.started:
+            set_process_affinity(process.pid, allowed)
+
+
 def git_revision():
     """The checked-out commit, with "+changes" when the work tree differs, or
     the value of S3SEAL_BENCH_REVISION for binaries built elsewhere."""
@@ -314,6 +352,7 @@ def main():
             load_argv += ["--delete-after-put"]
         subprocess.run(load_argv, check=True, env=env, timeout=1500)
         load = json.loads((workdir / "load.json").read_text())
+        load_one_cpu = run_on_one_cpu(args, bench, workdir, processes, env, clk_tck)
 
         rclone = run_rclone(args, workdir, upstream_endpoint, upstream_secret, env)
     finally:
@@ -332,6 +371,7 @@ def main():
         "quick": args.quick,
         "cipher": cipher_result,
         "load": load,
+        "load_one_cpu": load_one_cpu,
         "rclone": rclone,
         "seconds": time.monotonic() - started,
     }

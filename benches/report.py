@@ -56,11 +56,32 @@ def summarize(results):
             for run in runs if run["hop"]["cpu_seconds_per_gb"]])
         summary["large"][f"{op}-{streams}"] = entry
 
-    concurrencies = sorted({r["concurrency"] for r in load["small"]})
-    summary["concurrencies"] = concurrencies
+    summary["concurrencies"], summary["small"] = summarize_small(load["small"])
+    one_cpu = results.get("load_one_cpu")
+    if one_cpu:
+        summary["one_cpu"] = summarize_small(one_cpu["small"])[1]
+
+    for op in ["upload", "download"]:
+        mine = [r for r in results["rclone"]["runs"] if r["op"] == op]
+        summary["rclone"][op] = {
+            "gb_per_s": stats([r["gb_per_s"] for r in mine]),
+            "seconds": stats([r["seconds"] for r in mine]),
+            "cpu_s_per_gb": stats([r["cpu_seconds_per_gb"] for r in mine]),
+        }
+    for target, kib in load["peak_rss_kib"].items():
+        summary["peak_rss_mib"][target] = kib / 1024
+    summary["targets"] = evaluate(summary)
+    return summary
+
+
+def summarize_small(small_rows):
+    """Summarize the 1 KiB rows per operation and concurrency. Returns the
+    concurrencies and a dict keyed by `op-concurrency`."""
+    concurrencies = sorted({r["concurrency"] for r in small_rows})
+    entries = {}
     for op in ["put", "get"]:
         for concurrency in concurrencies:
-            rows = [r for r in load["small"] if r["op"] == op and r["concurrency"] == concurrency]
+            rows = [r for r in small_rows if r["op"] == op and r["concurrency"] == concurrency]
             by_run = {}
             for r in rows:
                 by_run.setdefault(r["run"], {})[r["target"]] = r
@@ -90,19 +111,8 @@ def summarize(results):
                     "added_p50_ms": stats(added),
                     "added_ratio": stats([a / h for a, h in zip(added, hop) if h > 0]),
                 }
-            summary["small"][f"{op}-{concurrency}"] = entry
-
-    for op in ["upload", "download"]:
-        mine = [r for r in results["rclone"]["runs"] if r["op"] == op]
-        summary["rclone"][op] = {
-            "gb_per_s": stats([r["gb_per_s"] for r in mine]),
-            "seconds": stats([r["seconds"] for r in mine]),
-            "cpu_s_per_gb": stats([r["cpu_seconds_per_gb"] for r in mine]),
-        }
-    for target, kib in load["peak_rss_kib"].items():
-        summary["peak_rss_mib"][target] = kib / 1024
-    summary["targets"] = evaluate(summary)
-    return summary
+            entries[f"{op}-{concurrency}"] = entry
+    return concurrencies, entries
 
 
 def evaluate(summary):
@@ -126,6 +136,11 @@ def evaluate(summary):
             if ratio:
                 checks.append((f"{op.upper()} 1 KiB c={concurrency}: s3seal added p50 <= 1.5x the hop's",
                                ratio["median"] <= 1.5, f"{ratio['median']:.2f}x"))
+        entry = summary.get("one_cpu", {}).get(f"{op}-1")
+        if entry and entry["added_ratio"]:
+            ratio = entry["added_ratio"]
+            checks.append((f"{op.upper()} 1 KiB c=1, all processes on one CPU: s3seal added p50 "
+                           "<= 1.5x the hop's", ratio["median"] <= 1.5, f"{ratio['median']:.2f}x"))
     rss = summary["peak_rss_mib"].get("s3seal")
     if rss is not None:
         checks.append(("s3seal peak RSS <= 64 MiB", rss <= 64, f"{rss:.1f} MiB"))
@@ -225,6 +240,26 @@ def markdown(results, summary):
                     f"| {op.upper()} c={concurrency} | {fmt(entry['p50_ms'], 3)} | "
                     f"{fmt(entry['added_p50_ms'], 3)} | {fmt(entry['added_ratio'])} | "
                     f"{fmt(entry['cpu_us_per_op'], 0)} |")
+        lines.append("")
+
+    if "one_cpu" in summary:
+        lines.append("**1 KiB objects at concurrency 1 with the upstream, the proxies and the load "
+                     "driver on one CPU** (a wake-up is a switch between processes, not a signal "
+                     "to another CPU, so what a proxy adds is the CPU time it spends on a request)")
+        lines.append("")
+        lines.append("| Operation | direct p50 | hop p50 | s3seal p50 | hop adds | s3seal adds | "
+                     "s3seal / hop added | hop CPU µs/op | s3seal CPU µs/op |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for op in ["put", "get"]:
+            entry = summary["one_cpu"].get(f"{op}-1")
+            if entry is None:
+                continue
+            lines.append(
+                f"| {op.upper()} c=1 | {fmt(entry['direct']['p50_ms'], 3)} | "
+                f"{fmt(entry['hop']['p50_ms'], 3)} | {fmt(entry['s3seal']['p50_ms'], 3)} | "
+                f"{fmt(entry['hop_added_p50_ms'], 3)} | {fmt(entry['s3seal_added_p50_ms'], 3)} | "
+                f"{fmt(entry['added_ratio'])} | {fmt(entry['hop']['cpu_us_per_op'], 0)} | "
+                f"{fmt(entry['s3seal']['cpu_us_per_op'], 0)} |")
         lines.append("")
 
     rclone = summary["rclone"]

@@ -3,58 +3,39 @@
 # download with 8 requests in flight, and the bytes s3seal reads from its
 # upstream for a 1 MiB range from the middle of that object.
 #
-# Two release s3seal processes run on 127.0.0.1: B is the upstream (its
-# embedded store, passthrough), A is the encrypting proxy under test. The
-# bytes that A reads from its upstream are the bytes B sends to its
-# clients, which B's metrics endpoint counts.
+# The release s3seal under test encrypts on its way to the benchmark's
+# in-memory upstream (`s3seal-bench upstream`), whose count of GetObject
+# body bytes served gives the bytes that s3seal reads for the range.
 #
-# Usage: bash benches/memory/multipart_memory.sh   (after cargo build --release)
+# Usage: bash benches/memory/multipart_memory.sh   (S3SEAL_BIN names another s3seal binary)
+#   (after cargo build --release --features bench-tools)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-bin="$PWD/target/release/s3seal"
-[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+bin="${S3SEAL_BIN:-$PWD/target/release/s3seal}"
+bench="$PWD/target/release/s3seal-bench"
+for program in "$bin" "$bench"; do
+    [ -x "$program" ] || { echo "build first: cargo build --release --features bench-tools" >&2; exit 1; }
+done
 
 work="$(mktemp -d /tmp/s3seal-memory.XXXXXX)"
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-port_b=18601
 port_a=18602
-port_metrics=18603
 
-mkdir -p "$work/b" "$work/a"
-cat >"$work/b/config.toml" <<TOML
-[server]
-listen = "127.0.0.1:$port_b"
-[upstream]
-kind = "embedded"
-[embedded]
-data_dir = "$work/b/store"
-credentials_file = "$work/b/embedded-credentials"
-[keys]
-keyring_file = "$work/b/keyring.json"
-create_missing = true
-[audit]
-file = "$work/b/audit.log"
-key_file = "$work/b/audit-key"
-[metrics]
-listen = "127.0.0.1:$port_metrics"
-[[clients]]
-access_key_id = "UPSTREAMCLIENT"
-secret_file = "$work/b/client-secret"
-generate_secret = true
-[[buckets]]
-match = "*"
-mode = "passthrough"
-TOML
-RUST_LOG=warn "$bin" serve --config "$work/b/config.toml" >"$work/b/log" 2>&1 &
-for _ in $(seq 50); do [ -f "$work/b/client-secret" ] && break; sleep 0.1; done
-sleep 0.5
-printf 'UPSTREAMCLIENT\n%s\n' "$(cat "$work/b/client-secret")" >"$work/a/upstream-credentials"
+mkdir -p "$work/a"
+S3SEAL_BENCH_UPSTREAM_SECRET="$(openssl rand -hex 20)"
+export S3SEAL_BENCH_UPSTREAM_SECRET
+"$bench" upstream --ready-file "$work/upstream.json" --store memory --max-seconds 900 \
+    >"$work/upstream.log" 2>&1 &
+for _ in $(seq 100); do [ -s "$work/upstream.json" ] && break; sleep 0.1; done
+upstream=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$work/upstream.json")
+printf 'BENCHUPSTREAM\n%s\n' "$S3SEAL_BENCH_UPSTREAM_SECRET" >"$work/a/upstream-credentials"
+chmod 600 "$work/a/upstream-credentials"
 
 cat >"$work/a/config.toml" <<TOML
 [server]
 listen = "127.0.0.1:$port_a"
 [upstream]
-endpoint = "http://127.0.0.1:$port_b"
+endpoint = "$upstream"
 credentials_file = "$work/a/upstream-credentials"
 [keys]
 keyring_file = "$work/a/keyring.json"
@@ -78,12 +59,12 @@ for _ in $(seq 50); do [ -f "$work/a/client-secret" ] && break; sleep 0.1; done
 sleep 0.5
 
 head -c 1073741824 /dev/urandom >"$work/big.bin"
-AWS_EC2_METADATA_DISABLED=true python3 - "$pid_a" "$port_a" "$work" "$port_metrics" <<'PY'
+AWS_EC2_METADATA_DISABLED=true python3 - "$pid_a" "$port_a" "$work" "$upstream" <<'PY'
 import boto3, hashlib, sys, time, urllib.request
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-pid, port, work, metrics_port = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+pid, port, work, upstream = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 MIB = 1024 * 1024
 
 def status(field):
@@ -93,11 +74,7 @@ def status(field):
     return -1
 
 def upstream_sent():
-    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-    for line in text.splitlines():
-        if line.startswith("s3seal_client_sent_bytes_total"):
-            return float(line.split()[-1])
-    raise SystemExit("s3seal_client_sent_bytes_total missing from the upstream's metrics")
+    return int(urllib.request.urlopen(f"{upstream}/_bench/body-bytes-sent", timeout=5).read())
 
 secret = open(f"{work}/a/client-secret").read().strip()
 s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="PROXYCLIENT",

@@ -4,7 +4,9 @@
 //! The in-memory store implements only what the benchmark and rclone need:
 //! CreateBucket, HeadBucket, PutObject, GetObject (with one byte range),
 //! HeadObject, DeleteObject, ListObjectsV2 without pagination, and multipart
-//! uploads (create, upload part, complete, abort). It does not check
+//! uploads (create, upload part, list parts, complete, abort). It also
+//! answers `GET /_bench/body-bytes-sent` with the number of GetObject body
+//! bytes it has served, for measurements of what s3seal reads. It does not check
 //! signatures or digests and computes no MD5. Objects get ETags of the form
 //! `"<32 hex digits>-1"`, which clients do not take for an MD5, and a part
 //! gets the hex of its `Content-MD5` header when it has one. A PutObject
@@ -141,7 +143,8 @@ struct Upload {
     bucket: String,
     key: String,
     headers: HeaderMap,
-    parts: BTreeMap<u32, Bytes>,
+    /// Each part's body and ETag.
+    parts: BTreeMap<u32, (Bytes, String)>,
 }
 
 #[derive(Default)]
@@ -150,11 +153,17 @@ struct MemoryStore {
     objects: Mutex<BTreeMap<(String, String), Arc<StoredObject>>>,
     uploads: Mutex<HashMap<String, Upload>>,
     next_etag: AtomicU64,
+    /// GetObject body bytes served since the start.
+    body_bytes_sent: AtomicU64,
 }
 
 impl MemoryStore {
     async fn handle(&self, request: Request<Incoming>) -> Response<BoxBody> {
         let path = request.uri().path().trim_start_matches('/').to_owned();
+        if path == "_bench/body-bytes-sent" && request.method() == Method::GET {
+            let sent = self.body_bytes_sent.load(Ordering::Relaxed);
+            return Response::new(text_body(sent.to_string()));
+        }
         let query = request.uri().query().unwrap_or("").to_owned();
         let (bucket, key) = match path.split_once('/') {
             Some((bucket, key)) if !key.is_empty() => (bucket.to_owned(), Some(key.to_owned())),
@@ -175,6 +184,7 @@ impl MemoryStore {
                     }
                 }
                 Method::POST => self.complete_upload(upload_id),
+                Method::GET => self.list_parts(upload_id),
                 Method::DELETE => {
                     self.uploads.lock().unwrap().remove(upload_id);
                     status_only(StatusCode::NO_CONTENT)
@@ -284,7 +294,7 @@ impl MemoryStore {
             .map(|digest| format!("\"{}\"", hex::encode(digest)))
             .unwrap_or_else(|| self.new_etag());
         match self.uploads.lock().unwrap().get_mut(upload_id) {
-            Some(upload) => upload.parts.insert(part_number, data),
+            Some(upload) => upload.parts.insert(part_number, (data, etag.clone())),
             None => return s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", upload_id),
         };
         let mut response = status_only(StatusCode::OK);
@@ -295,15 +305,42 @@ impl MemoryStore {
         response
     }
 
+    /// Lists every part received so far, in one page (ListParts).
+    fn list_parts(&self, upload_id: &str) -> Response<BoxBody> {
+        let uploads = self.uploads.lock().unwrap();
+        let Some(upload) = uploads.get(upload_id) else {
+            return s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", upload_id);
+        };
+        let parts: String = upload
+            .parts
+            .iter()
+            .map(|(number, (data, etag))| {
+                format!(
+                    "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag><Size>{}</Size></Part>",
+                    xml_escape(etag),
+                    data.len()
+                )
+            })
+            .collect();
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId><MaxParts>10000</MaxParts><IsTruncated>false</IsTruncated>{parts}</ListPartsResult>",
+            xml_escape(&upload.bucket),
+            xml_escape(&upload.key),
+            xml_escape(upload_id)
+        );
+        drop(uploads);
+        xml_response(xml)
+    }
+
     /// Completes an upload from every part received, in part-number order.
     /// The part list in the request body is not read.
     fn complete_upload(&self, upload_id: &str) -> Response<BoxBody> {
         let Some(upload) = self.uploads.lock().unwrap().remove(upload_id) else {
             return s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", upload_id);
         };
-        let len = upload.parts.values().map(Bytes::len).sum();
+        let len = upload.parts.values().map(|(data, _)| data.len()).sum();
         let mut body = BytesMut::with_capacity(len);
-        for part in upload.parts.values() {
+        for (part, _) in upload.parts.values() {
             body.extend_from_slice(part);
         }
         let serial = self.next_etag.fetch_add(1, Ordering::Relaxed);
@@ -359,6 +396,8 @@ impl MemoryStore {
         };
 
         let body = if with_body {
+            self.body_bytes_sent
+                .fetch_add(end - start, Ordering::Relaxed);
             bytes_body(object.body.slice(start as usize..end as usize))
         } else {
             empty_body()
