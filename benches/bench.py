@@ -220,24 +220,24 @@ def run_on_one_cpu(args, bench, workdir, processes, env, clk_tck):
     proxies and the load driver on one CPU.
 
     With the processes spread over CPUs, each request waits for wake-ups
-    across CPUs, whose cost depends on where the scheduler put each process
-    and on whether the other CPU was idle, and that changes the added
-    latency from run to run by more than a proxy's own work. On one CPU a
-    wake-up is a switch between processes, and the added latency is the
-    CPU time that each proxy spends on the request."""
+    across CPUs. Their cost depends on where the scheduler put each process
+    and on whether the other CPU was idle, and it changes the added latency
+    from run to run by more than a proxy's own work. On one CPU a wake-up
+    is a switch between processes, so the added latency is the CPU time
+    that each proxy spends on the request."""
     if args.quick:
         return None
     allowed = os.sched_getaffinity(0)
-    one = {min(allowed)}
+    one_cpu = {min(allowed)}
     for _, process, _ in processes.started:
-        set_process_affinity(process.pid, one)
+        set_process_affinity(process.pid, one_cpu)
     try:
         out = workdir / "load-one-cpu.json"
         argv = [str(bench), "load", "--targets", str(workdir / "targets.json"), "--out", str(out),
                 "--clk-tck", str(clk_tck), "--large-mib", "1", "--large-runs", "0",
                 "--small-concurrency", "1"]
         subprocess.run(argv, check=True, env=env, timeout=900,
-                       preexec_fn=lambda: os.sched_setaffinity(0, one))
+                       preexec_fn=lambda: os.sched_setaffinity(0, one_cpu))
         return json.loads(out.read_text())
     finally:
         for _, process, _ in processes.started:

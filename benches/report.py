@@ -243,9 +243,9 @@ def markdown(results, summary):
         lines.append("")
 
     if "one_cpu" in summary:
-        lines.append("**1 KiB objects at concurrency 1 with the upstream, the proxies and the load "
-                     "driver on one CPU** (a wake-up is a switch between processes, not a signal "
-                     "to another CPU, so what a proxy adds is the CPU time it spends on a request)")
+        lines.append("**1 KiB objects at concurrency 1 with every process on one CPU.** There a "
+                     "wake-up is a switch between processes, not a signal to another CPU. So what "
+                     "a proxy adds is the CPU time it spends on a request.")
         lines.append("")
         lines.append("| Operation | direct p50 | hop p50 | s3seal p50 | hop adds | s3seal adds | "
                      "s3seal / hop added | hop CPU µs/op | s3seal CPU µs/op |")

@@ -4,9 +4,9 @@
 //! The in-memory store implements only what the benchmark and rclone need:
 //! CreateBucket, HeadBucket, PutObject, GetObject (with one byte range),
 //! HeadObject, DeleteObject, ListObjectsV2 without pagination, and multipart
-//! uploads (create, upload part, list parts, complete, abort). It also
-//! answers `GET /_bench/body-bytes-sent` with the number of GetObject body
-//! bytes it has served, for measurements of what s3seal reads. It does not check
+//! uploads (create, upload part, list parts, complete, abort). For
+//! measurements of what s3seal reads, `GET /_bench/body-bytes-sent` returns
+//! the number of GetObject body bytes served so far. It does not check
 //! signatures or digests and computes no MD5. Objects get ETags of the form
 //! `"<32 hex digits>-1"`, which clients do not take for an MD5, and a part
 //! gets the hex of its `Content-MD5` header when it has one. A PutObject
