@@ -942,6 +942,80 @@ async fn upload_part_copy_from_both_modes() {
 }
 
 #[tokio::test]
+async fn oversized_range_positions_saturate() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("huge-range").await;
+    let body = pattern(1000, 5);
+    h.client
+        .put_object()
+        .bucket(&bucket)
+        .key("obj")
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    let (bytes, content_range) =
+        get_range(&h, &bucket, "obj", "bytes=0-99999999999999999999999").await;
+    assert_eq!(bytes, body);
+    assert_eq!(content_range.as_deref(), Some("bytes 0-999/1000"));
+
+    let (bytes, content_range) =
+        get_range(&h, &bucket, "obj", "bytes=-99999999999999999999999").await;
+    assert_eq!(bytes, body);
+    assert_eq!(content_range.as_deref(), Some("bytes 0-999/1000"));
+
+    let past_end = h
+        .client
+        .get_object()
+        .bucket(&bucket)
+        .key("obj")
+        .range("bytes=99999999999999999999999-")
+        .send()
+        .await
+        .expect_err("a first position past the end is unsatisfiable");
+    assert_eq!(error_code(&past_end).as_deref(), Some("InvalidRange"));
+}
+
+#[tokio::test]
+async fn upload_part_copy_oversized_range_rejected() {
+    let h = Harness::start().await;
+    let sealed = h.bucket("mp-copy-huge").await;
+    h.client
+        .put_object()
+        .bucket(&sealed)
+        .key("src")
+        .body(ByteStream::from(pattern(1000, 4)))
+        .send()
+        .await
+        .unwrap();
+    let upload_id = create_upload(&h, &sealed, "dst").await;
+    for range in [
+        format!("bytes=0-{}", u64::MAX),
+        "bytes=0-99999999999999999999999".to_string(),
+        "bytes=999-99999999999999999999999".to_string(),
+    ] {
+        let copied = h
+            .client
+            .upload_part_copy()
+            .bucket(&sealed)
+            .key("dst")
+            .upload_id(&upload_id)
+            .part_number(1)
+            .copy_source(format!("{sealed}/src"))
+            .copy_source_range(&range)
+            .send()
+            .await
+            .expect_err("a range past the source must fail");
+        assert_eq!(
+            error_code(&copied).as_deref(),
+            Some("InvalidRange"),
+            "{range}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn copy_of_multipart_object_reads_back() {
     let h = Harness::start().await;
     let bucket = h.bucket("mp-copyobj").await;

@@ -23,6 +23,11 @@ pub enum Resolved {
 /// Parses a `Range` header value. Returns `None` for anything S3 ignores
 /// (another unit, several ranges, malformed numbers), in which case the
 /// whole object is returned, as S3 does.
+///
+/// A position too large for `u64` counts as `u64::MAX`. RFC 9110 (section
+/// 14.1.1) reads a last position at or past the end as the rest of the
+/// object, so `bytes=0-99999999999999999999999` returns the whole object
+/// as a range, and a first position that large is unsatisfiable.
 pub fn parse(value: &str) -> Option<ByteRange> {
     let spec = value.trim().strip_prefix("bytes=")?.trim();
     if spec.contains(',') {
@@ -34,7 +39,7 @@ pub fn parse(value: &str) -> Option<ByteRange> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        s.parse().ok()
+        Some(s.parse().unwrap_or(u64::MAX))
     };
     match (first.is_empty(), last.is_empty()) {
         (true, true) => None,
@@ -116,10 +121,43 @@ mod tests {
             "bytes=a-b",
             "bytes=5-2",
             "bytes=+1-2",
-            "bytes=99999999999999999999999-",
         ] {
             assert_eq!(parse(value), None, "{value}");
         }
+    }
+
+    #[test]
+    fn oversized_positions_saturate() {
+        let huge = "99999999999999999999999";
+        assert_eq!(
+            parse(&format!("bytes={huge}-")),
+            Some(ByteRange::From { first: u64::MAX })
+        );
+        assert_eq!(
+            parse(&format!("bytes=0-{huge}")),
+            Some(ByteRange::Bounded {
+                first: 0,
+                last: u64::MAX
+            })
+        );
+        assert_eq!(
+            parse(&format!("bytes=-{huge}")),
+            Some(ByteRange::Suffix { len: u64::MAX })
+        );
+        assert_eq!(parse(&format!("bytes={huge}-5")), None);
+        let size = 100;
+        assert_eq!(
+            parse(&format!("bytes={huge}-")).map(|r| r.resolve(size)),
+            Some(Resolved::Unsatisfiable)
+        );
+        assert_eq!(
+            parse(&format!("bytes=0-{huge}")).map(|r| r.resolve(size)),
+            Some(Resolved::Satisfiable { first: 0, last: 99 })
+        );
+        assert_eq!(
+            parse(&format!("bytes=-{huge}")).map(|r| r.resolve(size)),
+            Some(Resolved::Satisfiable { first: 0, last: 99 })
+        );
     }
 
     #[test]
