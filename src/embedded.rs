@@ -158,10 +158,19 @@ impl S3 for Store {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
         let input = &req.input;
+        // A key that names a folder of other keys is no object. s3s-fs 0.14
+        // fails to delete the folder with a 500, where S3 deletes a
+        // missing key without error.
+        if self.is_directory(&input.bucket, &input.key) {
+            if input.if_match.is_some() {
+                return Err(s3s::s3_error!(NoSuchKey));
+            }
+            return Ok(S3Response::new(DeleteObjectOutput::default()));
+        }
         self.check_if_match(
             &input.bucket,
             &input.key,
-            input.if_match.as_ref(),
+            if_match_condition(&req.headers, input.if_match.as_ref()),
             &req.credentials,
         )
         .await?;
@@ -177,13 +186,33 @@ impl S3 for Store {
         // concurrent overwrite can still slip between check and delete.
         let mut failed = Vec::new();
         let mut to_delete = Vec::new();
+        // Keys that name a folder are reported deleted, as missing keys
+        // are, because s3s-fs fails the whole request on them.
+        let mut folders = Vec::new();
         for object in std::mem::take(&mut req.input.delete.objects) {
+            if self.is_directory(&req.input.bucket, &object.key) {
+                if object.e_tag.is_some() {
+                    failed.push(Error {
+                        code: Some("NoSuchKey".into()),
+                        key: Some(object.key),
+                        message: Some("The specified key does not exist.".into()),
+                        version_id: object.version_id,
+                    });
+                } else {
+                    folders.push(DeletedObject {
+                        key: Some(object.key),
+                        version_id: object.version_id,
+                        ..Default::default()
+                    });
+                }
+                continue;
+            }
             let condition = object.e_tag.clone().map(ETagCondition::ETag);
             let checked = self
                 .check_if_match(
                     &req.input.bucket,
                     &object.key,
-                    condition.as_ref(),
+                    condition.as_ref().map(IfMatch::Condition),
                     &req.credentials,
                 )
                 .await;
@@ -201,12 +230,20 @@ impl S3 for Store {
         }
         if to_delete.is_empty() {
             return Ok(S3Response::new(DeleteObjectsOutput {
-                errors: Some(failed),
+                deleted: (!folders.is_empty()).then_some(folders),
+                errors: (!failed.is_empty()).then_some(failed),
                 ..Default::default()
             }));
         }
         req.input.delete.objects = to_delete;
         let mut response = self.fs.delete_objects(req).await?;
+        if !folders.is_empty() {
+            response
+                .output
+                .deleted
+                .get_or_insert_with(Vec::new)
+                .extend(folders);
+        }
         if !failed.is_empty() {
             response
                 .output
@@ -242,7 +279,7 @@ impl S3 for Store {
         self.check_if_match(
             &input.bucket,
             &input.key,
-            input.if_match.as_ref(),
+            if_match_condition(&req.headers, input.if_match.as_ref()),
             &req.credentials,
         )
         .await?;
@@ -288,7 +325,7 @@ impl S3 for Store {
         self.check_if_match(
             &input.bucket,
             &input.key,
-            input.if_match.as_ref(),
+            if_match_condition(&req.headers, input.if_match.as_ref()),
             &req.credentials,
         )
         .await?;
@@ -485,6 +522,31 @@ fn url_encode(value: &mut Option<String>) {
     }
 }
 
+/// The `If-Match` condition of a request: the header as the client sent
+/// it, or the condition of one DeleteObjects entry.
+#[derive(Clone, Copy)]
+enum IfMatch<'a> {
+    /// `*` or a comma-separated list of ETags. s3s 0.14 parses only a
+    /// single ETag, so a list would never match.
+    List(&'a str),
+    Condition(&'a ETagCondition),
+}
+
+/// Returns the `If-Match` condition of a single-object request, from the
+/// raw header when it is readable text, else from s3s's parsed value.
+fn if_match_condition<'a>(
+    headers: &'a http::HeaderMap,
+    parsed: Option<&'a ETagCondition>,
+) -> Option<IfMatch<'a>> {
+    match headers
+        .get(http::header::IF_MATCH)
+        .and_then(|value| value.to_str().ok())
+    {
+        Some(list) => Some(IfMatch::List(list)),
+        None => parsed.map(IfMatch::Condition),
+    }
+}
+
 impl Store {
     /// Fills in ETags and storage classes and, for `encoding-type=url`,
     /// encodes the listed keys and prefixes and the `echoed` request values.
@@ -519,7 +581,7 @@ impl Store {
         &self,
         bucket: &str,
         key: &str,
-        if_match: Option<&ETagCondition>,
+        if_match: Option<IfMatch<'_>>,
         credentials: &Option<s3s::auth::Credentials>,
     ) -> S3Result<()> {
         let Some(condition) = if_match else {
@@ -535,11 +597,19 @@ impl Store {
             .head_object(internal_request(input, http::Method::HEAD, credentials))
             .await?;
         let matches = match (condition, &head.output.e_tag) {
-            (ETagCondition::Any, _) => true,
+            (IfMatch::List(list), Some(stored)) => {
+                crate::s3::conditional::etag_list_contains(list, stored.value())
+            }
+            (IfMatch::List(list), None) => list.trim() == "*",
+            (IfMatch::Condition(ETagCondition::Any), _) => true,
             // DeleteObjects carries `*` as an ETag, not as a condition.
-            (ETagCondition::ETag(expected), _) if expected.value() == "*" => true,
-            (ETagCondition::ETag(expected), Some(stored)) => expected.value() == stored.value(),
-            (ETagCondition::ETag(_), None) => false,
+            (IfMatch::Condition(ETagCondition::ETag(expected)), _) if expected.value() == "*" => {
+                true
+            }
+            (IfMatch::Condition(ETagCondition::ETag(expected)), Some(stored)) => {
+                expected.value() == stored.value()
+            }
+            (IfMatch::Condition(ETagCondition::ETag(_)), None) => false,
         };
         if matches {
             Ok(())

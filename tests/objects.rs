@@ -985,6 +985,76 @@ async fn delete_and_delete_objects() {
 }
 
 #[tokio::test]
+async fn delete_of_folder_key_is_missing_key() {
+    let h = Harness::start().await;
+    for bucket in [
+        h.bucket("folder-deletes").await,
+        h.bucket("plain-folder-deletes").await,
+    ] {
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key("x/y")
+            .body(ByteStream::from_static(b"kept"))
+            .send()
+            .await
+            .unwrap();
+
+        h.client
+            .delete_object()
+            .bucket(&bucket)
+            .key("x")
+            .send()
+            .await
+            .unwrap();
+        let delete = aws_sdk_s3::types::Delete::builder()
+            .objects(
+                aws_sdk_s3::types::ObjectIdentifier::builder()
+                    .key("x")
+                    .build()
+                    .unwrap(),
+            )
+            .objects(
+                aws_sdk_s3::types::ObjectIdentifier::builder()
+                    .key("missing")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let deleted = h
+            .client
+            .delete_objects()
+            .bucket(&bucket)
+            .delete(delete)
+            .send()
+            .await
+            .unwrap();
+        let mut keys: Vec<&str> = deleted.deleted().iter().filter_map(|d| d.key()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["missing", "x"], "{bucket}");
+        assert!(
+            deleted.errors().is_empty(),
+            "{bucket}: {:?}",
+            deleted.errors()
+        );
+
+        let kept = h
+            .client
+            .get_object()
+            .bucket(&bucket)
+            .key("x/y")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            kept.body.collect().await.unwrap().into_bytes().as_ref(),
+            b"kept"
+        );
+    }
+}
+
+#[tokio::test]
 async fn bucket_operations_forwarded() {
     let h = Harness::start().await;
     h.bucket("bucket-ops").await;
@@ -1747,6 +1817,97 @@ async fn passthrough_forwards_trailer_checksum() {
             .unwrap();
         let body = read.body.collect().await.unwrap().into_bytes();
         assert_eq!(&body[..], &data[..], "{len}");
+    }
+}
+
+#[tokio::test]
+async fn if_match_list_matches_any_entry() {
+    let h = Harness::start().await;
+    let wrong = "\"0123456789abcdef0123456789abcdef\"";
+    for bucket in [
+        h.bucket("match-list").await,
+        h.bucket("plain-match-list").await,
+    ] {
+        let put = h
+            .client
+            .put_object()
+            .bucket(&bucket)
+            .key("obj")
+            .body(ByteStream::from_static(b"listed"))
+            .send()
+            .await
+            .unwrap();
+        let etag = put.e_tag().unwrap().to_string();
+        let list = format!("{wrong}, {etag}");
+
+        let got = h
+            .client
+            .get_object()
+            .bucket(&bucket)
+            .key("obj")
+            .if_match(&list)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes().as_ref(),
+            b"listed",
+            "{bucket}"
+        );
+        let ranged = h
+            .client
+            .get_object()
+            .bucket(&bucket)
+            .key("obj")
+            .range("bytes=0-0")
+            .if_match(&list)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ranged.content_range(), Some("bytes 0-0/6"), "{bucket}");
+        h.client
+            .head_object()
+            .bucket(&bucket)
+            .key("obj")
+            .if_match(&list)
+            .send()
+            .await
+            .unwrap();
+
+        let unmatched = h
+            .client
+            .get_object()
+            .bucket(&bucket)
+            .key("obj")
+            .if_match(format!("{wrong}, \"ffffffffffffffffffffffffffffffff\""))
+            .send()
+            .await
+            .expect_err("a list without the ETag must fail");
+        assert_eq!(
+            unmatched.raw_response().unwrap().status().as_u16(),
+            412,
+            "{bucket}"
+        );
+
+        h.client
+            .delete_object()
+            .bucket(&bucket)
+            .key("obj")
+            .if_match(&list)
+            .send()
+            .await
+            .unwrap();
+        let head_after_delete = h
+            .client
+            .head_object()
+            .bucket(&bucket)
+            .key("obj")
+            .send()
+            .await;
+        assert!(
+            head_after_delete.is_err(),
+            "{bucket}: the delete left the object"
+        );
     }
 }
 

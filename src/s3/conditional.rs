@@ -19,7 +19,7 @@ pub fn evaluate(
     let header = |name: &str| request.get(name).and_then(|v| v.to_str().ok());
     let date = |name: &str| header(name).and_then(|v| httpdate::parse_http_date(v).ok());
 
-    let if_match = header("if-match").map(|list| list_matches(list, etag));
+    let if_match = header("if-match").map(|list| etag_list_contains(list, etag));
     match if_match {
         Some(false) => return Some(StatusCode::PRECONDITION_FAILED),
         Some(true) => {}
@@ -32,7 +32,7 @@ pub fn evaluate(
         }
     }
 
-    let if_none_match = header("if-none-match").map(|list| list_matches(list, etag));
+    let if_none_match = header("if-none-match").map(|list| etag_list_contains(list, etag));
     match if_none_match {
         Some(true) => return Some(StatusCode::NOT_MODIFIED),
         Some(false) => {}
@@ -63,7 +63,7 @@ pub fn drop_ignored_dates(headers: &mut HeaderMap) {
 
 /// Returns whether an ETag list (`*` or comma-separated quoted ETags)
 /// contains `etag`. Weak prefixes are ignored, as S3 compares strongly.
-fn list_matches(list: &str, etag: &str) -> bool {
+pub fn etag_list_contains(list: &str, etag: &str) -> bool {
     let wanted = strip(etag);
     list.split(',')
         .map(str::trim)
