@@ -458,10 +458,19 @@ impl S3 for Store {
             req.input.delimiter = None;
         }
         check_delimiter(req.input.delimiter.as_deref())?;
+        let client_token = req.input.continuation_token.clone();
+        if let Some(token) = client_token.as_deref() {
+            req.input.continuation_token = Some(decode_continuation_token(token)?);
+        }
         let credentials = req.credentials.clone();
         let bucket = req.input.bucket.clone();
         let mut response = self.fs.list_objects_v2(req).await?;
         let output = &mut response.output;
+        output.continuation_token = client_token;
+        output.next_continuation_token = output
+            .next_continuation_token
+            .as_deref()
+            .map(encode_continuation_token);
         let listing = Listing {
             contents: &mut output.contents,
             common_prefixes: &mut output.common_prefixes,
@@ -476,6 +485,31 @@ impl S3 for Store {
             .await;
         Ok(response)
     }
+}
+
+/// Returns the continuation token that stands for the last key of a page.
+/// s3s-fs 0.14 uses the key itself, which can hold characters that XML 1.0
+/// cannot carry (`encoding-type=url` encodes keys, not tokens), so the
+/// client gets the key in URL-safe base64 instead.
+fn encode_continuation_token(key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+/// Returns the key that a token from [`encode_continuation_token`] stands
+/// for, or `InvalidArgument` as S3 returns for a token it did not issue.
+fn decode_continuation_token(token: &str) -> S3Result<String> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            s3s::s3_error!(
+                InvalidArgument,
+                "The continuation token provided is incorrect"
+            )
+        })
 }
 
 /// Rejects a delimiter other than one ASCII character. s3s-fs 0.14 panics

@@ -1055,6 +1055,70 @@ async fn delete_of_folder_key_is_missing_key() {
 }
 
 #[tokio::test]
+async fn paged_listing_of_control_character_keys() {
+    let h = Harness::start().await;
+    let keys = ["a", "b\u{1}c", "d"];
+    for bucket in [
+        h.bucket("ctl-pages").await,
+        h.bucket("plain-ctl-pages").await,
+    ] {
+        for key in keys {
+            h.client
+                .put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .unwrap();
+        }
+
+        let mut listed = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..keys.len() {
+            let page = h
+                .client
+                .list_objects_v2()
+                .bucket(&bucket)
+                .max_keys(2)
+                .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+                .unwrap();
+            for object in page.contents() {
+                let encoded = object.key().unwrap();
+                let key = percent_encoding::percent_decode_str(encoded)
+                    .decode_utf8()
+                    .unwrap()
+                    .into_owned();
+                listed.push(key);
+            }
+            assert_eq!(page.continuation_token(), token.as_deref(), "{bucket}");
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(listed, keys, "{bucket}");
+
+        let forged = h
+            .client
+            .list_objects_v2()
+            .bucket(&bucket)
+            .continuation_token("not a token!")
+            .send()
+            .await
+            .expect_err("a token the store did not issue must fail");
+        assert_eq!(
+            error_code(&forged).as_deref(),
+            Some("InvalidArgument"),
+            "{bucket}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn bucket_operations_forwarded() {
     let h = Harness::start().await;
     h.bucket("bucket-ops").await;
