@@ -184,6 +184,8 @@ pub struct EmbeddedConfig {
     pub data_dir: PathBuf,
     /// File with the embedded store's generated credentials (mode 0600).
     pub credentials_file: PathBuf,
+    /// Port of the store's listener on 127.0.0.1. 0 picks a free port.
+    pub port: u16,
 }
 
 impl Default for EmbeddedConfig {
@@ -191,6 +193,7 @@ impl Default for EmbeddedConfig {
         Self {
             data_dir: PathBuf::from("data/store"),
             credentials_file: PathBuf::from("data/embedded-credentials"),
+            port: 0,
         }
     }
 }

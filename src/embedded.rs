@@ -33,11 +33,12 @@ impl Drop for EmbeddedStore {
 pub enum EmbeddedError {
     #[error("failed to prepare the embedded store at {path}: {message}")]
     Setup { path: String, message: String },
-    #[error("failed to bind the embedded store listener: {0}")]
+    #[error("failed to bind the embedded store listener on 127.0.0.1 ([embedded] port): {0}")]
     Bind(std::io::Error),
 }
 
-/// Starts the embedded store on `127.0.0.1:0` and returns its endpoint.
+/// Starts the embedded store on 127.0.0.1 at the configured port (0 picks
+/// a free one) and returns its endpoint.
 pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedError> {
     let setup_err = |path: &Path, e: &dyn std::fmt::Display| EmbeddedError::Setup {
         path: path.display().to_string(),
@@ -63,7 +64,7 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
         builder.build()
     };
 
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))
         .await
         .map_err(EmbeddedError::Bind)?;
     let addr = listener.local_addr().map_err(EmbeddedError::Bind)?;

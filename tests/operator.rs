@@ -1083,3 +1083,27 @@ fn shared_tls_key_warned() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn embedded_store_listens_on_configured_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let config = s3seal::config::EmbeddedConfig {
+        data_dir: dir.path().join("store"),
+        credentials_file: dir.path().join("credentials"),
+        port,
+    };
+    let store = s3seal::embedded::start(&config).await.unwrap();
+    assert_eq!(store.endpoint, format!("http://127.0.0.1:{port}"));
+    let second_start = s3seal::embedded::start(&s3seal::config::EmbeddedConfig {
+        data_dir: dir.path().join("other-store"),
+        credentials_file: dir.path().join("other-credentials"),
+        port,
+    })
+    .await;
+    let error = second_start.err().expect("a port in use must fail the start");
+    assert!(error.to_string().contains("[embedded] port"), "{error}");
+}

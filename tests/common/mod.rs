@@ -96,6 +96,7 @@ impl Harness {
         let upstream = s3seal::embedded::start(&EmbeddedConfig {
             data_dir: dir.path().join("store"),
             credentials_file: dir.path().join("upstream-credentials"),
+            port: 0,
         })
         .await
         .unwrap();
