@@ -1104,6 +1104,8 @@ async fn embedded_store_listens_on_configured_port() {
         port,
     })
     .await;
-    let error = second_start.err().expect("a port in use must fail the start");
+    let Err(error) = second_start else {
+        panic!("a port in use must fail the start");
+    };
     assert!(error.to_string().contains("[embedded] port"), "{error}");
 }
