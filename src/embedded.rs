@@ -33,8 +33,8 @@ impl Drop for EmbeddedStore {
 pub enum EmbeddedError {
     #[error("failed to prepare the embedded store at {path}: {message}")]
     Setup { path: String, message: String },
-    #[error("failed to bind the embedded store listener on 127.0.0.1 ([embedded] port): {0}")]
-    Bind(std::io::Error),
+    #[error("failed to bind the embedded store listener on 127.0.0.1:{port} ([embedded] port): {source}")]
+    Bind { port: u16, source: std::io::Error },
 }
 
 /// Starts the embedded store on 127.0.0.1 at the configured port (0 picks
@@ -66,8 +66,16 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
 
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))
         .await
-        .map_err(EmbeddedError::Bind)?;
-    let addr = listener.local_addr().map_err(EmbeddedError::Bind)?;
+        .map_err(|source| EmbeddedError::Bind {
+            port: config.port,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| EmbeddedError::Bind {
+            port: config.port,
+            source,
+        })?;
     let task = tokio::spawn(async move {
         let mut http = ConnBuilder::new(TokioExecutor::new());
         http.http1()
@@ -161,9 +169,10 @@ impl S3 for Store {
         let input = &req.input;
         // A key that names a folder of other keys is no object. s3s-fs 0.14
         // fails to delete the folder with a 500, where S3 deletes a
-        // missing key without error.
-        if self.is_directory(&input.bucket, &input.key) {
-            if input.if_match.is_some() {
+        // missing key without error. A key ending in `/` goes to s3s-fs,
+        // which removes the folder when it is empty.
+        if !input.key.ends_with('/') && self.is_directory(&input.bucket, &input.key) {
+            if req.headers.contains_key(http::header::IF_MATCH) || input.if_match.is_some() {
                 return Err(s3s::s3_error!(NoSuchKey));
             }
             return Ok(S3Response::new(DeleteObjectOutput::default()));
@@ -191,12 +200,12 @@ impl S3 for Store {
         // are, because s3s-fs fails the whole request on them.
         let mut folders = Vec::new();
         for object in std::mem::take(&mut req.input.delete.objects) {
-            if self.is_directory(&req.input.bucket, &object.key) {
+            if !object.key.ends_with('/') && self.is_directory(&req.input.bucket, &object.key) {
                 if object.e_tag.is_some() {
                     failed.push(Error {
                         code: Some("NoSuchKey".into()),
                         key: Some(object.key),
-                        message: Some("The specified key does not exist.".into()),
+                        message: Some(NO_SUCH_KEY_MESSAGE.into()),
                         version_id: object.version_id,
                     });
                 } else {
@@ -220,11 +229,9 @@ impl S3 for Store {
             match checked {
                 Ok(()) => to_delete.push(object),
                 Err(error) => failed.push(Error {
+                    message: Some(delete_error_message(&error).into()),
                     code: Some(error.code().as_str().to_string()),
                     key: Some(object.key),
-                    message: Some(
-                        "At least one of the pre-conditions you specified did not hold".into(),
-                    ),
                     version_id: object.version_id,
                 }),
             }
@@ -290,8 +297,10 @@ impl S3 for Store {
         // On an empty object it subtracts past zero and panics, where S3
         // returns the whole, empty object.
         if let Some(Range::Suffix { length }) = req.input.range {
-            let path = self.data_dir.join(&req.input.bucket).join(&req.input.key);
-            let size = std::fs::metadata(path).map_or(0, |meta| meta.len());
+            let size = self
+                .object_path(&req.input.bucket, &req.input.key)
+                .and_then(|path| std::fs::metadata(path).ok())
+                .map_or(0, |meta| meta.len());
             if size == 0 && length > 0 {
                 req.input.range = None;
             } else if size > 0 && length > size {
@@ -488,6 +497,18 @@ impl S3 for Store {
     }
 }
 
+const NO_SUCH_KEY_MESSAGE: &str = "The specified key does not exist.";
+
+/// Returns the message of a DeleteObjects entry that failed its ETag check:
+/// S3's text for a failed condition, or for a missing key.
+fn delete_error_message(error: &s3s::S3Error) -> &'static str {
+    if *error.code() == s3s::S3ErrorCode::NoSuchKey {
+        NO_SUCH_KEY_MESSAGE
+    } else {
+        "At least one of the pre-conditions you specified did not hold"
+    }
+}
+
 /// Returns the continuation token that stands for the last key of a page.
 /// s3s-fs 0.14 uses the key itself, which can hold characters that XML 1.0
 /// cannot carry (`encoding-type=url` encodes keys, not tokens), so the
@@ -498,7 +519,9 @@ fn encode_continuation_token(key: &str) -> String {
 }
 
 /// Returns the key that a token from [`encode_continuation_token`] stands
-/// for, or `InvalidArgument` as S3 returns for a token it did not issue.
+/// for. A token that is not URL-safe base64 of UTF-8 text gets
+/// `InvalidArgument`, as S3 returns for a token it did not issue. Other
+/// tokens act as a start-after key, so one from another listing is taken.
 fn decode_continuation_token(token: &str) -> S3Result<String> {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -744,12 +767,20 @@ impl Store {
 
     /// Returns whether `bucket`/`key` names a directory of the store.
     fn is_directory(&self, bucket: &str, key: &str) -> bool {
-        !key.is_empty()
-            && self
-                .data_dir
-                .join(bucket)
-                .join(key.trim_end_matches('/'))
-                .is_dir()
+        self.object_path(bucket, key.trim_end_matches('/'))
+            .is_some_and(|path| path.is_dir())
+    }
+
+    /// Returns the file of `key` in `bucket`, or `None` for an empty key and
+    /// for one that is no plain relative path. A key such as `/etc` would
+    /// replace the whole path in `join` and name a file of the host, and
+    /// s3s-fs rejects such keys itself.
+    fn object_path(&self, bucket: &str, key: &str) -> Option<std::path::PathBuf> {
+        let relative = Path::new(key);
+        let is_plain = relative
+            .components()
+            .all(|part| matches!(part, std::path::Component::Normal(_)));
+        (!key.is_empty() && is_plain).then(|| self.data_dir.join(bucket).join(relative))
     }
 
     /// Sets each entry's ETag from the object's HEAD, and its storage class.

@@ -1119,6 +1119,77 @@ async fn paged_listing_of_control_character_keys() {
 }
 
 #[tokio::test]
+async fn empty_folder_delete_frees_the_key() {
+    let h = Harness::start().await;
+    for bucket in [
+        h.bucket("folder-free").await,
+        h.bucket("plain-folder-free").await,
+    ] {
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key("m/child")
+            .body(ByteStream::from_static(b"child"))
+            .send()
+            .await
+            .unwrap();
+        h.client
+            .delete_object()
+            .bucket(&bucket)
+            .key("m/child")
+            .send()
+            .await
+            .unwrap();
+        h.client
+            .delete_object()
+            .bucket(&bucket)
+            .key("m/")
+            .send()
+            .await
+            .unwrap();
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key("m")
+            .body(ByteStream::from_static(b"now a key"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(h.get(&bucket, "m").await, b"now a key", "{bucket}");
+    }
+}
+
+#[tokio::test]
+async fn absolute_keys_do_not_reach_host_paths() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("host-paths").await;
+    let host_dir = std::env::temp_dir();
+    let existing = host_dir.to_str().unwrap().to_string();
+    let missing = host_dir
+        .join("s3seal-no-such-directory-for-this-test")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let mut statuses = Vec::new();
+    for key in [&existing, &missing] {
+        let deleted = h
+            .client
+            .delete_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await;
+        let status = match deleted {
+            Ok(_) => 204,
+            Err(error) => error.raw_response().map_or(0, |r| r.status().as_u16()),
+        };
+        statuses.push(status);
+    }
+    assert_eq!(statuses[0], statuses[1], "{statuses:?}");
+    assert!(host_dir.is_dir(), "the host directory must survive");
+}
+
+#[tokio::test]
 async fn bucket_operations_forwarded() {
     let h = Harness::start().await;
     h.bucket("bucket-ops").await;

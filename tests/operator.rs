@@ -1108,4 +1108,8 @@ async fn embedded_store_listens_on_configured_port() {
         panic!("a port in use must fail the start");
     };
     assert!(error.to_string().contains("[embedded] port"), "{error}");
+    assert!(
+        error.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{error}"
+    );
 }

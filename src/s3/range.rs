@@ -48,13 +48,26 @@ pub fn parse(value: &str) -> Option<ByteRange> {
             first: number(first)?,
         }),
         (false, false) => {
-            let (first, last) = (number(first)?, number(last)?);
-            if last < first {
+            let (first_pos, last_pos) = (number(first)?, number(last)?);
+            // Compared as digit strings, because two positions past
+            // `u64::MAX` both saturate to it.
+            if digits_less(last, first) {
                 return None;
             }
-            Some(ByteRange::Bounded { first, last })
+            Some(ByteRange::Bounded {
+                first: first_pos,
+                last: last_pos,
+            })
         }
     }
+}
+
+/// Returns whether the decimal digit string `a` is less than `b`, for
+/// numbers of any length.
+fn digits_less(a: &str, b: &str) -> bool {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    (a.len(), a) < (b.len(), b)
 }
 
 impl ByteRange {
@@ -145,6 +158,22 @@ mod tests {
             Some(ByteRange::Suffix { len: u64::MAX })
         );
         assert_eq!(parse(&format!("bytes={huge}-5")), None);
+        assert_eq!(parse(&format!("bytes={huge}-{}", &huge[1..])), None);
+        assert_eq!(
+            parse("bytes=18446744073709551617-18446744073709551616"),
+            None
+        );
+        assert_eq!(
+            parse(&format!("bytes={huge}-{huge}0")),
+            Some(ByteRange::Bounded {
+                first: u64::MAX,
+                last: u64::MAX
+            })
+        );
+        assert_eq!(
+            parse("bytes=007-0010"),
+            Some(ByteRange::Bounded { first: 7, last: 10 })
+        );
         let size = 100;
         assert_eq!(
             parse(&format!("bytes={huge}-")).map(|r| r.resolve(size)),
