@@ -981,37 +981,44 @@ async fn oversized_range_positions_saturate() {
 async fn upload_part_copy_oversized_range_rejected() {
     let h = Harness::start().await;
     let sealed = h.bucket("mp-copy-huge").await;
-    h.client
-        .put_object()
-        .bucket(&sealed)
-        .key("src")
-        .body(ByteStream::from(pattern(1000, 4)))
-        .send()
-        .await
-        .unwrap();
-    let upload_id = create_upload(&h, &sealed, "dst").await;
-    for range in [
-        format!("bytes=0-{}", u64::MAX),
-        "bytes=0-99999999999999999999999".to_string(),
-        "bytes=999-99999999999999999999999".to_string(),
-    ] {
-        let copied = h
-            .client
-            .upload_part_copy()
-            .bucket(&sealed)
-            .key("dst")
-            .upload_id(&upload_id)
-            .part_number(1)
-            .copy_source(format!("{sealed}/src"))
-            .copy_source_range(&range)
+    let plain = h.bucket("plain-mp-copy-huge").await;
+    for bucket in [&sealed, &plain] {
+        h.client
+            .put_object()
+            .bucket(bucket)
+            .key("src")
+            .body(ByteStream::from(pattern(1000, 4)))
             .send()
             .await
-            .expect_err("a range past the source must fail");
-        assert_eq!(
-            error_code(&copied).as_deref(),
-            Some("InvalidRange"),
-            "{range}"
-        );
+            .unwrap();
+    }
+    let upload_id = create_upload(&h, &sealed, "dst").await;
+    for source in [&sealed, &plain] {
+        for range in [
+            format!("bytes=0-{}", u64::MAX),
+            "bytes=0-99999999999999999999999".to_string(),
+            "bytes=999-99999999999999999999999".to_string(),
+            "bytes=0-1000".to_string(),
+            "bytes=1000-1000".to_string(),
+        ] {
+            let copied = h
+                .client
+                .upload_part_copy()
+                .bucket(&sealed)
+                .key("dst")
+                .upload_id(&upload_id)
+                .part_number(1)
+                .copy_source(format!("{source}/src"))
+                .copy_source_range(&range)
+                .send()
+                .await
+                .expect_err("a range past the source must fail");
+            assert_eq!(
+                error_code(&copied).as_deref(),
+                Some("InvalidRange"),
+                "{source} {range}"
+            );
+        }
     }
 }
 

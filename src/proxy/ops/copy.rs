@@ -148,6 +148,9 @@ fn denied_source(source: &CopySource) -> S3Error {
     )
 }
 
+/// The largest object S3 stores: 5 TiB.
+const MAX_OBJECT_BYTES: u64 = 5 << 40;
+
 /// Reads `x-amz-copy-source-range`, which UploadPartCopy accepts only in
 /// the form `bytes=first-last`.
 fn copy_source_range(ctx: &Context<'_>) -> Result<Option<ByteRange>, S3Error> {
@@ -155,6 +158,12 @@ fn copy_source_range(ctx: &Context<'_>) -> Result<Option<ByteRange>, S3Error> {
         return Ok(None);
     };
     match value.to_str().ok().and_then(crate::s3::range::parse) {
+        // No S3 object is larger than 5 TiB, so such a range ends past every
+        // source. Stores reject positions near `u64::MAX` in their own ways.
+        Some(ByteRange::Bounded { last, .. }) if last >= MAX_OBJECT_BYTES => Err(S3Error::new(
+            ErrorCode::InvalidRange,
+            "The requested range is not satisfiable",
+        )),
         Some(ByteRange::Bounded { first, last }) => Ok(Some(ByteRange::Bounded { first, last })),
         _ => Err(S3Error::new(
             ErrorCode::InvalidArgument,
@@ -722,11 +731,15 @@ async fn source_failure(ctx: &Context<'_>, source: &CopySource, status: StatusCo
         StatusCode::FORBIDDEN => {
             S3Error::new(ErrorCode::AccessDenied, "Access Denied to the copy source")
         }
+        StatusCode::RANGE_NOT_SATISFIABLE => S3Error::new(
+            ErrorCode::InvalidRange,
+            "The requested range is not satisfiable",
+        ),
         // The upstream rejected the source request itself, as moto 5.2
         // rejects versionId=null on an unversioned bucket.
         StatusCode::BAD_REQUEST => S3Error::new(
             ErrorCode::InvalidArgument,
-            "The upstream rejected the copy source with 400 Bad Request; check its key and versionId",
+            "The upstream rejected the copy source with 400 Bad Request; check its key, versionId and x-amz-copy-source-range",
         ),
         other => S3Error::new(
             ErrorCode::BadGateway,
