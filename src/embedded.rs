@@ -64,18 +64,14 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
         builder.build()
     };
 
+    let bind_error = |source| EmbeddedError::Bind {
+        port: config.port,
+        source,
+    };
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))
         .await
-        .map_err(|source| EmbeddedError::Bind {
-            port: config.port,
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| EmbeddedError::Bind {
-            port: config.port,
-            source,
-        })?;
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
     let task = tokio::spawn(async move {
         let mut http = ConnBuilder::new(TokioExecutor::new());
         http.http1()
@@ -203,7 +199,7 @@ impl S3 for Store {
             if !object.key.ends_with('/') && self.is_directory(&req.input.bucket, &object.key) {
                 if object.e_tag.is_some() {
                     failed.push(Error {
-                        code: Some("NoSuchKey".into()),
+                        code: Some(s3s::S3ErrorCode::NoSuchKey.as_str().to_string()),
                         key: Some(object.key),
                         message: Some(NO_SUCH_KEY_MESSAGE.into()),
                         version_id: object.version_id,
