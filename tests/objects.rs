@@ -1039,7 +1039,7 @@ async fn delete_of_folder_key_is_missing_key() {
             deleted.errors()
         );
 
-        let kept = h
+        let child = h
             .client
             .get_object()
             .bucket(&bucket)
@@ -1048,7 +1048,7 @@ async fn delete_of_folder_key_is_missing_key() {
             .await
             .unwrap();
         assert_eq!(
-            kept.body.collect().await.unwrap().into_bytes().as_ref(),
+            child.body.collect().await.unwrap().into_bytes().as_ref(),
             b"kept"
         );
     }

@@ -157,6 +157,8 @@ mod tests {
             parse(&format!("bytes=-{huge}")),
             Some(ByteRange::Suffix { len: u64::MAX })
         );
+
+        // An end before the start is ignored, also past `u64::MAX`.
         assert_eq!(parse(&format!("bytes={huge}-5")), None);
         assert_eq!(parse(&format!("bytes={huge}-{}", &huge[1..])), None);
         assert_eq!(
@@ -174,6 +176,7 @@ mod tests {
             parse("bytes=007-0010"),
             Some(ByteRange::Bounded { first: 7, last: 10 })
         );
+
         let size = 100;
         assert_eq!(
             parse(&format!("bytes={huge}-")).map(|r| r.resolve(size)),
