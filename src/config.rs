@@ -685,6 +685,7 @@ impl Config {
                         "the embedded store takes path-style requests only",
                     ));
                 }
+                self.validate_embedded_port()?;
             }
         }
         if upstream.region.is_empty() {
@@ -934,6 +935,31 @@ impl Config {
         Ok(())
     }
 
+    /// Rejects an embedded store port that a listener of s3seal binds on
+    /// 127.0.0.1 or on every address, where the second bind would fail.
+    fn validate_embedded_port(&self) -> Result<(), ConfigError> {
+        let port = self.embedded.port;
+        if port == 0 {
+            return Ok(());
+        }
+        let listeners = [
+            ("server.listen", self.server.listen),
+            ("server.tls_listen", self.server.tls_listen),
+            ("metrics.listen", self.metrics.listen),
+        ];
+        for (field, addr) in listeners {
+            let Some(addr) = addr else { continue };
+            let ip = addr.ip();
+            if addr.port() == port && (ip == std::net::Ipv4Addr::LOCALHOST || ip.is_unspecified()) {
+                return Err(invalid(
+                    "embedded.port",
+                    format!("{port} is already the port of {field} ({addr}); use another port"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn validate_metrics(&self) -> Result<(), ConfigError> {
         let metrics = &self.metrics;
         if !metrics.path.starts_with('/') || metrics.path.contains(['?', '#']) {
@@ -1108,6 +1134,29 @@ mod tests {
         let text = format!("{MINIMAL}\n[server]\nlisten = \"127.0.0.1:8443\"\n{tls}\n");
         let err = Config::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("is already server.listen"), "{err}");
+    }
+
+    #[test]
+    fn embedded_port_differs_from_listeners() {
+        let cases = [
+            "[server]\nlisten = \"127.0.0.1:8015\"",
+            "[server]\nlisten = \"0.0.0.0:8015\"",
+            "[metrics]\nlisten = \"127.0.0.1:8015\"",
+        ];
+        for listener in cases {
+            let text = format!("{MINIMAL}\n{listener}\n[embedded]\nport = 8015\n");
+            let err = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains("embedded.port"), "{listener}: {err}");
+            assert!(
+                err.contains("8015 is already the port of"),
+                "{listener}: {err}"
+            );
+        }
+
+        let other_address = "[server]\nlisten = \"192.0.2.1:8015\"\n[embedded]\nport = 8015\n";
+        assert!(Config::from_toml(&format!("{MINIMAL}\n{other_address}")).is_ok());
+        let other_port = "[server]\nlisten = \"127.0.0.1:8014\"\n[embedded]\nport = 8015\n";
+        assert!(Config::from_toml(&format!("{MINIMAL}\n{other_port}")).is_ok());
     }
 
     #[test]
