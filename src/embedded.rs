@@ -5,6 +5,7 @@
 
 use crate::config::EmbeddedConfig;
 use crate::keys::SecretString;
+use crate::linger::Lingering;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use rand::RngCore;
@@ -87,7 +88,7 @@ pub async fn start(config: &EmbeddedConfig) -> Result<EmbeddedStore, EmbeddedErr
             };
             let _ = socket.set_nodelay(true);
             let conn = http
-                .serve_connection(TokioIo::new(socket), service.clone())
+                .serve_connection(TokioIo::new(Lingering::always(socket)), service.clone())
                 .into_owned();
             tokio::spawn(async move {
                 if let Err(error) = conn.await {

@@ -21,7 +21,9 @@
 //!   re-signs and sends.
 //! - [`metrics`] contains the request and traffic counters.
 //! - [`s3`] is the shared S3 vocabulary; [`config`] the typed configuration;
-//!   [`embedded`] the local S3 store of the default configuration.
+//!   [`embedded`] the local S3 store of the default configuration;
+//!   [`linger`] the lingering close of the listeners of [`server`] and
+//!   [`embedded`].
 //!
 //! Dependencies run one way, down this list.
 
@@ -32,6 +34,7 @@ pub mod config;
 pub mod crypto;
 pub mod embedded;
 pub mod keys;
+pub mod linger;
 pub mod metrics;
 pub mod operator;
 pub mod policy;

@@ -4,6 +4,7 @@
 
 use crate::audit::Auditor;
 use crate::config::{Config, UpstreamKind};
+use crate::linger::{LingerSwitch, Lingering};
 use crate::metrics::Metrics;
 use crate::proxy::{self, Proxy};
 use hyper::server::conn::http1;
@@ -282,10 +283,14 @@ async fn accept_loop(
             _ = stop.changed() => return,
         };
         let _ = stream.set_nodelay(true);
-        let stream = CountingStream {
-            inner: stream,
-            metrics: proxy.metrics().clone(),
-        };
+        let linger = LingerSwitch::default();
+        let stream = Lingering::new(
+            CountingStream {
+                inner: stream,
+                metrics: proxy.metrics().clone(),
+            },
+            linger.clone(),
+        );
         let proxy = proxy.clone();
         // Each connection holds only a watcher, so the accept loops' handle
         // is the last one once they stop.
@@ -295,7 +300,7 @@ async fn accept_loop(
         tokio::spawn(async move {
             let serve = async move {
                 match tls {
-                    None => serve_connection(stream, client_addr, proxy, watcher).await,
+                    None => serve_connection(stream, client_addr, proxy, watcher, linger).await,
                     // The handshake gets the time limit of a request head,
                     // so a client that sends nothing cannot hold a
                     // connection open.
@@ -306,7 +311,7 @@ async fn accept_loop(
                     .await
                     {
                         Ok(Ok(stream)) => {
-                            serve_connection(stream, client_addr, proxy, watcher).await
+                            serve_connection(stream, client_addr, proxy, watcher, linger).await
                         }
                         Ok(Err(error)) => {
                             tracing::info!(%error, %client_addr, "TLS handshake failed")
@@ -334,6 +339,7 @@ async fn serve_connection<S>(
     client_addr: SocketAddr,
     proxy: Arc<Proxy>,
     graceful: Watcher,
+    linger: LingerSwitch,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -343,10 +349,19 @@ async fn serve_connection<S>(
         move |request| {
             let proxy = proxy.clone();
             let served = served.clone();
+            let linger = linger.clone();
             async move {
-                Ok::<_, std::convert::Infallible>(
-                    proxy::handle(proxy, request, client_addr, served).await,
-                )
+                let response = proxy::handle(proxy, request, client_addr, served).await;
+                // A response that closes the connection may leave a body
+                // unread, which the client may still be sending.
+                if response
+                    .headers()
+                    .get(http::header::CONNECTION)
+                    .is_some_and(|value| value == "close")
+                {
+                    linger.arm();
+                }
+                Ok::<_, std::convert::Infallible>(response)
             }
         }
     });

@@ -909,3 +909,132 @@ async fn presigned_put_rejects_unsigned_copy_source() {
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(h.get(&bucket, "upload").await, b"own data");
 }
+
+/// Sends `head` and `body` on a new connection from one task while another
+/// reads the response to its end. Returns whether the whole body was
+/// written, and the response.
+async fn send_while_reading(
+    h: &Harness,
+    head: String,
+    body: Vec<u8>,
+) -> (std::io::Result<()>, String) {
+    let address = h.endpoint.trim_start_matches("http://").to_string();
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        write.write_all(head.as_bytes()).await?;
+        write.write_all(&body).await
+    });
+    let mut response = Vec::new();
+    let read_all =
+        tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut response)).await;
+    let written = writer.await.unwrap();
+    assert!(
+        read_all.is_ok(),
+        "the proxy neither responded nor closed the connection"
+    );
+    (written, String::from_utf8_lossy(&response).into_owned())
+}
+
+/// Returns the head of a signed PutObject of `length` bytes.
+fn put_head(
+    h: &Harness,
+    path: &str,
+    length: usize,
+    extra: &[(&str, &str)],
+    secret: &str,
+) -> String {
+    let url = format!("{}{path}", h.endpoint);
+    let length = length.to_string();
+    let mut signed = vec![("content-length", length.as_str())];
+    signed.extend_from_slice(extra);
+    let headers = reqwest_lite::sign_headers("PUT", &url, &signed, common::ACCESS_KEY_ID, secret);
+    let mut head = format!("PUT {path} HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+#[tokio::test]
+async fn rejected_upload_response_reaches_sender() {
+    // Far more than the socket buffers of both ends hold, so the client is
+    // still sending when the error is sent.
+    const LENGTH: usize = 32 << 20;
+
+    let h = Harness::start().await;
+    let wrong_secret = "W".repeat(40);
+    for name in ["linger-sealed", "plain-linger"] {
+        let bucket = h.bucket(name).await;
+        let cases = [
+            (
+                format!("/{bucket}/a/../b"),
+                h.secret.as_str(),
+                "HTTP/1.1 400",
+                "InvalidArgument",
+            ),
+            (
+                format!("/{bucket}/key"),
+                wrong_secret.as_str(),
+                "HTTP/1.1 403",
+                "SignatureDoesNotMatch",
+            ),
+        ];
+        for (path, secret, status, code) in cases {
+            let head = put_head(&h, &path, LENGTH, &[], secret);
+            let (written, response) = send_while_reading(&h, head, vec![b'x'; LENGTH]).await;
+
+            assert!(
+                written.is_ok(),
+                "{name} {code}: sending the body failed: {written:?}"
+            );
+            assert!(response.starts_with(status), "{name} {code}: {response}");
+            assert!(
+                response.contains(&format!("<Code>{code}</Code>")),
+                "{name} {code}: {response}"
+            );
+            assert!(
+                response.contains("connection: close"),
+                "{name} {code}: {response}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn conditional_put_conflict_relays_412() {
+    const LENGTH: usize = 32 << 20;
+
+    let h = Harness::start().await;
+    for name in ["ifnone-sealed", "plain-ifnone"] {
+        let bucket = h.bucket(name).await;
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key("taken")
+            .body(ByteStream::from_static(b"first"))
+            .send()
+            .await
+            .unwrap();
+
+        let path = format!("/{bucket}/taken");
+        let head = put_head(&h, &path, LENGTH, &[("if-none-match", "*")], &h.secret);
+        let (written, response) = send_while_reading(&h, head, vec![b'y'; LENGTH]).await;
+
+        assert!(
+            written.is_ok(),
+            "{name}: sending the body failed: {written:?}"
+        );
+        assert!(response.starts_with("HTTP/1.1 412"), "{name}: {response}");
+        assert!(
+            response.contains("<Code>PreconditionFailed</Code>"),
+            "{name}: {response}"
+        );
+        assert_eq!(
+            h.get(&bucket, "taken").await,
+            b"first",
+            "{name}: the object changed"
+        );
+    }
+}
