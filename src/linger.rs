@@ -185,7 +185,10 @@ mod tests {
 
         let shutdown = tokio::time::timeout(Duration::from_millis(100), stream.shutdown()).await;
 
-        assert!(shutdown.is_ok(), "an unarmed connection waited for its peer");
+        assert!(
+            shutdown.is_ok(),
+            "an unarmed connection waited for its peer"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -206,7 +209,10 @@ mod tests {
         stream.shutdown().await.unwrap();
 
         peer_task.await.unwrap();
-        assert!(started.elapsed() < LINGER_IDLE, "the read did not end at the peer's close");
+        assert!(
+            started.elapsed() < LINGER_IDLE,
+            "the read did not end at the peer's close"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -239,6 +245,9 @@ mod tests {
 
         let elapsed = started.elapsed();
         assert!(elapsed >= LINGER_MAX, "ended after {elapsed:?}");
-        assert!(elapsed < LINGER_MAX + LINGER_IDLE, "ended after {elapsed:?}");
+        assert!(
+            elapsed < LINGER_MAX + LINGER_IDLE,
+            "ended after {elapsed:?}"
+        );
     }
 }

@@ -300,7 +300,9 @@ async fn accept_loop(
         tokio::spawn(async move {
             let serve = async move {
                 match tls {
-                    None => serve_connection(stream, client_addr, proxy, watcher, linger).await,
+                    None => {
+                        serve_connection(stream, client_addr, proxy, watcher, linger, false).await
+                    }
                     // The handshake gets the time limit of a request head,
                     // so a client that sends nothing cannot hold a
                     // connection open.
@@ -311,7 +313,8 @@ async fn accept_loop(
                     .await
                     {
                         Ok(Ok(stream)) => {
-                            serve_connection(stream, client_addr, proxy, watcher, linger).await
+                            serve_connection(stream, client_addr, proxy, watcher, linger, true)
+                                .await
                         }
                         Ok(Err(error)) => {
                             tracing::info!(%error, %client_addr, "TLS handshake failed")
@@ -340,13 +343,17 @@ async fn serve_connection<S>(
     proxy: Arc<Proxy>,
     graceful: Watcher,
     linger: LingerSwitch,
+    tls: bool,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let served = proxy::ServedLines::default();
     let service = service_fn({
         let served = served.clone();
-        move |request| {
+        move |mut request: http::Request<hyper::body::Incoming>| {
+            if tls {
+                request.extensions_mut().insert(proxy::TlsConnection);
+            }
             let proxy = proxy.clone();
             let served = served.clone();
             let linger = linger.clone();

@@ -1392,3 +1392,31 @@ async fn create_repeats_checksum_algorithm() {
         );
     }
 }
+
+#[tokio::test]
+async fn completed_upload_location_names_proxy() {
+    let h = Harness::start().await;
+    for name in ["located-sealed", "plain-located"] {
+        let bucket = h.bucket(name).await;
+        for (key, path) in [
+            ("dir/k1.bin", "dir/k1.bin"),
+            ("dir/a b.bin", "dir/a%20b.bin"),
+        ] {
+            let upload_id = create_upload(&h, &bucket, key).await;
+            let part = upload_part(&h, &bucket, key, &upload_id, 1, pattern(1000, 3)).await;
+
+            let done = complete_upload(&h, &bucket, key, &upload_id, vec![part])
+                .await
+                .unwrap();
+
+            let expected = format!("{}/{bucket}/{path}", h.endpoint);
+            assert_eq!(done.location(), Some(expected.as_str()), "{name} {key}");
+            assert_eq!(done.key(), Some(key), "{name} {key}");
+            assert!(
+                done.e_tag().is_some_and(|etag| etag.ends_with("-1\"")),
+                "{name} {key}: {:?}",
+                done.e_tag()
+            );
+        }
+    }
+}

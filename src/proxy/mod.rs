@@ -30,6 +30,11 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use tracing::Instrument;
 
+/// Marks a request that arrived on the TLS listener, for URLs that name
+/// s3seal itself.
+#[derive(Clone, Copy, Debug)]
+pub struct TlsConnection;
+
 /// Everything an operation needs about the request it serves.
 pub(crate) struct Context<'a> {
     pub proxy: &'a Proxy,
@@ -47,6 +52,28 @@ impl Context<'_> {
 
     pub fn key(&self) -> &str {
         self.s3.key.as_deref().unwrap_or_default()
+    }
+
+    /// Returns the URL of the request's object as the client addressed it:
+    /// its scheme, `Host` header and path, without the query.
+    pub fn object_url(&self) -> String {
+        let scheme = match self.parts.extensions.get::<TlsConnection>() {
+            Some(_) => "https",
+            None => "http",
+        };
+        let host = self
+            .parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .or_else(|| {
+                self.parts
+                    .uri
+                    .authority()
+                    .map(|authority| authority.as_str())
+            })
+            .unwrap_or_default();
+        format!("{scheme}://{host}{}", self.parts.uri.path())
     }
 }
 

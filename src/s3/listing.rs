@@ -173,6 +173,64 @@ pub fn rewrite_text(
     Ok(writer.into_inner())
 }
 
+/// Sets the text of the root element's child `name` to `value`: every
+/// such child directly under the root gets it, and a root without one
+/// gets one as its last child. Used for the `Location` of a completed
+/// upload, which some stores leave out.
+pub fn set_root_child(xml: &[u8], name: &str, value: &str) -> Result<Vec<u8>, XmlError> {
+    let mut reader = Reader::from_reader(xml);
+    let mut writer = Writer::new(Vec::with_capacity(
+        xml.len() + name.len() * 2 + value.len() + 8,
+    ));
+    let mut depth = 0usize;
+    let mut found = false;
+    // Set inside a matching child, whose text is replaced.
+    let mut replacing = false;
+    loop {
+        let event = reader.read_event().map_err(xml_error)?;
+        match &event {
+            Event::Eof => break,
+            Event::Start(start) => {
+                depth += 1;
+                if depth == 2 && start.local_name().as_ref() == name.as_bytes() {
+                    found = true;
+                    replacing = true;
+                    writer.write_event(event).map_err(xml_error)?;
+                    writer
+                        .write_event(Event::Text(BytesText::new(value)))
+                        .map_err(xml_error)?;
+                    continue;
+                }
+            }
+            Event::End(_) => {
+                if depth == 2 && replacing {
+                    replacing = false;
+                } else if depth == 1 && !found {
+                    write_child(&mut writer, name, value)?;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Event::Empty(start) if depth == 1 && start.local_name().as_ref() == name.as_bytes() => {
+                found = true;
+                write_child(&mut writer, name, value)?;
+                continue;
+            }
+            _ if replacing => continue,
+            _ => {}
+        }
+        writer.write_event(event).map_err(xml_error)?;
+    }
+    Ok(writer.into_inner())
+}
+
+fn write_child(writer: &mut Writer<Vec<u8>>, name: &str, value: &str) -> Result<(), XmlError> {
+    writer
+        .create_element(name)
+        .write_text_content(BytesText::new(value))
+        .map_err(xml_error)?;
+    Ok(())
+}
+
 /// Rewrites a `CompleteMultipartUpload` request: every `ETag` through
 /// `etag_of`, and the elements named in `dropped` removed with their text.
 pub fn rewrite_complete_request(
@@ -578,6 +636,43 @@ mod tests {
         assert_eq!(
             root_name(xml).as_deref(),
             Some("InitiateMultipartUploadResult")
+        );
+    }
+
+    #[test]
+    fn root_child_replaced_or_added() {
+        let with = br#"<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Location>http://upstream:9000/b/k</Location><Bucket>b</Bucket><Key>k</Key><ETag>"e-2"</ETag></CompleteMultipartUploadResult>"#;
+        let out =
+            String::from_utf8(set_root_child(with, "Location", "http://proxy/b/a&b").unwrap())
+                .unwrap();
+        assert!(
+            out.contains("<Location>http://proxy/b/a&amp;b</Location><Bucket>b</Bucket>"),
+            "{out}"
+        );
+        assert!(!out.contains("upstream"), "{out}");
+
+        let without = br#"<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key></CompleteMultipartUploadResult>"#;
+        let out =
+            String::from_utf8(set_root_child(without, "Location", "http://proxy/b/k").unwrap())
+                .unwrap();
+        assert_eq!(
+            out,
+            "<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><Location>http://proxy/b/k</Location></CompleteMultipartUploadResult>"
+        );
+
+        let empty = br#"<CompleteMultipartUploadResult><Location/><Key>k</Key></CompleteMultipartUploadResult>"#;
+        let out = String::from_utf8(set_root_child(empty, "Location", "http://proxy/b/k").unwrap())
+            .unwrap();
+        assert_eq!(
+            out,
+            "<CompleteMultipartUploadResult><Location>http://proxy/b/k</Location><Key>k</Key></CompleteMultipartUploadResult>"
+        );
+
+        let nested = br#"<R><Other><Location>inner</Location></Other></R>"#;
+        let out = String::from_utf8(set_root_child(nested, "Location", "new").unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "<R><Other><Location>inner</Location></Other><Location>new</Location></R>"
         );
     }
 

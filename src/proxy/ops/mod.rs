@@ -46,6 +46,9 @@ pub(crate) async fn dispatch(
         if operation == Operation::UploadPartCopy {
             return copy::upload_part_copy_to_plain(ctx, auth, body).await;
         }
+        if operation == Operation::CompleteMultipartUpload {
+            return multipart::complete_plain(ctx, auth, body).await;
+        }
         return forward::forward(ctx, auth, body, false).await;
     };
     match operation {
