@@ -109,12 +109,7 @@ async fn forward_request(
         }
         // A body of unknown length (`Transfer-Encoding: chunked` alone)
         // would otherwise be dropped and an empty object stored.
-        None if sends_body => {
-            return Err(S3Error::new(
-                ErrorCode::MissingContentLength,
-                "You must provide the Content-Length HTTP header.",
-            ))
-        }
+        None if sends_body => return Err(super::unknown_length(&ctx.parts.headers)),
         _ => upstream::empty_body(),
     };
     let request = UpstreamRequest {

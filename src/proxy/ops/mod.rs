@@ -90,19 +90,34 @@ pub(crate) async fn dispatch(
     }
 }
 
+/// Returns the error for a request body without a declared length: S3
+/// rejects `Transfer-Encoding` (a body of unknown length) with 501
+/// NotImplemented naming the header, and a body that declares no length
+/// otherwise with 411 MissingContentLength.
+pub(crate) fn unknown_length(headers: &http::HeaderMap) -> S3Error {
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return S3Error::new(
+            ErrorCode::NotImplemented,
+            "A header you provided implies functionality that is not implemented",
+        )
+        .with_detail("Header", "Transfer-Encoding");
+    }
+    S3Error::new(
+        ErrorCode::MissingContentLength,
+        "You must provide the Content-Length HTTP header.",
+    )
+}
+
 /// S3's limit on the body of a PutObject or an UploadPart.
 const MAX_UPLOAD_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Returns the plaintext length of a PutObject or UploadPart body. A body
-/// without a declared length fails with MissingContentLength, and one
+/// without a declared length fails as [`unknown_length`] says, and one
 /// over 5 GiB with EntityTooLarge before any of it is read, as on S3.
 fn upload_len(auth: &Authenticated, parts: &http::request::Parts) -> Result<u64, S3Error> {
-    let len = auth.plaintext_len(parts)?.ok_or_else(|| {
-        S3Error::new(
-            ErrorCode::MissingContentLength,
-            "You must provide the Content-Length HTTP header.",
-        )
-    })?;
+    let len = auth
+        .plaintext_len(parts)?
+        .ok_or_else(|| unknown_length(&parts.headers))?;
     if len > MAX_UPLOAD_BYTES {
         return Err(S3Error::new(
             ErrorCode::EntityTooLarge,
