@@ -2336,3 +2336,50 @@ async fn empty_object_suffix_and_part_one() {
         .unwrap_err();
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 416);
 }
+
+#[tokio::test]
+async fn delete_objects_requires_body_digest() {
+    let h = Harness::start().await;
+    for name in ["digest-delete", "plain-digest-delete"] {
+        let bucket = h.bucket(name).await;
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key("kept")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+        let body = "<Delete><Object><Key>kept</Key></Object></Delete>";
+        let url = format!("{}/{bucket}?delete", h.endpoint);
+
+        let response = common::reqwest_lite::send_signed(
+            "POST",
+            &url,
+            &[],
+            body.as_bytes().to_vec(),
+            common::ACCESS_KEY_ID,
+            &h.secret,
+        )
+        .await;
+        assert_eq!(response.status, 400, "{name}: {}", response.text());
+        assert!(
+            response.text().contains("<Code>InvalidRequest</Code>"),
+            "{name}: {}",
+            response.text()
+        );
+        assert!(
+            response.text().contains("Content-MD5"),
+            "{name}: {}",
+            response.text()
+        );
+        assert_eq!(
+            h.get(&bucket, "kept").await,
+            b"x",
+            "{name}: the object was deleted"
+        );
+
+        let response = post_delete(&h, &bucket, body.to_string()).await;
+        assert_eq!(response.status, 200, "{name}: {}", response.text());
+    }
+}

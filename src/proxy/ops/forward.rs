@@ -245,6 +245,24 @@ const MAX_DELETE_OBJECTS: usize = 1000;
 /// checks that object requests get in their path, because the upstream
 /// resolves the keys itself. The body is read within
 /// `server.max_xml_body_bytes` and forwarded unchanged.
+/// Returns whether the request carries a digest of its body: S3 requires
+/// `Content-MD5` or an `x-amz-checksum-*` value, in a header or announced
+/// as a trailer, on DeleteObjects.
+fn has_body_digest(headers: &http::HeaderMap) -> bool {
+    let is_checksum = |name: &str| {
+        name.strip_prefix("x-amz-checksum-")
+            .is_some_and(|algorithm| !matches!(algorithm, "type" | "algorithm"))
+    };
+    headers.contains_key(http::header::HeaderName::from_static("content-md5"))
+        || headers.keys().any(|name| is_checksum(name.as_str()))
+        || headers
+            .get_all("x-amz-trailer")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|name| is_checksum(&name.trim().to_ascii_lowercase()))
+}
+
 pub(crate) async fn delete_objects(
     ctx: &Context<'_>,
     auth: Authenticated,
@@ -257,6 +275,12 @@ pub(crate) async fn delete_objects(
             "The XML you provided was not well-formed or did not validate against our published schema",
         )
     };
+    if !has_body_digest(&ctx.parts.headers) {
+        return Err(S3Error::new(
+            ErrorCode::InvalidRequest,
+            "Missing required header for this request: Content-MD5",
+        ));
+    }
     let content_length = match ctx.s3.operation {
         Operation::PutObject | Operation::UploadPart => Some(super::upload_len(&auth, ctx.parts)?),
         _ => auth.plaintext_len(ctx.parts)?,
@@ -467,5 +491,59 @@ pub(crate) fn gateway_error_code(error: &(dyn std::error::Error + 'static)) -> E
         ErrorCode::GatewayTimeout
     } else {
         ErrorCode::BadGateway
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn body_digest_found_in_header_or_trailer() {
+        assert!(has_body_digest(&headers(&[(
+            "content-md5",
+            "AAAAAAAAAAAAAAAAAAAAAA=="
+        )])));
+        assert!(has_body_digest(&headers(&[(
+            "x-amz-checksum-crc32",
+            "AAAAAA=="
+        )])));
+        assert!(has_body_digest(&headers(&[(
+            "x-amz-trailer",
+            "X-Amz-Checksum-Crc64nvme"
+        )])));
+        assert!(has_body_digest(&headers(&[(
+            "x-amz-trailer",
+            "x-amz-meta-a, x-amz-checksum-sha256"
+        )])));
+    }
+
+    #[test]
+    fn body_digest_missing() {
+        assert!(!has_body_digest(&headers(&[])));
+        assert!(!has_body_digest(&headers(&[(
+            "x-amz-checksum-type",
+            "FULL_OBJECT"
+        )])));
+        assert!(!has_body_digest(&headers(&[(
+            "x-amz-checksum-algorithm",
+            "CRC32"
+        )])));
+        assert!(!has_body_digest(&headers(&[(
+            "x-amz-trailer",
+            "x-amz-meta-a"
+        )])));
+        assert!(!has_body_digest(&headers(&[(
+            "x-amz-sdk-checksum-algorithm",
+            "CRC32"
+        )])));
     }
 }
