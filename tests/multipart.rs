@@ -1420,3 +1420,24 @@ async fn completed_upload_location_names_proxy() {
         }
     }
 }
+
+#[tokio::test]
+async fn completion_naming_missing_part_rejected() {
+    let h = Harness::start().await;
+    let bucket = h.bucket("missing-part").await;
+    let upload_id = create_upload(&h, &bucket, "k").await;
+    let first = upload_part(&h, &bucket, "k", &upload_id, 1, pattern(5 * MIB, 1)).await;
+    let second = upload_part(&h, &bucket, "k", &upload_id, 2, pattern(100, 2)).await;
+    let third = CompletedPart::builder()
+        .part_number(3)
+        .e_tag(second.e_tag().unwrap())
+        .build();
+
+    let error = complete_upload(&h, &bucket, "k", &upload_id, vec![first, second, third])
+        .await
+        .unwrap_err();
+
+    assert_eq!(error_code(&error).as_deref(), Some("InvalidPart"));
+    let message = format!("{:?}", error.into_service_error());
+    assert!(message.contains("could not be found"), "{message}");
+}

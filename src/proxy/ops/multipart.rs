@@ -457,9 +457,9 @@ fn check_part_numbers(xml: &[u8]) -> Result<usize, S3Error> {
 /// three parts a read can prove the layout from the first and last part
 /// headers, and from four parts on only by reading every part header. So
 /// an object with parts of other lengths is refused here rather than
-/// stored with a layout that reads cannot find. A part that ListParts does
-/// not list is left to the upstream, which fails the completion with
-/// InvalidPart.
+/// stored with a layout that reads cannot find. A listed part that
+/// ListParts does not return fails with S3's InvalidPart message for a
+/// missing part, which takes precedence over a size difference.
 async fn check_equal_parts(
     ctx: &Context<'_>,
     upstream_id: &str,
@@ -467,6 +467,9 @@ async fn check_equal_parts(
 ) -> Result<(), S3Error> {
     let mut marker: Option<String> = None;
     let mut first: Option<u64> = None;
+    // Parts numbered 1 to `count` that ListParts returned.
+    let mut present = 0usize;
+    let mut size_error: Option<S3Error> = None;
     loop {
         let mut query = vec![("uploadId".to_string(), upstream_id.to_string())];
         if let Some(marker) = &marker {
@@ -499,14 +502,18 @@ async fn check_equal_parts(
         let page = listing::list_parts_page(&xml).map_err(bad_xml)?;
         for (number, size) in &page.parts {
             let number = *number as usize;
-            if number >= count {
-                return Ok(());
+            if number > count {
+                return parts_check_result(present, count, size_error);
+            }
+            present += 1;
+            if number == count {
+                continue;
             }
             match first {
                 None if number == 1 => first = Some(*size),
                 None => {}
-                Some(first) if *size != first => {
-                    return Err(S3Error::new(
+                Some(first) if *size != first && size_error.is_none() => {
+                    size_error = Some(S3Error::new(
                         ErrorCode::InvalidPart,
                         format!(
                             "an encrypting bucket needs every part except the last to have \
@@ -521,7 +528,7 @@ async fn check_equal_parts(
             }
         }
         if !page.is_truncated {
-            return Ok(());
+            return parts_check_result(present, count, size_error);
         }
         // A truncated page without NextPartNumberMarker continues after its
         // last part, and a marker that does not move on is an upstream fault
@@ -540,6 +547,23 @@ async fn check_equal_parts(
             }
         }
     }
+}
+
+/// Returns the outcome of the part check: a missing part first, because
+/// the size of the part before it is then no fault, then a size error.
+fn parts_check_result(
+    present: usize,
+    count: usize,
+    size_error: Option<S3Error>,
+) -> Result<(), S3Error> {
+    if present < count {
+        return Err(S3Error::new(
+            ErrorCode::InvalidPart,
+            "One or more of the specified parts could not be found. The part may not have been \
+             uploaded, or the specified entity tag may not match the part's entity tag.",
+        ));
+    }
+    size_error.map_or(Ok(()), Err)
 }
 
 /// Returns the error for a completion whose part sizes could not be
