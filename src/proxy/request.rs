@@ -172,6 +172,7 @@ pub fn classify(
     }
     let path = parts.uri.path();
     let query = parse_query(parts.uri.query().unwrap_or(""))?;
+    check_single_query_names(&query)?;
 
     let host_bucket = base_domain.and_then(|domain| bucket_from_host(parts, domain));
     let (bucket, key) = match host_bucket {
@@ -428,6 +429,21 @@ pub fn parse_query(raw: &str) -> Result<Vec<(String, String)>, S3Error> {
     Ok(pairs)
 }
 
+/// Rejects a query that names a parameter twice. No S3 request repeats a
+/// parameter, and stores disagree on which value counts, so a repeated
+/// `partNumber` could select one part at s3seal and another upstream.
+fn check_single_query_names(query: &[(String, String)]) -> Result<(), S3Error> {
+    for (index, (name, _)) in query.iter().enumerate() {
+        if query[..index].iter().any(|(earlier, _)| earlier == name) {
+            return Err(S3Error::new(
+                ErrorCode::InvalidRequest,
+                format!("The query parameter {name:?} appears more than once"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the S3 bucket naming rules that matter for addressing: 3 to 63
 /// characters of lowercase letters, digits, `.`, `-` (and `_`, which older
 /// buckets and some stores allow), not in the form of an IP address, and
@@ -489,6 +505,23 @@ mod tests {
             &[("x-amz-meta-a", "1"), ("x-amz-meta-a", "2")],
         );
         assert!(classify(&metadata, None).is_ok());
+    }
+
+    #[test]
+    fn repeated_query_parameters_rejected() {
+        for uri in [
+            "/bkt/key?partNumber=1&partNumber=2",
+            "/bkt/key?uploadId=a&partNumber=1&uploadId=b",
+            "/bkt?prefix=a&prefix=b",
+            "/bkt/key?versionId&versionId",
+            // A parameter spelled with percent escapes is the same name.
+            "/bkt/key?partNumber=1&part%4Eumber=2",
+        ] {
+            let error = classify(&parts(Method::GET, uri, &[]), None).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::InvalidRequest, "{uri}");
+        }
+        let distinct = parts(Method::GET, "/bkt/key?partNumber=1&x-id=GetObject", &[]);
+        assert!(classify(&distinct, None).is_ok());
     }
 
     #[test]
