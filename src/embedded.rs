@@ -188,6 +188,10 @@ impl S3 for Store {
         &self,
         mut req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        // s3s-fs 0.14 reports every key of a missing bucket as deleted.
+        if !self.data_dir.join(&req.input.bucket).is_dir() {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
         // Objects whose `ETag` condition fails are reported as errors and
         // left out of the request. s3s-fs deletes without locks, so a
         // concurrent overwrite can still slip between check and delete.

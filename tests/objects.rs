@@ -1629,6 +1629,38 @@ async fn missing_bucket_read_is_nosuchbucket() {
 }
 
 #[tokio::test]
+async fn delete_objects_in_missing_bucket() {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+
+    let h = Harness::start().await;
+    for bucket in ["no-such-bucket", "plain-no-such-bucket"] {
+        let delete = Delete::builder()
+            .objects(ObjectIdentifier::builder().key("a").build().unwrap())
+            .objects(ObjectIdentifier::builder().key("b").build().unwrap())
+            .build()
+            .unwrap();
+        let err = h
+            .client
+            .delete_objects()
+            .bucket(bucket)
+            .delete(delete)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.raw_response().map(|r| r.status().as_u16()),
+            Some(404),
+            "{bucket}"
+        );
+        assert_eq!(
+            error_code(&err).as_deref(),
+            Some("NoSuchBucket"),
+            "{bucket}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn encrypted_object_not_served_through_passthrough() {
     let logs = common::CapturedLogs::start();
     let h = Harness::start().await;
