@@ -134,6 +134,15 @@ impl S3 for Store {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
+        // Every bucket of the store belongs to its one user. For a bucket
+        // that the caller owns, S3 returns 200 in us-east-1 and 409
+        // `BucketAlreadyOwnedByYou` in other regions, where s3s-fs 0.14
+        // returns 409 `BucketAlreadyExists`. The store returns 200, as in
+        // us-east-1, because its GetBucketLocation reports that region (an
+        // empty `LocationConstraint`) whatever `server.region` is.
+        if self.data_dir.join(&req.input.bucket).is_dir() {
+            return Ok(S3Response::new(CreateBucketOutput::default()));
+        }
         self.fs.create_bucket(req).await
     }
 

@@ -1661,6 +1661,40 @@ async fn delete_objects_in_missing_bucket() {
 }
 
 #[tokio::test]
+async fn create_existing_bucket_succeeds() {
+    let h = Harness::start().await;
+    for bucket in ["again", "plain-again"] {
+        h.bucket(bucket).await;
+        h.client
+            .put_object()
+            .bucket(bucket)
+            .key("kept")
+            .body(ByteStream::from_static(b"kept"))
+            .send()
+            .await
+            .unwrap();
+
+        let again = h.client.create_bucket().bucket(bucket).send().await;
+        assert!(again.is_ok(), "{bucket}: {:?}", again.err());
+        assert_eq!(h.get(bucket, "kept").await, b"kept", "{bucket}");
+
+        // S3 returns 200 for a CreateBucket of a bucket that the caller
+        // owns in us-east-1, the region that the embedded store reports.
+        let location = h
+            .client
+            .get_bucket_location()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        let constraint = location
+            .location_constraint()
+            .map_or("", |constraint| constraint.as_str());
+        assert_eq!(constraint, "", "{bucket}");
+    }
+}
+
+#[tokio::test]
 async fn encrypted_object_not_served_through_passthrough() {
     let logs = common::CapturedLogs::start();
     let h = Harness::start().await;
