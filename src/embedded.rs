@@ -367,6 +367,9 @@ impl S3 for Store {
         // S3 does not store the `aws-chunked` framing as the object's
         // encoding, but s3s-fs 0.14 keeps the header as it arrives.
         req.input.content_encoding = without_aws_chunked(req.input.content_encoding.take());
+        if req.headers.contains_key(http::header::IF_MATCH) || req.input.if_match.is_some() {
+            self.check_object_exists(&req.input.bucket, &req.input.key)?;
+        }
         self.fs.put_object(req).await
     }
 
@@ -425,6 +428,9 @@ impl S3 for Store {
         let upload_id = req.input.upload_id.clone();
         self.check_upload_owner(&upload_id, &req.input.bucket, &req.input.key)
             .await?;
+        if req.headers.contains_key(http::header::IF_MATCH) || req.input.if_match.is_some() {
+            self.check_object_exists(&req.input.bucket, &req.input.key)?;
+        }
         let response = self.fs.complete_multipart_upload(req).await?;
         self.forget_upload_owner(&upload_id).await;
         Ok(response)
@@ -684,6 +690,23 @@ impl Store {
         } else {
             Err(s3s::s3_error!(PreconditionFailed))
         }
+    }
+
+    /// Fails with `NoSuchBucket` when `bucket` does not exist and with
+    /// `NoSuchKey` when `key` names no object in it. S3 returns 404
+    /// `NoSuchKey` for a write whose `If-Match` names a missing object,
+    /// where s3s-fs 0.14 returns 412 `PreconditionFailed`.
+    fn check_object_exists(&self, bucket: &str, key: &str) -> S3Result<()> {
+        if !self.data_dir.join(bucket).is_dir() {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
+        let is_object = self
+            .object_path(bucket, key)
+            .is_some_and(|path| path.is_file());
+        if !is_object {
+            return Err(s3s::s3_error!(NoSuchKey));
+        }
+        Ok(())
     }
 
     /// Returns the file that names the bucket and key of an upload, or

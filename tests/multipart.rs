@@ -1441,3 +1441,49 @@ async fn completion_naming_missing_part_rejected() {
     let message = format!("{:?}", error.into_service_error());
     assert!(message.contains("could not be found"), "{message}");
 }
+
+async fn complete_if_match_missing_key_is_nosuchkey() {
+    let h = Harness::start().await;
+    for bucket in [
+        h.bucket("complete-if-match").await,
+        h.bucket("plain-complete-if-match").await,
+    ] {
+        let (upload_id, data, parts) = upload_parts(&h, &bucket, "missing", &[1024]).await;
+        let err = h
+            .client
+            .complete_multipart_upload()
+            .bucket(&bucket)
+            .key("missing")
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts.clone()))
+                    .build(),
+            )
+            .if_match("\"0123456789abcdef0123456789abcdef\"")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.raw_response().map(|r| r.status().as_u16()),
+            Some(404),
+            "{bucket}"
+        );
+        assert_eq!(error_code(&err).as_deref(), Some("NoSuchKey"), "{bucket}");
+
+        // The failed completion leaves the upload open.
+        complete_upload(&h, &bucket, "missing", &upload_id, parts)
+            .await
+            .unwrap();
+        let out = h
+            .client
+            .get_object()
+            .bucket(&bucket)
+            .key("missing")
+            .send()
+            .await
+            .unwrap();
+        let body = out.body.collect().await.unwrap().into_bytes();
+        assert_eq!(body.as_ref(), data.as_slice(), "{bucket}");
+    }
+}

@@ -1695,6 +1695,96 @@ async fn create_existing_bucket_succeeds() {
 }
 
 #[tokio::test]
+async fn put_if_match_missing_key_is_nosuchkey() {
+    let h = Harness::start().await;
+    let wrong = "\"0123456789abcdef0123456789abcdef\"";
+    for bucket in [
+        h.bucket("put-if-match").await,
+        h.bucket("plain-put-if-match").await,
+    ] {
+        for condition in [wrong, "*"] {
+            let err = h
+                .client
+                .put_object()
+                .bucket(&bucket)
+                .key("missing")
+                .if_match(condition)
+                .body(ByteStream::from_static(b"new"))
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.raw_response().map(|r| r.status().as_u16()),
+                Some(404),
+                "{bucket}, If-Match: {condition}"
+            );
+            assert_eq!(
+                error_code(&err).as_deref(),
+                Some("NoSuchKey"),
+                "{bucket}, If-Match: {condition}"
+            );
+        }
+        let head = h
+            .client
+            .head_object()
+            .bucket(&bucket)
+            .key("missing")
+            .send()
+            .await;
+        assert!(head.is_err(), "{bucket}: a failed PUT stored the object");
+
+        let put = h
+            .client
+            .put_object()
+            .bucket(&bucket)
+            .key("present")
+            .body(ByteStream::from_static(b"old"))
+            .send()
+            .await
+            .unwrap();
+        let err = h
+            .client
+            .put_object()
+            .bucket(&bucket)
+            .key("present")
+            .if_match(wrong)
+            .body(ByteStream::from_static(b"new"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.raw_response().map(|r| r.status().as_u16()),
+            Some(412),
+            "{bucket}"
+        );
+        h.client
+            .put_object()
+            .bucket(&bucket)
+            .key("present")
+            .if_match(put.e_tag().unwrap())
+            .body(ByteStream::from_static(b"new"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(h.get(&bucket, "present").await, b"new", "{bucket}");
+    }
+
+    let err = h
+        .client
+        .put_object()
+        .bucket("no-such-bucket")
+        .key("missing")
+        .if_match(wrong)
+        .body(ByteStream::from_static(b"new"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err).as_deref(), Some("NoSuchBucket"));
+    let head = h.client.head_bucket().bucket("no-such-bucket").send().await;
+    assert!(head.is_err(), "a failed PUT created the bucket");
+}
+
+#[tokio::test]
 async fn encrypted_object_not_served_through_passthrough() {
     let logs = common::CapturedLogs::start();
     let h = Harness::start().await;
