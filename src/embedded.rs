@@ -151,6 +151,7 @@ impl S3 for Store {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let _key = self.lock_key(&req.input.bucket, &req.input.key).await;
+        self.check_copy_target(&req).await?;
         self.fs.copy_object(req).await
     }
 
@@ -661,18 +662,10 @@ impl Store {
         let Some(condition) = if_match else {
             return Ok(());
         };
-        let input = HeadObjectInput::builder()
-            .bucket(bucket.to_string())
-            .key(key.to_string())
-            .build()
-            .map_err(s3s::S3Error::internal_error)?;
-        let head = self
-            .fs
-            .head_object(internal_request(input, http::Method::HEAD, credentials))
-            .await?;
-        let matches = match (condition, &head.output.e_tag) {
+        let stored = self.stored_etag(bucket, key, credentials).await?;
+        let matches = match (condition, stored.as_deref()) {
             (IfMatch::List(list), Some(stored)) => {
-                crate::s3::conditional::etag_list_contains(list, stored.value())
+                crate::s3::conditional::etag_list_contains(list, stored)
             }
             (IfMatch::List(list), None) => list.trim() == "*",
             (IfMatch::Condition(ETagCondition::Any), _) => true,
@@ -681,7 +674,7 @@ impl Store {
                 true
             }
             (IfMatch::Condition(ETagCondition::ETag(expected)), Some(stored)) => {
-                expected.value() == stored.value()
+                expected.value() == stored
             }
             (IfMatch::Condition(ETagCondition::ETag(_)), None) => false,
         };
@@ -707,6 +700,68 @@ impl Store {
             return Err(s3s::s3_error!(NoSuchKey));
         }
         Ok(())
+    }
+
+    /// Checks a copy's `If-Match` and `If-None-Match` against the object it
+    /// would replace, as S3 does for conditional writes. s3s 0.14 has no
+    /// field for either header in `CopyObjectInput`, so s3s-fs ignores
+    /// them. `If-None-Match: *` fails on an existing object, and so does a
+    /// list that contains its ETag.
+    async fn check_copy_target(&self, req: &S3Request<CopyObjectInput>) -> S3Result<()> {
+        let input = &req.input;
+        let header = |name| {
+            req.headers
+                .get(name)
+                .map(|value| value.to_str().unwrap_or_default())
+        };
+        // s3s-fs fails a copy into a missing bucket itself.
+        if !self.data_dir.join(&input.bucket).is_dir() {
+            return Ok(());
+        }
+        if let Some(list) = header(http::header::IF_NONE_MATCH) {
+            if self.check_object_exists(&input.bucket, &input.key).is_ok() {
+                let etag = self
+                    .stored_etag(&input.bucket, &input.key, &req.credentials)
+                    .await?;
+                let matches = list.trim() == "*"
+                    || etag.is_some_and(|etag| {
+                        crate::s3::conditional::etag_list_contains(list, &etag)
+                    });
+                if matches {
+                    return Err(s3s::s3_error!(PreconditionFailed));
+                }
+            }
+        }
+        if let Some(list) = header(http::header::IF_MATCH) {
+            self.check_object_exists(&input.bucket, &input.key)?;
+            self.check_if_match(
+                &input.bucket,
+                &input.key,
+                Some(IfMatch::List(list)),
+                &req.credentials,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Returns the ETag that s3s-fs reports for a stored object.
+    async fn stored_etag(
+        &self,
+        bucket: &str,
+        key: &str,
+        credentials: &Option<s3s::auth::Credentials>,
+    ) -> S3Result<Option<String>> {
+        let input = HeadObjectInput::builder()
+            .bucket(bucket.to_string())
+            .key(key.to_string())
+            .build()
+            .map_err(s3s::S3Error::internal_error)?;
+        let head = self
+            .fs
+            .head_object(internal_request(input, http::Method::HEAD, credentials))
+            .await?;
+        Ok(head.output.e_tag.map(|etag| etag.value().to_string()))
     }
 
     /// Returns the file that names the bucket and key of an upload, or

@@ -1785,6 +1785,99 @@ async fn put_if_match_missing_key_is_nosuchkey() {
 }
 
 #[tokio::test]
+async fn copy_checks_destination_conditions() {
+    let h = Harness::start().await;
+    let sealed = h.bucket("copy-conditions").await;
+    let plain = h.bucket("plain-copy-conditions").await;
+    let wrong = "\"0123456789abcdef0123456789abcdef\"";
+    let pairs = [
+        (&sealed, &sealed),
+        (&plain, &plain),
+        (&plain, &sealed),
+        (&sealed, &plain),
+    ];
+    for (i, (source_bucket, target_bucket)) in pairs.into_iter().enumerate() {
+        let case = format!("{source_bucket} to {target_bucket}");
+        let (source, target) = (format!("source-{i}"), format!("target-{i}"));
+        let (missing, fresh) = (format!("missing-{i}"), format!("fresh-{i}"));
+        h.client
+            .put_object()
+            .bucket(source_bucket)
+            .key(&source)
+            .body(ByteStream::from_static(b"new"))
+            .send()
+            .await
+            .unwrap();
+        let put = h
+            .client
+            .put_object()
+            .bucket(target_bucket)
+            .key(&target)
+            .body(ByteStream::from_static(b"old"))
+            .send()
+            .await
+            .unwrap();
+        let target_etag = put.e_tag().unwrap().to_string();
+        let copy_source = format!("{source_bucket}/{source}");
+        let copy = |key: &str| {
+            h.client
+                .copy_object()
+                .bucket(target_bucket)
+                .key(key)
+                .copy_source(&copy_source)
+        };
+
+        let err = copy(&target).if_none_match("*").send().await.unwrap_err();
+        assert_eq!(
+            err.raw_response().map(|r| r.status().as_u16()),
+            Some(412),
+            "{case}: If-None-Match: * onto an existing key"
+        );
+        assert_eq!(
+            error_code(&err).as_deref(),
+            Some("PreconditionFailed"),
+            "{case}"
+        );
+
+        let err = copy(&target).if_match(wrong).send().await.unwrap_err();
+        assert_eq!(
+            err.raw_response().map(|r| r.status().as_u16()),
+            Some(412),
+            "{case}: If-Match with another ETag"
+        );
+        assert_eq!(h.get(target_bucket, &target).await, b"old", "{case}");
+
+        let err = copy(&missing)
+            .if_match(&target_etag)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.raw_response().map(|r| r.status().as_u16()),
+            Some(404),
+            "{case}: If-Match on a missing key"
+        );
+        assert_eq!(error_code(&err).as_deref(), Some("NoSuchKey"), "{case}");
+        let head = h
+            .client
+            .head_object()
+            .bucket(target_bucket)
+            .key(&missing)
+            .send()
+            .await;
+        assert!(head.is_err(), "{case}: a failed copy stored the object");
+
+        let matched = copy(&target).if_match(&target_etag).send().await;
+        assert!(matched.is_ok(), "{case}: {:?}", matched.err());
+        assert_eq!(h.get(target_bucket, &target).await, b"new", "{case}");
+
+        let created = copy(&fresh).if_none_match("*").send().await;
+        assert!(created.is_ok(), "{case}: {:?}", created.err());
+        assert_eq!(h.get(target_bucket, &fresh).await, b"new", "{case}");
+    }
+}
+
+#[tokio::test]
 async fn encrypted_object_not_served_through_passthrough() {
     let logs = common::CapturedLogs::start();
     let h = Harness::start().await;

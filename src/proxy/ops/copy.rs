@@ -870,6 +870,9 @@ async fn rewrap_copy(
         sealed::wrap_data_key(ctx, key_name, &data_key, ctx.bucket(), ctx.key()).await?;
 
     let mut headers = target_headers(&ctx.parts.headers, &source_headers);
+    // `If-Match` and `If-None-Match` name the target's ETag as clients see
+    // it, so they go upstream in the upstream's form.
+    sealed::map_conditional_etags(&mut headers);
     sealed::envelope_to_headers(&new_envelope, &mut headers)?;
     headers.insert(
         "x-amz-copy-source",
@@ -957,6 +960,7 @@ async fn streamed_copy(
         BucketPolicy::Encrypt { key_name, .. } => {
             let (data_key, envelope) =
                 sealed::new_data_key(ctx, key_name, ctx.bucket(), ctx.key()).await?;
+            sealed::map_conditional_etags(&mut headers);
             sealed::envelope_to_headers(&envelope, &mut headers)?;
             let body = EncryptBody::new(plaintext, plaintext_len, &data_key, 0)
                 .map_err(super::objects::crypto_error)?;
