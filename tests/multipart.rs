@@ -1442,6 +1442,7 @@ async fn completion_naming_missing_part_rejected() {
     assert!(message.contains("could not be found"), "{message}");
 }
 
+#[tokio::test]
 async fn complete_if_match_missing_key_is_nosuchkey() {
     let h = Harness::start().await;
     for bucket in [
