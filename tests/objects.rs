@@ -406,6 +406,93 @@ async fn passthrough_conditions_and_long_suffix() {
     assert_eq!(content_range.as_deref(), Some("bytes 0-10/11"));
 }
 
+/// Sends a signed GET or HEAD of `bucket/key` with `headers`.
+async fn raw_read(
+    h: &Harness,
+    method: &str,
+    bucket: &str,
+    key: &str,
+    headers: &[(&str, &str)],
+) -> common::reqwest_lite::Response {
+    h.signed_request(method, &format!("/{bucket}/{key}"), headers, Vec::new())
+        .await
+}
+
+fn header<'a>(response: &'a common::reqwest_lite::Response, name: &str) -> Option<&'a str> {
+    response.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Puts `body` through the proxy and returns the ETag that clients see.
+async fn put_etag(h: &Harness, bucket: &str, key: &str, body: Vec<u8>) -> String {
+    let put = h
+        .client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .unwrap();
+    put.e_tag().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn preconditions_checked_before_range() {
+    let h = Harness::start().await;
+    for bucket in ["precedence", "plain-precedence"] {
+        h.bucket(bucket).await;
+        let etag = put_etag(&h, bucket, "p", pattern(10_000, 3)).await;
+        let head = raw_read(&h, "HEAD", bucket, "p", &[]).await;
+        let last_modified = header(&head, "last-modified").unwrap().to_string();
+        let modified = httpdate::parse_http_date(&last_modified).unwrap();
+        let day_before = httpdate::fmt_http_date(modified - std::time::Duration::from_secs(86_400));
+        let other_etag = "\"0123456789abcdef0123456789abcdef-0\"";
+
+        let cases: [(&str, &str, u16); 4] = [
+            ("if-none-match", &etag, 304),
+            ("if-match", other_etag, 412),
+            ("if-modified-since", &last_modified, 304),
+            ("if-unmodified-since", &day_before, 412),
+        ];
+        for method in ["GET", "HEAD"] {
+            for (name, value, status) in cases {
+                let got = raw_read(
+                    &h,
+                    method,
+                    bucket,
+                    "p",
+                    &[("range", "bytes=99999-"), (name, value)],
+                )
+                .await;
+                assert_eq!(got.status, status, "{bucket}: {method} with {name}");
+            }
+        }
+        let got = raw_read(
+            &h,
+            "GET",
+            bucket,
+            "p",
+            &[("range", "bytes=99999-"), ("if-none-match", other_etag)],
+        )
+        .await;
+        assert_eq!(got.status, 416, "{bucket}: conditions that hold");
+    }
+
+    // The part number is checked after the conditions too.
+    let etag = put_etag(&h, "precedence", "single", pattern(100, 4)).await;
+    for method in ["GET", "HEAD"] {
+        let got = h
+            .signed_request(
+                method,
+                "/precedence/single?partNumber=2",
+                &[("if-none-match", &etag)],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(got.status, 304, "{method} with partNumber");
+    }
+}
+
 #[tokio::test]
 async fn copy_rewraps_between_encrypting_buckets() {
     let h = Harness::start().await;

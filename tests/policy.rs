@@ -491,6 +491,28 @@ async fn unencrypted_reads_when_allowed() {
 }
 
 #[tokio::test]
+async fn unencrypted_reads_check_conditions() {
+    let h = start().await;
+    h.bucket("legacy-ranges").await;
+    let path = "/legacy-ranges/old";
+    put_unencrypted(&h, "legacy-ranges", "old", b"first unencrypted version").await;
+    let first = send(&h, ACCESS_KEY_ID, "HEAD", path, &[], b"").await;
+    let old_etag = first.headers["etag"].to_str().unwrap().to_string();
+    let new: &[u8] = b"second unencrypted version, longer";
+    put_unencrypted(&h, "legacy-ranges", "old", new).await;
+    let second = send(&h, ACCESS_KEY_ID, "HEAD", path, &[], b"").await;
+    let etag = second.headers["etag"].to_str().unwrap().to_string();
+    assert!(etag.ends_with("-0\""), "{etag}");
+    assert_ne!(old_etag, etag);
+
+    let not_modified = [("range", "bytes=99999-"), ("if-none-match", etag.as_str())];
+    for method in ["GET", "HEAD"] {
+        let got = send(&h, ACCESS_KEY_ID, method, path, &not_modified, b"").await;
+        assert_eq!(got.status, 304, "{method} with If-None-Match");
+    }
+}
+
+#[tokio::test]
 async fn unencrypted_reads_refused_by_default() {
     let h = start().await;
     let bucket = h.bucket("strict-data").await;

@@ -72,9 +72,11 @@ pub(crate) async fn read_as_stored(ctx: &Context<'_>) -> Result<Response<ProxyBo
     let upstream_response = ctx
         .proxy
         .upstream
-        .send(request, upstream::empty_body())
+        .send(request.clone(), upstream::empty_body())
         .await
         .map_err(super::ops::upstream_failure)?;
+    let upstream_response =
+        super::ops::settle_relayed_read(ctx, request, upstream_response, true).await?;
 
     let format_header = format!("{SEAL_META_PREFIX}format");
     if upstream_response

@@ -69,7 +69,7 @@ pub enum UpstreamError {
 }
 
 /// A request for the upstream, before addressing and signing.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct UpstreamRequest {
     pub method: Method,
     pub bucket: Option<String>,

@@ -590,6 +590,7 @@ async fn open_source(
         key: &source.key,
         query: source.query(),
         headers: copy_source_conditions(&ctx.parts.headers, true),
+        client_headers: None,
         range,
         part_number: None,
     };
@@ -601,6 +602,11 @@ async fn open_source(
         super::read::ReadOutcome::Upstream(response) => {
             Err(source_failure(ctx, source, response.status()).await)
         }
+        // Only a read with the client's headers evaluates their conditions.
+        super::read::ReadOutcome::NotModified(_) => Err(S3Error::new(
+            ErrorCode::InternalError,
+            "a copy source read evaluated the client's conditions",
+        )),
     }
 }
 

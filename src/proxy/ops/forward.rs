@@ -66,10 +66,11 @@ async fn forward_request(
     if sealed_bucket {
         sealed::map_conditional_etags(&mut headers);
     }
-    if matches!(
+    let object_read = matches!(
         ctx.s3.operation,
         Operation::GetObject | Operation::HeadObject
-    ) {
+    );
+    if object_read {
         crate::s3::conditional::drop_ignored_dates(&mut headers);
     }
 
@@ -126,6 +127,8 @@ async fn forward_request(
             },
         ),
     };
+    // A passthrough read may need a second request without the range.
+    let read_request = (!sealed_bucket && object_read).then(|| request.clone());
     let sent = match trailing {
         Some(checksum) => {
             ctx.proxy
@@ -139,6 +142,12 @@ async fn forward_request(
     if let Some(error) = slot.take() {
         return Err(error);
     }
+    let response = match read_request {
+        Some(request) => {
+            super::conditions::settle_relayed_read(ctx, request, response, false).await?
+        }
+        None => response,
+    };
     // Some stores ignore conditional headers (s3s-fs 0.14 does), so a
     // passthrough read checks them as an encrypting bucket's read does.
     if matches!(
@@ -148,15 +157,13 @@ async fn forward_request(
     {
         upload_etag(&response)?;
     }
-    let object_read = matches!(
-        ctx.s3.operation,
-        Operation::GetObject | Operation::HeadObject
-    );
     if !sealed_bucket && object_read && response.status().is_success() {
         if sealed::has_seal_metadata(response.headers()) {
             return Err(encrypted_in_passthrough(ctx, ctx.bucket(), ctx.key()));
         }
-        if let Some(early) = super::objects::check_conditions_for(ctx, response.headers(), false)? {
+        if let Some(early) =
+            super::conditions::check_preconditions(&ctx.parts.headers, response.headers(), false)?
+        {
             return Ok(early);
         }
     }

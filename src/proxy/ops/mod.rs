@@ -1,6 +1,7 @@
 //! Operations, one file per family. `dispatch` picks the handler from the
 //! operation and the bucket's policy.
 
+mod conditions;
 mod copy;
 mod forward;
 mod listings;
@@ -9,6 +10,7 @@ mod objects;
 mod read;
 mod sealed;
 
+pub(crate) use conditions::settle_relayed_read;
 pub(crate) use forward::{preflight, upstream_failure};
 
 use super::body::ProxyBody;

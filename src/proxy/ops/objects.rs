@@ -1,5 +1,6 @@
 //! PutObject, GetObject and HeadObject on encrypting buckets.
 
+use super::conditions;
 use super::forward::upstream_failure;
 use super::read::{self, ReadOutcome, ReadRequest};
 use super::sealed;
@@ -74,10 +75,8 @@ pub(crate) async fn get_object(
     let opened = match outcome {
         ReadOutcome::Opened(opened) => opened,
         ReadOutcome::Upstream(response) => return Ok(relay_read_failure(response)),
+        ReadOutcome::NotModified(response) => return Ok(response),
     };
-    if let Some(early) = check_conditions(ctx, &opened.headers)? {
-        return Ok(early);
-    }
     let body = read::prefetch_first_frame(opened.body).await?;
     let (status, headers) = response_headers(
         opened.headers,
@@ -98,9 +97,6 @@ pub(crate) async fn head_object(
         let outcome = read::open(ctx, client_read_request(ctx)?).await?;
         return match outcome {
             ReadOutcome::Opened(opened) => {
-                if let Some(early) = check_conditions(ctx, &opened.headers)? {
-                    return Ok(early);
-                }
                 let (status, headers) = response_headers(
                     opened.headers,
                     opened.plaintext_total,
@@ -111,6 +107,7 @@ pub(crate) async fn head_object(
                 Ok(response::with_parts(status, headers, response::empty()))
             }
             ReadOutcome::Upstream(response) => Ok(relay_read_failure(response)),
+            ReadOutcome::NotModified(response) => Ok(response),
         };
     }
 
@@ -133,7 +130,9 @@ pub(crate) async fn head_object(
     if upstream_response.status() != StatusCode::OK {
         return Ok(relay_read_failure(upstream_response));
     }
-    if let Some(early) = check_conditions(ctx, upstream_response.headers())? {
+    if let Some(early) =
+        conditions::check_preconditions(&ctx.parts.headers, upstream_response.headers(), true)?
+    {
         return Ok(early);
     }
     let (parts, _body) = upstream_response.into_parts();
@@ -214,6 +213,7 @@ async fn multipart_head_total(
         key: ctx.key(),
         query: ctx.s3.upstream_query(),
         headers: read_headers,
+        client_headers: None,
         range: None,
         part_number: None,
     };
@@ -275,6 +275,7 @@ fn client_read_request<'a>(ctx: &'a Context<'_>) -> Result<ReadRequest<'a>, S3Er
         key: ctx.key(),
         query: crate::proxy::request::encode_query(&query),
         headers: upstream_read_headers(ctx.parts.headers.clone()),
+        client_headers: Some(&ctx.parts.headers),
         range: ctx
             .parts
             .headers
@@ -325,57 +326,6 @@ fn response_headers(
             Ok((StatusCode::PARTIAL_CONTENT, headers))
         }
         None => Ok((StatusCode::OK, headers)),
-    }
-}
-
-/// Applies the client's conditional headers to the upstream response of an
-/// encrypting bucket and returns the `304` response when the object is not
-/// to be sent.
-fn check_conditions(
-    ctx: &Context<'_>,
-    upstream_headers: &HeaderMap,
-) -> Result<Option<Response<ProxyBody>>, S3Error> {
-    check_conditions_for(ctx, upstream_headers, true)
-}
-
-/// Like [`check_conditions`]. `sealed_bucket` maps the upstream ETag to
-/// the one clients see, as responses of encrypting buckets do.
-pub(crate) fn check_conditions_for(
-    ctx: &Context<'_>,
-    upstream_headers: &HeaderMap,
-    sealed_bucket: bool,
-) -> Result<Option<Response<ProxyBody>>, S3Error> {
-    let upstream_etag = upstream_headers
-        .get(http::header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let client_etag = if sealed_bucket {
-        crate::s3::etag::to_client(upstream_etag)
-    } else {
-        upstream_etag.to_string()
-    };
-    let last_modified = upstream_headers
-        .get(http::header::LAST_MODIFIED)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok());
-    match crate::s3::conditional::evaluate(&ctx.parts.headers, &client_etag, last_modified) {
-        None => Ok(None),
-        Some(StatusCode::NOT_MODIFIED) => {
-            let mut headers = HeaderMap::new();
-            headers.insert(http::header::ETAG, header_value(&client_etag)?);
-            if let Some(value) = upstream_headers.get(http::header::LAST_MODIFIED) {
-                headers.insert(http::header::LAST_MODIFIED, value.clone());
-            }
-            Ok(Some(response::with_parts(
-                StatusCode::NOT_MODIFIED,
-                headers,
-                response::empty(),
-            )))
-        }
-        Some(_) => Err(S3Error::new(
-            ErrorCode::PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold",
-        )),
     }
 }
 

@@ -8,6 +8,7 @@
 //! part header, from which the part layout follows. Then it fetches only
 //! the segments that overlap the range.
 
+use super::conditions;
 use super::forward::{gateway_error_code, upstream_failure};
 use super::sealed;
 use crate::crypto::multipart::{
@@ -37,6 +38,10 @@ pub(crate) struct ReadRequest<'a> {
     pub query: String,
     /// Conditional and SSE headers for the upstream, ETags already mapped.
     pub headers: HeaderMap,
+    /// The client's request headers, for the client's own GetObject or
+    /// HeadObject. The read then evaluates their preconditions on the
+    /// first upstream response, before the range.
+    pub client_headers: Option<&'a HeaderMap>,
     pub range: Option<ByteRange>,
     pub part_number: Option<u32>,
 }
@@ -58,6 +63,8 @@ pub(crate) enum ReadOutcome {
     Opened(Opened),
     /// An upstream response that is not an object (404, 304, 412, ...).
     Upstream(Response<ResponseBody>),
+    /// The `304` response that the client's preconditions demand.
+    NotModified(Response<ProxyBody>),
 }
 
 fn invalid_range() -> S3Error {
@@ -79,6 +86,7 @@ fn protocol_error(what: &str) -> S3Error {
 /// bytes that would fail authentication under this object's key.
 fn pinned<'a>(req: &ReadRequest<'a>, first: &HeaderMap) -> ReadRequest<'a> {
     let mut pinned = req.clone();
+    pinned.client_headers = None;
     for name in [
         http::header::IF_MATCH,
         http::header::IF_NONE_MATCH,
@@ -199,9 +207,14 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
         return Ok(ReadOutcome::Upstream(probe));
     }
     let (parts, body) = probe.into_parts();
+    let envelope = envelope(&req, &parts.headers)?;
+    if let Some(client) = req.client_headers {
+        if let Some(not_modified) = conditions::check_preconditions(client, &parts.headers, true)? {
+            return Ok(ReadOutcome::NotModified(not_modified));
+        }
+    }
     let req = pinned(&req, &parts.headers);
     let stored_total = stored_total(status, &parts.headers)?;
-    let envelope = envelope(&req, &parts.headers)?;
     let data_key = sealed::open_data_key(ctx, &envelope, req.bucket, req.key).await?;
     let (first_bytes, _) = read_prefix(body, PART_HEADER_LEN as usize)
         .await
@@ -321,6 +334,11 @@ async fn open_whole(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutco
     let stored_total = sealed::header_u64(&parts.headers, "content-length")
         .ok_or_else(|| protocol_error("a response without Content-Length"))?;
     let envelope = envelope(&req, &parts.headers)?;
+    if let Some(client) = req.client_headers {
+        if let Some(not_modified) = conditions::check_preconditions(client, &parts.headers, true)? {
+            return Ok(ReadOutcome::NotModified(not_modified));
+        }
+    }
     let data_key = sealed::open_data_key(ctx, &envelope, req.bucket, req.key).await?;
 
     if is_multipart_layout(&parts.headers) {
@@ -833,6 +851,7 @@ mod tests {
             key: "k",
             query: String::new(),
             headers,
+            client_headers: None,
             range: None,
             part_number: None,
         };
