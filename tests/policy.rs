@@ -505,6 +505,16 @@ async fn unencrypted_reads_check_conditions() {
     assert!(etag.ends_with("-0\""), "{etag}");
     assert_ne!(old_etag, etag);
 
+    let stale = [("range", "bytes=5-"), ("if-range", old_etag.as_str())];
+    let got = send(&h, ACCESS_KEY_ID, "GET", path, &stale, b"").await;
+    assert_eq!(got.status, 200, "stale If-Range");
+    assert_eq!(got.body, new, "stale If-Range body");
+
+    let current = [("range", "bytes=5-"), ("if-range", etag.as_str())];
+    let got = send(&h, ACCESS_KEY_ID, "GET", path, &current, b"").await;
+    assert_eq!(got.status, 206, "current If-Range");
+    assert_eq!(got.body, &new[5..], "current If-Range body");
+
     let not_modified = [("range", "bytes=99999-"), ("if-none-match", etag.as_str())];
     for method in ["GET", "HEAD"] {
         let got = send(&h, ACCESS_KEY_ID, method, path, &not_modified, b"").await;

@@ -5,7 +5,8 @@
 //! The operations in `ops` reject such an object with an AccessDenied
 //! error whose source is [`NotEncrypted`]. When the bucket's rule allows
 //! it, the request is then sent upstream again with the client's own
-//! `Range` and conditional headers and the object is relayed as stored.
+//! `Range` and conditional headers, except `If-Range`, which s3seal
+//! evaluates itself, and the object is relayed as stored.
 //! That second response is checked for an envelope as well, so an object
 //! that was replaced by an encrypted one in between is never relayed as
 //! ciphertext.
@@ -48,6 +49,7 @@ pub(crate) async fn read_as_stored(ctx: &Context<'_>) -> Result<Response<ProxyBo
         headers.remove(name);
     }
     crate::s3::conditional::drop_ignored_dates(&mut headers);
+    super::ops::strip_if_range(&mut headers);
     for name in ["if-match", "if-none-match"] {
         let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
             continue;

@@ -1,12 +1,19 @@
 //! The conditional headers of the client's GetObject and HeadObject,
 //! evaluated by s3seal against the object headers of an upstream response,
 //! because not every S3-compatible store evaluates them (s3s-fs 0.14
-//! ignores `If-None-Match` on GET).
+//! ignores `If-None-Match` on GET and `If-Range` everywhere).
 //!
 //! The preconditions (`If-Match`, `If-None-Match`, `If-Unmodified-Since`,
 //! `If-Modified-Since`) come before the range, as RFC 9110 section 13.2.2
 //! orders them, so a failed precondition gets `304` or `412` even where the
-//! range is not satisfiable.
+//! range is not satisfiable. Then `If-Range` decides whether `Range`
+//! applies.
+//!
+//! `If-Range` never goes upstream, and s3seal evaluates it on every path.
+//! The upstream of an encrypting bucket stores other ETags than clients
+//! are sent and gets other ranges than the client's. Passthrough buckets
+//! follow the same rule, so that an upstream that ignores `If-Range`
+//! cannot apply a range to a replaced object.
 
 use super::forward::upstream_failure;
 use crate::proxy::body::ProxyBody;
@@ -57,6 +64,18 @@ pub(crate) fn check_preconditions(
     }
 }
 
+/// Returns whether the client's `Range` applies to the object that an
+/// upstream response describes, as the client's `If-Range` decides. The
+/// caller ignores the result for a request without `Range`.
+pub(crate) fn range_applies(
+    client: &HeaderMap,
+    upstream_headers: &HeaderMap,
+    sealed_bucket: bool,
+) -> bool {
+    let (client_etag, last_modified) = validators(upstream_headers, sealed_bucket);
+    conditional::range_applies(client, &client_etag, last_modified)
+}
+
 /// Returns the ETag that clients see and the `Last-Modified` time of the
 /// object that an upstream response describes.
 fn validators(upstream_headers: &HeaderMap, sealed_bucket: bool) -> (String, Option<SystemTime>) {
@@ -76,10 +95,18 @@ fn validators(upstream_headers: &HeaderMap, sealed_bucket: bool) -> (String, Opt
     (client_etag, last_modified)
 }
 
+/// Removes `If-Range` from the headers of an upstream read, because
+/// s3seal evaluates it itself.
+pub(crate) fn strip_if_range(headers: &mut HeaderMap) {
+    headers.remove(http::header::IF_RANGE);
+}
+
 /// Returns the upstream response to relay for a GetObject or HeadObject
 /// that s3seal forwards with the client's `Range`, given `first`, the
-/// response to `request`:
+/// response to `request` (which carries no `If-Range`):
 ///
+/// - For a `206` whose object does not match the client's `If-Range`,
+///   the response to `request` without `Range`, which is the whole object.
 /// - For a `416` to a request with preconditions, the response to a HEAD
 ///   without `Range` when the HEAD fails a precondition. A `412` to that
 ///   HEAD fails with PreconditionFailed, because the HEAD's error
@@ -99,9 +126,22 @@ pub(crate) async fn settle_relayed_read(
         return Ok(first);
     }
     request.headers.remove(http::header::RANGE);
+    request.headers.remove(http::header::IF_RANGE);
     request.content_length = None;
 
     match first.status() {
+        StatusCode::PARTIAL_CONTENT => {
+            let (client_etag, last_modified) = validators(first.headers(), sealed_bucket);
+            let preconditions_hold =
+                conditional::evaluate(client, &client_etag, last_modified).is_none();
+            if !preconditions_hold
+                || conditional::range_applies(client, &client_etag, last_modified)
+            {
+                return Ok(first);
+            }
+            drop(first);
+            send(ctx, request).await
+        }
         StatusCode::RANGE_NOT_SATISFIABLE => {
             if !PRECONDITIONS.iter().any(|name| client.contains_key(name)) {
                 return Ok(first);

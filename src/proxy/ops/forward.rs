@@ -72,6 +72,7 @@ async fn forward_request(
     );
     if object_read {
         crate::s3::conditional::drop_ignored_dates(&mut headers);
+        super::conditions::strip_if_range(&mut headers);
     }
 
     let slot = ErrorSlot::default();

@@ -10,7 +10,7 @@ mod objects;
 mod read;
 mod sealed;
 
-pub(crate) use conditions::settle_relayed_read;
+pub(crate) use conditions::{settle_relayed_read, strip_if_range};
 pub(crate) use forward::{preflight, upstream_failure};
 
 use super::body::ProxyBody;

@@ -161,7 +161,8 @@ pub(crate) async fn head_object(
         .headers
         .get(http::header::RANGE)
         .and_then(|v| v.to_str().ok())
-        .and_then(range::parse);
+        .and_then(range::parse)
+        .filter(|_| conditions::range_applies(&ctx.parts.headers, &parts.headers, true));
     let served = match requested.map(|r| r.resolve(plaintext_total)) {
         None => None,
         // A suffix range of an empty object gets the whole object, as on GET.
@@ -329,11 +330,12 @@ fn response_headers(
     }
 }
 
-/// Request headers for an upstream read: conditional ETags mapped, body
-/// headers dropped.
+/// Request headers for an upstream read: conditional ETags mapped,
+/// `If-Range` and body headers dropped.
 pub(crate) fn upstream_read_headers(mut headers: HeaderMap) -> HeaderMap {
     sealed::map_conditional_etags(&mut headers);
     crate::s3::conditional::drop_ignored_dates(&mut headers);
+    conditions::strip_if_range(&mut headers);
     sealed::strip_plaintext_digests(&mut headers);
     headers.remove(http::header::CONTENT_ENCODING);
     headers

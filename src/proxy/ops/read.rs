@@ -40,7 +40,7 @@ pub(crate) struct ReadRequest<'a> {
     pub headers: HeaderMap,
     /// The client's request headers, for the client's own GetObject or
     /// HeadObject. The read then evaluates their preconditions on the
-    /// first upstream response, before the range.
+    /// first upstream response, before the range, and their `If-Range`.
     pub client_headers: Option<&'a HeaderMap>,
     pub range: Option<ByteRange>,
     pub part_number: Option<u32>,
@@ -211,6 +211,9 @@ pub(crate) async fn open(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<Read
     if let Some(client) = req.client_headers {
         if let Some(not_modified) = conditions::check_preconditions(client, &parts.headers, true)? {
             return Ok(ReadOutcome::NotModified(not_modified));
+        }
+        if req.range.is_some() && !conditions::range_applies(client, &parts.headers, true) {
+            return open_whole_pinned(ctx, pinned(&req, &parts.headers)).await;
         }
     }
     let req = pinned(&req, &parts.headers);
@@ -387,6 +390,27 @@ async fn open_whole(ctx: &Context<'_>, req: ReadRequest<'_>) -> Result<ReadOutco
         len: plaintext_total,
         body: body.boxed_unsync(),
     }))
+}
+
+/// Opens the whole object for a ranged read whose `If-Range` does not
+/// match. `req` is pinned to the first response, so an object replaced
+/// since then fails with the retryable error of [`later_read_error`].
+async fn open_whole_pinned(
+    ctx: &Context<'_>,
+    req: ReadRequest<'_>,
+) -> Result<ReadOutcome, S3Error> {
+    let whole = ReadRequest {
+        range: None,
+        part_number: None,
+        ..req
+    };
+    match open_whole(ctx, whole).await? {
+        ReadOutcome::Upstream(response) => Err(later_read_error(
+            response.status(),
+            "an error for the whole object after a ranged read",
+        )),
+        outcome => Ok(outcome),
+    }
 }
 
 /// Finds the part layout: every part but the last as long as the first
