@@ -499,8 +499,14 @@ key = "{KEK_NAME}"
 
 
 def s3seal_binary() -> Path:
-    """Return target/debug/s3seal, running `cargo build` first if it is missing."""
-    binary = REPO_ROOT / "target" / "debug" / "s3seal"
+    """Return the debug s3seal binary, running `cargo build` first if it is missing.
+
+    The target directory is `CARGO_TARGET_DIR` when it is set (a relative
+    path counts from the repository root, as cargo takes it from there),
+    and `target` otherwise.
+    """
+    target_dir = REPO_ROOT / os.environ.get("CARGO_TARGET_DIR", "target")
+    binary = target_dir / "debug" / "s3seal"
     if not binary.exists():
         result = run(["cargo", "build"], env=dict(os.environ), timeout=1800, cwd=REPO_ROOT)
         assert result.returncode == 0, describe(result)
