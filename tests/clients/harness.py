@@ -501,9 +501,9 @@ key = "{KEK_NAME}"
 def s3seal_binary() -> Path:
     """Return the debug s3seal binary, running `cargo build` first if it is missing.
 
-    The target directory is `CARGO_TARGET_DIR` when it is set (a relative
-    path counts from the repository root, as cargo takes it from there),
-    and `target` otherwise.
+    The target directory is `CARGO_TARGET_DIR` when it is set, with a
+    relative path taken from the repository root, where this function runs
+    cargo, and `target` otherwise.
     """
     target_dir = REPO_ROOT / os.environ.get("CARGO_TARGET_DIR", "target")
     binary = target_dir / "debug" / "s3seal"
