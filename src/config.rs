@@ -949,7 +949,9 @@ impl Config {
         ];
         for (field, addr) in listeners {
             let Some(addr) = addr else { continue };
-            let ip = addr.ip();
+            // An IPv4-mapped address such as ::ffff:127.0.0.1 binds the
+            // IPv4 address.
+            let ip = addr.ip().to_canonical();
             if addr.port() == port && (ip == std::net::Ipv4Addr::LOCALHOST || ip.is_unspecified()) {
                 return Err(invalid(
                     "embedded.port",
@@ -1142,6 +1144,7 @@ mod tests {
             "[server]\nlisten = \"127.0.0.1:8015\"",
             "[server]\nlisten = \"0.0.0.0:8015\"",
             "[metrics]\nlisten = \"127.0.0.1:8015\"",
+            "[server]\nlisten = \"[::ffff:127.0.0.1]:8015\"",
         ];
         for listener in cases {
             let text = format!("{MINIMAL}\n{listener}\n[embedded]\nport = 8015\n");

@@ -254,12 +254,17 @@ const MAX_DELETE_OBJECTS: usize = 1000;
 /// resolves the keys itself. The body is read within
 /// `server.max_xml_body_bytes` and forwarded unchanged.
 /// Returns whether the request carries a digest of its body: S3 requires
-/// `Content-MD5` or an `x-amz-checksum-*` value, in a header or announced
-/// as a trailer, on DeleteObjects.
+/// `Content-MD5` or a checksum of a supported algorithm, in a header or
+/// announced as a trailer, on DeleteObjects.
 fn has_body_digest(headers: &http::HeaderMap) -> bool {
     let is_checksum = |name: &str| {
         name.strip_prefix("x-amz-checksum-")
-            .is_some_and(|algorithm| !matches!(algorithm, "type" | "algorithm"))
+            .is_some_and(|algorithm| {
+                matches!(
+                    algorithm,
+                    "crc32" | "crc32c" | "crc64nvme" | "sha1" | "sha256"
+                )
+            })
     };
     headers.contains_key(http::header::HeaderName::from_static("content-md5"))
         || headers.keys().any(|name| is_checksum(name.as_str()))
@@ -552,6 +557,15 @@ mod tests {
         assert!(!has_body_digest(&headers(&[(
             "x-amz-sdk-checksum-algorithm",
             "CRC32"
+        )])));
+        assert!(!has_body_digest(&headers(&[(
+            "x-amz-checksum-mode",
+            "ENABLED"
+        )])));
+        assert!(!has_body_digest(&headers(&[("x-amz-checksum-foo", "x")])));
+        assert!(!has_body_digest(&headers(&[(
+            "x-amz-trailer",
+            "x-amz-checksum-foo"
         )])));
     }
 }
