@@ -45,16 +45,21 @@ struct LingerState {
     buffer: Box<[u8]>,
 }
 
-/// Arms the lingering close of one connection. The server arms it when
-/// it closes the connection after a response, because only then can a
-/// request body be left unread. An idle connection closed at shutdown
-/// closes at once.
+/// Arms the lingering close of one connection. The server sets it for
+/// each request: armed when the request announced a body, which the
+/// response may leave unread, or when the response closes the connection.
+/// A connection whose last request had no body closes at once when it is
+/// closed idle, as at shutdown.
 #[derive(Clone, Default)]
 pub struct LingerSwitch(Arc<AtomicBool>);
 
 impl LingerSwitch {
     pub fn arm(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.set(true);
+    }
+
+    pub fn set(&self, armed: bool) {
+        self.0.store(armed, Ordering::Relaxed);
     }
 
     fn is_armed(&self) -> bool {

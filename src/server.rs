@@ -358,16 +358,16 @@ async fn serve_connection<S>(
             let served = served.clone();
             let linger = linger.clone();
             async move {
+                // hyper closes a connection whose request body a response
+                // left unread, with or without `Connection: close`, and the
+                // client may still be sending that body.
+                let announces_body = proxy::declares_body(request.headers());
                 let response = proxy::handle(proxy, request, client_addr, served).await;
-                // A response that closes the connection may leave a body
-                // unread, which the client may still be sending.
-                if response
+                let closes = response
                     .headers()
                     .get(http::header::CONNECTION)
-                    .is_some_and(|value| value == "close")
-                {
-                    linger.arm();
-                }
+                    .is_some_and(|value| value == "close");
+                linger.set(announces_body || closes);
                 Ok::<_, std::convert::Infallible>(response)
             }
         }

@@ -1042,3 +1042,31 @@ async fn conditional_put_conflict_relays_412() {
         );
     }
 }
+
+#[tokio::test]
+async fn unread_body_of_success_response_drained() {
+    const LENGTH: usize = 32 << 20;
+
+    let h = Harness::start().await;
+    let bucket = h.bucket("drain-sealed").await;
+    let path = format!("/{bucket}/missing");
+    let url = format!("{}{path}", h.endpoint);
+    let length = LENGTH.to_string();
+    let headers = reqwest_lite::sign_headers(
+        "DELETE",
+        &url,
+        &[("content-length", length.as_str())],
+        common::ACCESS_KEY_ID,
+        &h.secret,
+    );
+    let mut head = format!("DELETE {path} HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+
+    let (written, response) = send_while_reading(&h, head, vec![b'z'; LENGTH]).await;
+
+    assert!(written.is_ok(), "sending the body failed: {written:?}");
+    assert!(response.starts_with("HTTP/1.1 204"), "{response}");
+}

@@ -447,7 +447,7 @@ fn expects_continue_without_body(headers: &http::HeaderMap) -> bool {
 /// next request starts, so the connection closes after the response:
 /// botocore clients otherwise read the next response out of step, or
 /// find the connection closed under their next request.
-fn declares_body(headers: &http::HeaderMap) -> bool {
+pub(crate) fn declares_body(headers: &http::HeaderMap) -> bool {
     headers.contains_key(http::header::TRANSFER_ENCODING)
         || headers
             .get(http::header::CONTENT_LENGTH)
