@@ -1070,3 +1070,59 @@ async fn unread_body_of_success_response_drained() {
     assert!(written.is_ok(), "sending the body failed: {written:?}");
     assert!(response.starts_with("HTTP/1.1 204"), "{response}");
 }
+
+#[tokio::test]
+async fn chunked_body_without_length_not_implemented_everywhere() {
+    use base64::Engine;
+    use md5::Digest;
+
+    let h = Harness::start().await;
+    for name in ["te-sealed", "plain-te"] {
+        let bucket = h.bucket(name).await;
+        let xml = "<Delete><Object><Key>k</Key></Object></Delete>";
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(xml));
+        let cases = [
+            ("POST", format!("/{bucket}?delete"), Some(md5.as_str()), xml),
+            (
+                "POST",
+                format!("/{bucket}/k?uploadId=none"),
+                None,
+                "<CompleteMultipartUpload/>",
+            ),
+            ("PUT", format!("/{bucket}/copy"), None, ""),
+        ];
+        for (method, path, md5, content) in cases {
+            let url = format!("{}{path}", h.endpoint);
+            let mut signed = vec![("transfer-encoding", "chunked")];
+            if let Some(md5) = md5 {
+                signed.push(("content-md5", md5));
+            }
+            if method == "PUT" {
+                signed.push(("x-amz-copy-source", "/te-sealed/k"));
+            }
+            let headers =
+                reqwest_lite::sign_headers(method, &url, &signed, common::ACCESS_KEY_ID, &h.secret);
+            let mut head = format!("{method} {path} HTTP/1.1\r\n");
+            for (header, value) in &headers {
+                head.push_str(&format!("{header}: {value}\r\n"));
+            }
+            head.push_str("\r\n");
+            let mut body = Vec::new();
+            if !content.is_empty() {
+                body.extend_from_slice(format!("{:x}\r\n{content}\r\n", content.len()).as_bytes());
+            }
+            body.extend_from_slice(b"0\r\n\r\n");
+
+            let (_, response) = send_while_reading(&h, head, body).await;
+
+            assert!(
+                response.starts_with("HTTP/1.1 501"),
+                "{name} {method} {path}: {response}"
+            );
+            assert!(
+                response.contains("<Header>Transfer-Encoding</Header>"),
+                "{name} {method} {path}: {response}"
+            );
+        }
+    }
+}

@@ -29,6 +29,15 @@ pub(crate) async fn dispatch(
     body: RequestBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let operation = ctx.s3.operation;
+    // An aws-chunked body declares its length in
+    // `x-amz-decoded-content-length`. Any other `Transfer-Encoding` body has
+    // no length, which S3 rejects for every operation.
+    let headers = &ctx.parts.headers;
+    if headers.contains_key(http::header::TRANSFER_ENCODING)
+        && !headers.contains_key("x-amz-decoded-content-length")
+    {
+        return Err(unknown_length(headers));
+    }
     match operation {
         Operation::PostObject => {
             return Err(S3Error::new(
