@@ -475,6 +475,39 @@ async fn if_range_applies_range_only_on_match() {
             assert!(got.body == new, "{bucket}: If-Range {stale} body");
         }
 
+        // A range past the end of the current object is ignored too when
+        // the validator does not match, so the whole object goes out.
+        for stale in [old_etag.as_str(), "\"nope\""] {
+            let got = raw_read(
+                &h,
+                "GET",
+                bucket,
+                "r",
+                &[("range", "bytes=99999-"), ("if-range", stale)],
+            )
+            .await;
+            assert_eq!(
+                got.status, 200,
+                "{bucket}: unsatisfiable range, If-Range {stale}"
+            );
+            assert!(
+                got.body == new,
+                "{bucket}: unsatisfiable range, If-Range {stale} body"
+            );
+        }
+        let got = raw_read(
+            &h,
+            "GET",
+            bucket,
+            "r",
+            &[("range", "bytes=99999-"), ("if-range", new_etag.as_str())],
+        )
+        .await;
+        assert_eq!(
+            got.status, 416,
+            "{bucket}: unsatisfiable range, matching If-Range"
+        );
+
         // A matching validator applies the range.
         for current in [new_etag.as_str(), last_modified.as_str()] {
             let got = raw_read(

@@ -143,18 +143,27 @@ pub(crate) async fn settle_relayed_read(
             send(ctx, request).await
         }
         StatusCode::RANGE_NOT_SATISFIABLE => {
-            if !PRECONDITIONS.iter().any(|name| client.contains_key(name)) {
+            let if_range = client.contains_key(http::header::IF_RANGE);
+            if !if_range && !PRECONDITIONS.iter().any(|name| client.contains_key(name)) {
                 return Ok(first);
             }
-            request.method = Method::HEAD;
-            let head = send(ctx, request).await?;
+            let method = std::mem::replace(&mut request.method, Method::HEAD);
+            let head = send(ctx, request.clone()).await?;
             match head.status() {
                 StatusCode::OK => {
                     let (client_etag, last_modified) = validators(head.headers(), sealed_bucket);
-                    match conditional::evaluate(client, &client_etag, last_modified) {
-                        Some(_) => Ok(head),
-                        None => Ok(first),
+                    if conditional::evaluate(client, &client_etag, last_modified).is_some() {
+                        return Ok(head);
                     }
+                    // A range that If-Range does not apply is ignored, however
+                    // far it reaches, so the whole object goes out.
+                    if if_range && !conditional::range_applies(client, &client_etag, last_modified)
+                    {
+                        drop(head);
+                        request.method = method;
+                        return send(ctx, request).await;
+                    }
+                    Ok(first)
                 }
                 StatusCode::NOT_MODIFIED => Ok(head),
                 StatusCode::PRECONDITION_FAILED => Err(S3Error::new(
