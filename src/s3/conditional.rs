@@ -19,7 +19,17 @@ pub fn evaluate(
     let header = |name: &str| request.get(name).and_then(|v| v.to_str().ok());
     let date = |name: &str| header(name).and_then(|v| httpdate::parse_http_date(v).ok());
 
-    let if_match = header("if-match").map(|list| etag_list_contains(list, etag));
+    // Repeated lines of a list header form one list (RFC 9110 section 5.3).
+    let list_contains = |name: &str| {
+        let mut lines = request.get_all(name).iter().peekable();
+        lines.peek()?;
+        Some(lines.any(|line| {
+            line.to_str()
+                .is_ok_and(|list| etag_list_contains(list, etag))
+        }))
+    };
+
+    let if_match = list_contains("if-match");
     match if_match {
         Some(false) => return Some(StatusCode::PRECONDITION_FAILED),
         Some(true) => {}
@@ -32,7 +42,7 @@ pub fn evaluate(
         }
     }
 
-    let if_none_match = header("if-none-match").map(|list| etag_list_contains(list, etag));
+    let if_none_match = list_contains("if-none-match");
     match if_none_match {
         Some(true) => return Some(StatusCode::NOT_MODIFIED),
         Some(false) => {}
@@ -182,6 +192,30 @@ mod tests {
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn repeated_list_lines_form_one_list() {
+        let mut if_match = HeaderMap::new();
+        if_match.append("if-match", HeaderValue::from_static("\"other\""));
+        if_match.append("if-match", HeaderValue::from_static(ETAG));
+        assert_eq!(evaluate(&if_match, ETAG, None), None);
+
+        let mut if_none_match = HeaderMap::new();
+        if_none_match.append("if-none-match", HeaderValue::from_static("\"other\""));
+        if_none_match.append("if-none-match", HeaderValue::from_static(ETAG));
+        assert_eq!(
+            evaluate(&if_none_match, ETAG, None),
+            Some(StatusCode::NOT_MODIFIED)
+        );
+
+        let mut neither = HeaderMap::new();
+        neither.append("if-match", HeaderValue::from_static("\"a\""));
+        neither.append("if-match", HeaderValue::from_static("\"b\""));
+        assert_eq!(
+            evaluate(&neither, ETAG, None),
+            Some(StatusCode::PRECONDITION_FAILED)
+        );
     }
 
     #[test]

@@ -136,10 +136,17 @@ pub(crate) fn add_verified_checksum(
 /// Maps client-visible ETags in conditional headers back to upstream ETags.
 pub(crate) fn map_conditional_etags(headers: &mut HeaderMap) {
     for name in &CONDITIONAL_ETAG_HEADERS {
-        let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+        // Repeated lines form one list (RFC 9110 section 5.3), which goes
+        // upstream as one line.
+        let lines: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if lines.is_empty() {
             continue;
-        };
-        if let Ok(mapped) = HeaderValue::from_str(&etag::list_to_upstream(value)) {
+        }
+        if let Ok(mapped) = HeaderValue::from_str(&etag::list_to_upstream(&lines.join(", "))) {
             headers.insert(name.clone(), mapped);
         }
     }
