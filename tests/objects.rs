@@ -2881,3 +2881,31 @@ async fn repeated_condition_lines_form_one_list() {
         assert_eq!(matched.status, 206, "{method} If-Match");
     }
 }
+
+#[tokio::test]
+async fn invalid_date_conditions_ignored() {
+    let h = Harness::start().await;
+    for bucket in ["bad-dates", "plain-bad-dates"] {
+        h.bucket(bucket).await;
+        let body = pattern(1000, 5);
+        put_etag(&h, bucket, "r", body.clone()).await;
+
+        for name in ["if-modified-since", "if-unmodified-since"] {
+            for value in ["garbage", "2026-12-06T10:00:00Z"] {
+                let got = raw_read(&h, "GET", bucket, "r", &[(name, value)]).await;
+                assert_eq!(got.status, 200, "{bucket}: {name}: {value}");
+                assert!(got.body == body, "{bucket}: {name}: {value} body");
+
+                let ranged = raw_read(
+                    &h,
+                    "GET",
+                    bucket,
+                    "r",
+                    &[("range", "bytes=0-9"), (name, value)],
+                )
+                .await;
+                assert_eq!(ranged.status, 206, "{bucket}: {name}: {value} with Range");
+            }
+        }
+    }
+}

@@ -125,12 +125,32 @@ pub fn range_applies(request: &HeaderMap, etag: &str, last_modified: Option<Syst
 /// `If-Modified-Since` beside `If-None-Match`. S3 documents this result
 /// for `If-Match` with `If-Unmodified-Since`, while moto 5.2 evaluates
 /// both headers and fails the read.
+///
+/// Also removes a date condition that is not one valid HTTP-date, which
+/// RFC 9110 (sections 13.1.3 and 13.1.4) ignores, where some stores, the
+/// embedded one among them, reject the request.
 pub fn drop_ignored_dates(headers: &mut HeaderMap) {
     if headers.contains_key(http::header::IF_MATCH) {
         headers.remove(http::header::IF_UNMODIFIED_SINCE);
     }
     if headers.contains_key(http::header::IF_NONE_MATCH) {
         headers.remove(http::header::IF_MODIFIED_SINCE);
+    }
+    for name in [
+        http::header::IF_MODIFIED_SINCE,
+        http::header::IF_UNMODIFIED_SINCE,
+    ] {
+        let lines: Vec<&http::HeaderValue> = headers.get_all(&name).iter().collect();
+        let ignored = match lines.as_slice() {
+            [] => false,
+            [line] => !line
+                .to_str()
+                .is_ok_and(|value| httpdate::parse_http_date(value).is_ok()),
+            _ => true,
+        };
+        if ignored {
+            headers.remove(&name);
+        }
     }
 }
 
@@ -192,6 +212,31 @@ mod tests {
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn invalid_dates_dropped() {
+        for value in ["garbage", "2026-12-06T10:00:00Z", ""] {
+            let mut map = headers(&[("if-modified-since", value), ("if-unmodified-since", value)]);
+            drop_ignored_dates(&mut map);
+            assert!(map.is_empty(), "{value:?}: {map:?}");
+        }
+
+        let mut repeated = HeaderMap::new();
+        repeated.append(
+            "if-modified-since",
+            HeaderValue::from_static("Sun, 06 Dec 2026 10:00:00 GMT"),
+        );
+        repeated.append(
+            "if-modified-since",
+            HeaderValue::from_static("Sun, 06 Dec 2026 11:00:00 GMT"),
+        );
+        drop_ignored_dates(&mut repeated);
+        assert!(repeated.is_empty(), "{repeated:?}");
+
+        let mut valid = headers(&[("if-modified-since", "Sun, 06 Dec 2026 10:00:00 GMT")]);
+        drop_ignored_dates(&mut valid);
+        assert_eq!(valid.len(), 1);
     }
 
     #[test]
