@@ -5,6 +5,7 @@ mod conditions;
 mod copy;
 mod forward;
 mod listings;
+mod located;
 mod multipart;
 mod objects;
 mod read;

@@ -369,47 +369,13 @@ pub(crate) async fn complete_plain(
         return Ok(response);
     }
     let (mut parts, body) = response.into_parts();
-    let xml = read_result(body, limit).await?;
-    let xml = match listing::root_name(&xml).as_deref() {
-        Some("CompleteMultipartUploadResult") => {
-            listing::set_root_child(&xml, "Location", &location).map_err(bad_xml)?
-        }
-        // An <Error> document in a 200 response goes to the client as it is.
-        _ => xml.to_vec(),
-    };
-    parts.headers.remove(http::header::TRANSFER_ENCODING);
-    parts
-        .headers
-        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
-    Ok(Response::from_parts(parts, response::full(xml)))
-}
-
-/// Reads a relayed CompleteMultipartUpload result of at most `limit` bytes.
-async fn read_result(mut body: ProxyBody, limit: usize) -> Result<Bytes, S3Error> {
-    let mut xml = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| {
-            S3Error::new(
-                ErrorCode::BadGateway,
-                "the upstream failed while sending the CompleteMultipartUpload result",
-            )
-            .with_source(error)
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if xml.len() + data.len() > limit {
-            return Err(S3Error::new(
-                ErrorCode::BadGateway,
-                format!(
-                    "the upstream CompleteMultipartUpload result is larger than {limit} bytes, \
-                     the limit that server.max_xml_body_bytes sets"
-                ),
-            ));
-        }
-        xml.extend_from_slice(&data);
-    }
-    Ok(Bytes::from(xml))
+    // The rewritten document has another length.
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let located = super::located::LocatedResult::new(body, location, limit);
+    Ok(Response::from_parts(
+        parts,
+        http_body_util::BodyExt::boxed_unsync(located),
+    ))
 }
 
 /// Checks that a CompleteMultipartUpload request lists parts 1 to N in
