@@ -2848,37 +2848,46 @@ async fn delete_objects_requires_body_digest() {
 #[tokio::test]
 async fn repeated_condition_lines_form_one_list() {
     let h = Harness::start().await;
-    let bucket = h.bucket("repeated-conditions").await;
-    let etag = put_etag(&h, &bucket, "r", pattern(1000, 4)).await;
+    for bucket in ["repeated-conditions", "plain-repeated-conditions"] {
+        h.bucket(bucket).await;
+        let etag = put_etag(&h, bucket, "r", pattern(1000, 4)).await;
 
-    for method in ["GET", "HEAD"] {
-        let not_modified = raw_read(
-            &h,
-            method,
-            &bucket,
-            "r",
-            &[
-                ("range", "bytes=0-9"),
-                ("if-none-match", "\"x\""),
-                ("if-none-match", &etag),
-            ],
-        )
-        .await;
-        assert_eq!(not_modified.status, 304, "{method} If-None-Match");
+        for method in ["GET", "HEAD"] {
+            let not_modified = raw_read(
+                &h,
+                method,
+                bucket,
+                "r",
+                &[
+                    ("range", "bytes=0-9"),
+                    ("if-none-match", "\"x\""),
+                    ("if-none-match", &etag),
+                ],
+            )
+            .await;
+            assert_eq!(not_modified.status, 304, "{bucket} {method} If-None-Match");
 
-        let matched = raw_read(
-            &h,
-            method,
-            &bucket,
-            "r",
-            &[
-                ("range", "bytes=0-9"),
-                ("if-match", "\"x\""),
-                ("if-match", &etag),
-            ],
-        )
-        .await;
-        assert_eq!(matched.status, 206, "{method} If-Match");
+            let matched = raw_read(
+                &h,
+                method,
+                bucket,
+                "r",
+                &[
+                    ("range", "bytes=0-9"),
+                    ("if-match", "\"x\""),
+                    ("if-match", &etag),
+                ],
+            )
+            .await;
+            // The embedded store ignores Range on HEAD, which a passthrough
+            // bucket relays.
+            let expected = if method == "HEAD" && bucket.starts_with("plain-") {
+                200
+            } else {
+                206
+            };
+            assert_eq!(matched.status, expected, "{bucket} {method} If-Match");
+        }
     }
 }
 

@@ -65,6 +65,8 @@ async fn forward_request(
     sealed::reject_seal_metadata(&headers)?;
     if sealed_bucket {
         sealed::map_conditional_etags(&mut headers);
+    } else {
+        sealed::join_conditional_etags(&mut headers);
     }
     let object_read = matches!(
         ctx.s3.operation,

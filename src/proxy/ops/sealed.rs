@@ -135,9 +135,24 @@ pub(crate) fn add_verified_checksum(
 
 /// Maps client-visible ETags in conditional headers back to upstream ETags.
 pub(crate) fn map_conditional_etags(headers: &mut HeaderMap) {
+    rewrite_conditional_etags(headers, etag::list_to_upstream);
+}
+
+/// Joins the repeated lines of each ETag condition into one line, for a
+/// passthrough bucket, whose ETags need no mapping. Some stores, the
+/// embedded one among them, reject a repeated condition header.
+pub(crate) fn join_conditional_etags(headers: &mut HeaderMap) {
+    // Without a repeated header, the usual case, nothing is joined.
+    if headers.len() > headers.keys_len() {
+        rewrite_conditional_etags(headers, str::to_owned);
+    }
+}
+
+/// Replaces each ETag condition with `rewrite` of its list. Repeated
+/// lines form one list (RFC 9110 section 5.3), which goes upstream as one
+/// line.
+fn rewrite_conditional_etags(headers: &mut HeaderMap, rewrite: impl Fn(&str) -> String) {
     for name in &CONDITIONAL_ETAG_HEADERS {
-        // Repeated lines form one list (RFC 9110 section 5.3), which goes
-        // upstream as one line.
         let lines: Vec<&str> = headers
             .get_all(name)
             .iter()
@@ -146,8 +161,8 @@ pub(crate) fn map_conditional_etags(headers: &mut HeaderMap) {
         if lines.is_empty() {
             continue;
         }
-        if let Ok(mapped) = HeaderValue::from_str(&etag::list_to_upstream(&lines.join(", "))) {
-            headers.insert(name.clone(), mapped);
+        if let Ok(rewritten) = HeaderValue::from_str(&rewrite(&lines.join(", "))) {
+            headers.insert(name.clone(), rewritten);
         }
     }
 }
