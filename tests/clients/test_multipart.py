@@ -218,6 +218,27 @@ def test_boto3_head_part_number(s3_http, three_part_object, part_number):
     assert head["ETag"].endswith('-3"'), head["ETag"]
 
 
+def test_completed_upload_location_names_s3seal(stack, s3_http, s3_tls, enc_bucket, plain_bucket):
+    """CompleteMultipartUpload over HTTP and TLS names the object at s3seal, not at moto."""
+    key = "dir/a b.bin"
+    for client, endpoint in ((s3_http, stack.endpoint), (s3_tls, stack.tls_endpoint)):
+        for bucket in (enc_bucket, plain_bucket):
+            upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+            part = client.upload_part(
+                Bucket=bucket, Key=key, PartNumber=1, UploadId=upload_id, Body=b"x" * 1000
+            )
+
+            done = client.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+            )
+
+            expected = f"{endpoint}/{bucket}/dir/a%20b.bin"
+            assert done["Location"] == expected, (endpoint, bucket, done["Location"])
+
+
 def test_boto3_abort_upload(s3_http, enc_bucket, upstream):
     key = "aborted.bin"
     part = os.urandom(5 * MiB)
