@@ -1,6 +1,6 @@
 //! Lingering close for server connections.
 //!
-//! A server that answers before it has read a request body, as with an
+//! A server that responds before it has read a request body, as with an
 //! error for a rejected upload, closes the connection with body bytes
 //! still unread. The kernel then resets the connection, and a client that
 //! is still sending gets `EPIPE` or `ECONNRESET` before it reads the
@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// Longest time to keep reading after the shutdown.
+/// Maximum time to keep reading after the shutdown.
 pub const LINGER_MAX: Duration = Duration::from_secs(5);
 
 /// The read ends when the client sends nothing for this long.
@@ -202,7 +202,7 @@ mod tests {
         let mut stream = Lingering::always(local);
 
         let peer_task = tokio::spawn(async move {
-            // The peer sees the end of the response before it stops sending.
+            // The peer reads the end of the response before it stops sending.
             let mut response = Vec::new();
             peer.read_to_end(&mut response).await.unwrap();
             for _ in 0..100 {

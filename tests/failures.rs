@@ -940,6 +940,24 @@ async fn send_while_reading(
     (written, String::from_utf8_lossy(&response).into_owned())
 }
 
+/// Returns the head of a request signed with `secret`, with `headers`.
+fn signed_head(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    secret: &str,
+) -> String {
+    let url = format!("{}{path}", h.endpoint);
+    let signed = reqwest_lite::sign_headers(method, &url, headers, common::ACCESS_KEY_ID, secret);
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for (name, value) in &signed {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
 /// Returns the head of a signed PutObject of `length` bytes.
 fn put_head(
     h: &Harness,
@@ -948,17 +966,10 @@ fn put_head(
     extra: &[(&str, &str)],
     secret: &str,
 ) -> String {
-    let url = format!("{}{path}", h.endpoint);
     let length = length.to_string();
-    let mut signed = vec![("content-length", length.as_str())];
-    signed.extend_from_slice(extra);
-    let headers = reqwest_lite::sign_headers("PUT", &url, &signed, common::ACCESS_KEY_ID, secret);
-    let mut head = format!("PUT {path} HTTP/1.1\r\n");
-    for (name, value) in &headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    head
+    let mut headers = vec![("content-length", length.as_str())];
+    headers.extend_from_slice(extra);
+    signed_head(h, "PUT", path, &headers, secret)
 }
 
 #[tokio::test]
@@ -1049,21 +1060,14 @@ async fn unread_body_of_success_response_drained() {
 
     let h = Harness::start().await;
     let bucket = h.bucket("drain-sealed").await;
-    let path = format!("/{bucket}/missing");
-    let url = format!("{}{path}", h.endpoint);
     let length = LENGTH.to_string();
-    let headers = reqwest_lite::sign_headers(
+    let head = signed_head(
+        &h,
         "DELETE",
-        &url,
+        &format!("/{bucket}/missing"),
         &[("content-length", length.as_str())],
-        common::ACCESS_KEY_ID,
         &h.secret,
     );
-    let mut head = format!("DELETE {path} HTTP/1.1\r\n");
-    for (name, value) in &headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
 
     let (written, response) = send_while_reading(&h, head, vec![b'z'; LENGTH]).await;
 
@@ -1092,7 +1096,6 @@ async fn chunked_body_without_length_not_implemented_everywhere() {
             ("PUT", format!("/{bucket}/copy"), None, ""),
         ];
         for (method, path, md5, content) in cases {
-            let url = format!("{}{path}", h.endpoint);
             let mut signed = vec![("transfer-encoding", "chunked")];
             if let Some(md5) = md5 {
                 signed.push(("content-md5", md5));
@@ -1100,13 +1103,7 @@ async fn chunked_body_without_length_not_implemented_everywhere() {
             if method == "PUT" {
                 signed.push(("x-amz-copy-source", "/te-sealed/k"));
             }
-            let headers =
-                reqwest_lite::sign_headers(method, &url, &signed, common::ACCESS_KEY_ID, &h.secret);
-            let mut head = format!("{method} {path} HTTP/1.1\r\n");
-            for (header, value) in &headers {
-                head.push_str(&format!("{header}: {value}\r\n"));
-            }
-            head.push_str("\r\n");
+            let head = signed_head(&h, method, &path, &signed, &h.secret);
             let mut body = Vec::new();
             if !content.is_empty() {
                 body.extend_from_slice(format!("{:x}\r\n{content}\r\n", content.len()).as_bytes());

@@ -259,15 +259,7 @@ const MAX_DELETE_OBJECTS: usize = 1000;
 /// `Content-MD5` or a checksum of a supported algorithm, in a header or
 /// announced as a trailer, on DeleteObjects.
 fn has_body_digest(headers: &http::HeaderMap) -> bool {
-    let is_checksum = |name: &str| {
-        name.strip_prefix("x-amz-checksum-")
-            .is_some_and(|algorithm| {
-                matches!(
-                    algorithm,
-                    "crc32" | "crc32c" | "crc64nvme" | "sha1" | "sha256"
-                )
-            })
-    };
+    let is_checksum = |name: &str| crate::auth::ChecksumAlgorithm::from_header_name(name).is_some();
     headers.contains_key(http::header::HeaderName::from_static("content-md5"))
         || headers.keys().any(|name| is_checksum(name.as_str()))
         || headers

@@ -124,7 +124,7 @@ pub(crate) fn unknown_length(headers: &http::HeaderMap) -> S3Error {
 const MAX_UPLOAD_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Returns the plaintext length of a PutObject or UploadPart body. A body
-/// without a declared length fails as [`unknown_length`] says, and one
+/// without a declared length fails with the error of [`unknown_length`], and one
 /// over 5 GiB with EntityTooLarge before any of it is read, as on S3.
 fn upload_len(auth: &Authenticated, parts: &http::request::Parts) -> Result<u64, S3Error> {
     let len = auth
